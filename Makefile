@@ -1,0 +1,39 @@
+# Robustness Explorer — the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test test-fast bench lint screenshots clean
+
+setup: $(STAMP)
+
+# Reinstall only when the project's dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/explorer gui
+
+test: setup
+	QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES= $(PY) -m pytest -q
+
+test-fast: setup
+	QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES= $(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	QT_QPA_PLATFORM=offscreen $(PY) bench/startup.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_latency.py
+
+lint: setup
+	$(VENV)/bin/ruff check explorer tests bench scripts
+	$(VENV)/bin/lint-imports
+
+screenshots: setup
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/data-panel.png --panel data
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,3 @@
+"""Robustness Explorer: craft adversarial examples, train defenses, compare them."""
+
+__version__ = "0.1.0"

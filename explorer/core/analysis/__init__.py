@@ -1,0 +1,1 @@
+"""Analysis jobs: evaluation now; boundaries, landscapes and detectors later."""
