@@ -1,2 +1,206 @@
-def main() -> int:
+"""Command line: the same jobs as the GUI, headless.
+
+``explorer`` or ``explorer gui`` opens the app. Other commands print a table,
+or with ``--json`` JSON lines whose last line is one object of results.
+Errors exit non-zero with one line on stderr (``--debug`` shows a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="explorer",
+        description="Robustness Explorer: adversarial attacks and defenses, live.",
+    )
+    parser.add_argument("--workspace", metavar="DIR",
+                        help="workspace folder (default: $EXPLORER_HOME or the "
+                             "user data folder)")
+    parser.add_argument("--device", default=None,
+                        help="auto, cpu, cuda or mps (default: auto)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the application (the default)")
+    gui.add_argument("--screenshot", metavar="PNG",
+                     help="render a panel after its demo action, save, exit")
+    gui.add_argument("--panel", default=None, help="panel to show (e.g. data)")
+    gui.add_argument("--size", default="1280x800", help="window size WxH")
+    gui.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
+
+    for name, helptext in (("data", "data sets"), ("models", "models"),
+                           ("runs", "workspace runs")):
+        group = sub.add_parser(name, help=f"{helptext}: list")
+        verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
+        lister = verbs.add_parser("list", help=f"list {helptext}")
+        lister.add_argument("--json", action="store_true", help="print JSON")
+        if name == "runs":
+            lister.add_argument("--kind", help="only runs of this kind")
+            lister.add_argument("--status", help="only runs with this status")
+            lister.add_argument("--limit", type=int, help="at most this many")
+
+    ev = sub.add_parser("eval", help="evaluate a model (clean accuracy)")
+    ev.add_argument("--model", required=True,
+                    help="built-in model name or a weights file")
+    ev.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
+    ev.add_argument("--data", default="fashion-mnist-mini", help="data set name")
+    ev.add_argument("--split", default="test", help="split (default: test)")
+    ev.add_argument("--root", help="folder of a torchvision or image-folder set")
+    ev.add_argument("--n", type=int, default=None,
+                    help="evaluate the first N images of the split (default: all)")
+    ev.add_argument("--batch-size", type=int, default=500)
+    ev.add_argument("--json", action="store_true",
+                    help="JSON lines; the last line holds the results")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "gui"
+    if command == "gui":
+        return _gui(args, parser)
+    try:
+        return COMMANDS[command](args)
+    except KeyboardInterrupt:
+        sys.stderr.write("cancelled\n")
+        return EXIT_CANCELLED
+    except Exception as exc:
+        if args.debug:
+            raise
+        from explorer.cli_jobs import JobInterrupted
+
+        if isinstance(exc, JobInterrupted):
+            sys.stderr.write(f"{exc}\n")
+            return EXIT_CANCELLED
+        sys.stderr.write(f"error: {_one_line(exc)}\n")
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, CliError | ValueError | OSError | LookupError):
+        text = f"{type(exc).__name__}: {text}"
+    return " ".join(text.split())
+
+
+def _gui(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        w, h = (int(v) for v in str(args.size if "size" in args else "1280x800")
+                .lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must look like 1280x800, got {args.size!r}")
+    from explorer.gui.app import run
+
+    return run(
+        workspace=args.workspace,
+        device=args.device,
+        screenshot=getattr(args, "screenshot", None),
+        panel=getattr(args, "panel", None),
+        size=(w, h),
+        startup_probe=getattr(args, "startup_probe", False),
+    )
+
+
+def _emit(
+    key: str, rows: list[dict[str, Any]], as_json: bool, columns: list[str]
+) -> None:
+    """A table, or with --json one object ``{key: rows}`` on one line."""
+    if as_json:
+        from explorer.cli_jobs import to_json
+
+        print(json.dumps({key: to_json(rows)}))
+        return
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows])
+              for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def _data_list(args: argparse.Namespace) -> int:
+    from explorer.core import data
+
+    rows = []
+    for name in data.names():
+        info = data.info(name)
+        rows.append({
+            "name": name, "title": info.title, "kind": info.kind,
+            "shape": "x".join(map(str, info.shape)), "classes": len(info.classes),
+            "splits": ",".join(info.splits), "needs_folder": info.needs_root,
+        })
+    columns = ["name", "kind", "shape", "classes", "splits", "title"]
+    _emit("data", rows, args.json, columns)
     return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from explorer.core import models
+
+    rows = []
+    for name in models.builtin_names():
+        meta = models.load_builtin(name).meta
+        rows.append({
+            "name": name, "kind": "built-in", "arch": meta.arch,
+            "dataset": meta.dataset, "method": meta.training.get("method", ""),
+            "clean_acc": meta.training.get("test_acc", ""),
+        })
+    for arch in models.names():
+        rows.append({"name": arch, "kind": "architecture", "arch": arch})
+    _emit("models", rows, args.json, ["name", "kind", "arch", "dataset", "method"])
+    return 0
+
+
+def _workspace(args: argparse.Namespace):
+    from explorer.store import Workspace
+
+    return Workspace.open(args.workspace)
+
+
+def _runs_list(args: argparse.Namespace) -> int:
+    with _workspace(args) as ws:
+        runs = ws.runs(kind=args.kind, status=args.status, limit=args.limit)
+        rows = [r.to_json() for r in runs]
+    if not args.json:
+        for row in rows:
+            summary = row.get("summary") or {}
+            row["result"] = ", ".join(
+                f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float)
+            )
+    _emit("runs", rows, args.json, ["id", "kind", "status", "result"])
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from explorer.cli_eval import evaluate
+
+    results = evaluate(args)
+    if args.json:
+        from explorer.cli_jobs import to_json
+
+        print(json.dumps(to_json(results)))
+    else:
+        print(f"clean accuracy: {100 * results['clean_acc']:.2f}% "
+              f"on {results['n']} images of {results['data']} ({results['split']}), "
+              f"{results['seconds']:.1f} s — run {results['run_id']}")
+    return 0
+
+
+COMMANDS = {
+    "data": _data_list,
+    "models": _models_list,
+    "runs": _runs_list,
+    "eval": _eval,
+}

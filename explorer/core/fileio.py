@@ -19,7 +19,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -47,7 +49,7 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def atomic_save(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
-    """Let ``writer`` fill a temporary file (e.g. safetensors' save_file), then rename."""
+    """Let ``writer`` fill a temporary file (e.g. safetensors' save_file); rename."""
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)

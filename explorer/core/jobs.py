@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 
-class Cancelled(Exception):  # noqa: N818 - it is an outcome, not an error
+class Cancelled(Exception):
     """Raised by :meth:`CancelToken.check` when the user asked to stop."""
 
 

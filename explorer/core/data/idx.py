@@ -32,7 +32,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
         raise IdxError(f"{path}: truncated IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(
+        int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
+    )
     dtype = np.dtype(_DTYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     body = raw[header:]
@@ -41,7 +43,9 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"{path}: truncated or corrupt IDX data "
             f"(header says {shape}, expected {expected} bytes, found {len(body)})"
         )
-    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    )
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> Path:

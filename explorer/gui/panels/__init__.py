@@ -1,0 +1,32 @@
+"""The panels of the main window, in navigation order.
+
+Only panels that work are listed. Each is imported lazily so the window can
+paint before torch loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    key: str  # used by --panel and in settings
+    title: str
+    module: str
+    cls: str
+
+    def load(self) -> type:
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+PANELS: tuple[PanelSpec, ...] = (
+    PanelSpec(
+        "data", "Data & Model", "explorer.gui.panels.data_model", "DataModelPanel"
+    ),
+)
+
+
+def keys() -> list[str]:
+    return [p.key for p in PANELS]

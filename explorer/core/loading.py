@@ -1,0 +1,63 @@
+"""Data-set and model loading as jobs, so the UI thread never waits on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from explorer.core import data, models
+from explorer.core.jobs import CancelToken, Done, Event, Progress
+
+
+def load_data_job(
+    name: str,
+    split: str,
+    *,
+    root: str | Path | None = None,
+    params: dict[str, Any] | None = None,
+    token: CancelToken | None = None,
+) -> Iterator[Event]:
+    yield Progress(0, 1, f"loading {name} ({split})")
+    dataset = data.load(name, split, root=root, **(params or {}))
+    if token is not None:
+        token.check()
+    yield Progress(1, 1, f"loaded {name} ({split})")
+    yield Done({"dataset": dataset, "name": name, "split": split, "n": len(dataset)})
+
+
+def load_model_job(
+    source: str,
+    *,
+    builtin: bool,
+    arch: str | None = None,
+    token: CancelToken | None = None,
+) -> Iterator[Event]:
+    yield Progress(0, 1, f"loading model {source}")
+    if builtin:
+        model = models.load_builtin(source)
+    else:
+        model = models.load(source, arch=arch)
+    if token is not None:
+        token.check()
+    n_params = sum(p.numel() for p in model.parameters())
+    yield Progress(1, 1, "model loaded")
+    yield Done({"model": model, "source": source, "parameters": n_params})
+
+
+# Files whose presence identifies a torchvision data set inside a folder.
+_MARKERS = {
+    "fashion-mnist": ("FashionMNIST/raw",),
+    "mnist": ("MNIST/raw",),
+    "cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz"),
+    "svhn": ("train_32x32.mat", "test_32x32.mat"),
+}
+
+
+def detect_folder(folder: str | Path) -> str:
+    """Which registered data set a user's folder holds (image-folder otherwise)."""
+    folder = Path(folder)
+    for name, markers in _MARKERS.items():
+        if any((folder / m).exists() for m in markers):
+            return name
+    return "image-folder"

@@ -1,0 +1,208 @@
+"""Saving and loading model files without ever executing their contents.
+
+``load`` recognises a file by its bytes, not its name: safetensors (our own
+format, metadata included), PyTorch checkpoints read with
+``torch.load(weights_only=True)`` into a registered architecture, and
+TorchScript archives. Every failure is a ModelError naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from explorer.core.fileio import atomic_save
+from explorer.core.models import weights
+from explorer.core.models.meta import ModelError, ModelMeta
+from explorer.core.models.pickle_scan import PickleScanError, unsafe_globals
+from explorer.core.models.registry import names
+from explorer.core.models.scripted import ScriptedModel
+
+META_KEY = "explorer.meta"
+# TorchScript archives may carry our metadata as an extra file of this name.
+SCRIPT_META_FILE = "explorer_meta.json"
+_HINT = "expected safetensors, a PyTorch checkpoint (.pt/.pth) or TorchScript"
+
+
+def save(
+    model: nn.Module, path: str | os.PathLike[str], meta: ModelMeta | None = None
+) -> Path:
+    """Write weights and metadata to a safetensors file, atomically."""
+    meta = meta or getattr(model, "meta", None)
+    if meta is None:
+        raise ModelError(
+            "cannot save a model without metadata: pass meta=ModelMeta(...)"
+        )
+    if meta.format == "torchscript" or isinstance(model, ScriptedModel):
+        raise ModelError(
+            "TorchScript models are saved with torch.jit.save, not as safetensors"
+        )
+    meta = dataclasses.replace(meta, format="safetensors", source="")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {META_KEY: meta.to_json()}
+    return atomic_save(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+
+
+def _sniff(path: Path) -> str:
+    if not path.exists():
+        raise ModelError(f"{path}: no such file")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not a model file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise ModelError(f"{path}: file is empty")
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_kind(path)
+    if head[:1] == b"\x80":
+        return "state_dict"
+    if len(head) == 9 and head[8:9] == b"{":
+        header_len = int.from_bytes(head[:8], "little")
+        if header_len > size - 8:
+            raise ModelError(
+                f"{path}: truncated safetensors file (header of {header_len} bytes, "
+                f"but the file has {size} bytes)"
+            )
+        return "safetensors"
+    raise ModelError(f"{path}: not a model file ({_HINT})")
+
+
+def _zip_kind(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelError(f"{path}: truncated or corrupt zip archive ({exc})") from None
+    if any(n.endswith("/constants.pkl") or "/code/" in n for n in entries):
+        return "torchscript"
+    if any(n.endswith("data.pkl") for n in entries):
+        return "state_dict"
+    raise ModelError(f"{path}: a zip archive, but not a model file ({_HINT})")
+
+
+def _load_safetensors(path: Path, given: dict[str, Any]) -> nn.Module:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            header = fh.metadata() or {}
+            state = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: corrupt safetensors file ({exc})") from None
+    meta = None
+    if META_KEY in header:
+        try:
+            meta = ModelMeta.from_json(header[META_KEY])
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+    return weights.build(path, state, meta, given, "safetensors")
+
+
+def _load_checkpoint(path: Path, given: dict[str, Any]) -> nn.Module:
+    try:
+        unsafe = unsafe_globals(path)
+    except (PickleScanError, zipfile.BadZipFile, OSError) as exc:
+        raise ModelError(
+            f"{path}: corrupt or truncated PyTorch checkpoint ({exc})"
+        ) from None
+    if unsafe:
+        raise ModelError(
+            f"{path}: refused: it contains Python objects that could run code when "
+            f"loaded ({', '.join(unsafe[:3])}). Save the model's state_dict, "
+            f"safetensors or TorchScript instead."
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)  # noqa: TID251
+    except pickle.UnpicklingError as exc:
+        raise ModelError(
+            f"{path}: refused: it holds objects other than tensors and plain "
+            f"containers ({str(exc).strip().splitlines()[-1][:200]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelError(
+            f"{path}: corrupt or truncated PyTorch checkpoint ({exc})"
+        ) from None
+    state = weights.unwrap_state_dict(path, obj)
+    return weights.build(path, state, None, given, "state_dict")
+
+
+def _load_torchscript(path: Path, given: dict[str, Any]) -> nn.Module:
+    extra = {SCRIPT_META_FILE: ""}
+    try:
+        with warnings.catch_warnings():
+            # TorchScript is deprecated upstream but is still how whole models
+            # are exchanged without pickles; the app supports it deliberately.
+            warnings.filterwarnings("ignore", "torch.jit", FutureWarning)
+            scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(f"{path}: cannot load TorchScript archive ({first})") from None
+    meta = ModelMeta(
+        arch="torchscript", in_shape=None, num_classes=0, mean=(0.0,), std=(1.0,)
+    )
+    if extra[SCRIPT_META_FILE]:
+        try:
+            meta = ModelMeta.from_json(extra[SCRIPT_META_FILE])
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+    meta = weights.apply_given(meta, given)
+    model = ScriptedModel(scripted, meta.mean, meta.std)
+    if meta.in_shape is not None and meta.num_classes == 0:
+        meta.num_classes = weights.probe_classes(path, model, meta.in_shape)
+        meta.classes = tuple(str(i) for i in range(meta.num_classes))
+    model.meta = dataclasses.replace(meta, format="torchscript", source=str(path))
+    return model
+
+
+_LOADERS: Mapping[str, Callable[[Path, dict[str, Any]], nn.Module]] = {
+    "safetensors": _load_safetensors,
+    "state_dict": _load_checkpoint,
+    "torchscript": _load_torchscript,
+}
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    arch: str | None = None,
+    arch_params: Mapping[str, Any] | None = None,
+    in_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    classes: Sequence[str] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> nn.Module:
+    """Load a model file (format detected from its bytes) in eval mode on CPU.
+
+    Metadata stored in the file describes the model; arguments given here
+    override it, and are required (``arch``) for plain state_dicts.
+    """
+    path = Path(path)
+    if arch is not None and arch not in names():
+        raise ModelError(f"unknown architecture {arch!r} (known: {', '.join(names())})")
+    given = {
+        "arch": arch,
+        "arch_params": dict(arch_params) if arch_params is not None else None,
+        "in_shape": tuple(in_shape) if in_shape is not None else None,
+        "num_classes": num_classes,
+        "classes": tuple(classes) if classes is not None else None,
+        "mean": tuple(mean) if mean is not None else None,
+        "std": tuple(std) if std is not None else None,
+    }
+    model = _LOADERS[_sniff(path)](
+        path, {k: v for k, v in given.items() if v is not None}
+    )
+    return model.cpu().eval()

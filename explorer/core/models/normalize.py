@@ -1,0 +1,33 @@
+"""Input normalisation as the first layer, so every model takes [0, 1] pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel; a single value applies to every channel."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        mean_t = torch.as_tensor(tuple(mean), dtype=torch.float32).reshape(-1, 1, 1)
+        std_t = torch.as_tensor(tuple(std), dtype=torch.float32).reshape(-1, 1, 1)
+        if mean_t.numel() == 0 or mean_t.numel() != std_t.numel():
+            raise ValueError("mean and std must be non-empty and of the same length")
+        if bool((std_t <= 0).any()):
+            raise ValueError("std must be positive")
+        self.register_buffer("mean", mean_t)
+        self.register_buffer("std", std_t)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def values(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return tuple(self.mean.flatten().tolist()), tuple(self.std.flatten().tolist())
+
+    def extra_repr(self) -> str:
+        mean, std = self.values()
+        return f"mean={mean}, std={std}"

@@ -1,0 +1,99 @@
+"""Small architectures: a multi-layer perceptron, a compact CNN and LeNet-5."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import nn
+
+from explorer.core.models.base import ImageClassifier
+
+
+class MLP(ImageClassifier):
+    """Flatten, then ``depth`` hidden layers of ``hidden`` units with ReLU."""
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        hidden: int = 256,
+        depth: int = 2,
+    ) -> None:
+        super().__init__(mean, std)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(in_shape)
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+            width = hidden
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, num_classes)
+
+
+class SmallCNN(ImageClassifier):
+    """Three 3×3 conv stages (``width``, 2×, 4× channels) and one dense layer.
+
+    Cheap on purpose: it is the model interactive attacks run against on CPU.
+    The full-resolution stage has few channels; adaptive pooling to 3×3 makes
+    it accept any image size of at least 8×8.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        width: int = 16,
+        dense: int = 256,
+    ) -> None:
+        super().__init__(mean, std)
+        c1, c2, c3 = width, 2 * width, 4 * width
+        self.body = nn.Sequential(
+            nn.Conv2d(in_shape[0], c1, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveMaxPool2d(3),
+            nn.Flatten(),
+            nn.Linear(c3 * 9, dense),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(dense, num_classes)
+
+
+class LeNet5(ImageClassifier):
+    """LeCun et al.'s LeNet-5 with ReLU and max pooling, for any image size."""
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        super().__init__(mean, std)
+        self.body = nn.Sequential(
+            nn.Conv2d(in_shape[0], 6, 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            # 28×28 inputs reach exactly 5×5 here; other sizes are pooled to it.
+            nn.AdaptiveAvgPool2d(5),
+            nn.Flatten(),
+            nn.Linear(16 * 25, 120),
+            nn.ReLU(inplace=True),
+            nn.Linear(120, 84),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(84, num_classes)

@@ -1,0 +1,106 @@
+"""Start the application: paint the window first, then load torch and panels."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+DEMO_TIMEOUT_MS = 180_000
+
+
+def _stamp(what: str) -> None:
+    sys.stdout.write(f"{what} {time.time():.6f}\n")
+    sys.stdout.flush()
+
+
+def application() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Robustness Explorer")
+    app.setOrganizationName("robustness-explorer")
+    return app
+
+
+class _Screenshot(QObject):
+    """Show a panel, run its demo action, save the window as PNG, quit."""
+
+    def __init__(self, window, panel: str, path: Path) -> None:
+        super().__init__(window)
+        self.window, self.panel_key, self.path = window, panel, path
+        self.error: str | None = None
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.on_timeout)
+
+    @Slot()
+    def start(self) -> None:
+        self.window.show_panel(self.panel_key)
+        panel = self.window.panels[self.panel_key]
+        panel.demo_finished.connect(self.capture)
+        self.timer.start(DEMO_TIMEOUT_MS)
+        panel.run_demo()
+
+    @Slot()
+    def capture(self) -> None:
+        self.timer.stop()
+        # Let the last repaint (throttled to ~30 Hz) land before grabbing.
+        QTimer.singleShot(300, self._save)
+
+    @Slot()
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.window.grab().save(str(self.path)):
+            self.error = f"could not write screenshot {self.path}"
+        self.window.close()
+
+    @Slot()
+    def on_timeout(self) -> None:
+        self.error = f"the {self.panel_key} panel's demo did not finish in time"
+        self.window.close()
+
+
+def run(
+    *,
+    workspace: str | None = None,
+    device: str | None = None,
+    screenshot: str | None = None,
+    panel: str | None = None,
+    size: tuple[int, int] = (1280, 800),
+    startup_probe: bool = False,
+) -> int:
+    """Open the main window; returns the process exit code."""
+    app = application()
+    from explorer.gui.main_window import MainWindow
+
+    window = MainWindow(workspace, device, ask_on_close=screenshot is None)
+    shot = None
+    if screenshot:
+        from explorer.gui.panels import keys
+
+        key = panel or "data"
+        if key not in keys():
+            choices = ", ".join(keys())
+            sys.stderr.write(f"error: unknown panel {key!r} (choose from {choices})\n")
+            return 2
+        window.resize(*size)
+        shot = _Screenshot(window, key, Path(screenshot))
+        window.loaded.connect(shot.start)
+    window.show()
+    if startup_probe:
+        # bench/startup.py reads these lines: first paint, then panels ready.
+        QTimer.singleShot(0, lambda: _stamp("painted"))
+        window.loaded.connect(lambda: _stamp("ready"))
+        window.loaded.connect(window.close)
+    QTimer.singleShot(0, window.finish_loading)
+    code = app.exec()
+    if shot is not None and shot.error:
+        sys.stderr.write(f"error: {shot.error}\n")
+        return 1
+    return code

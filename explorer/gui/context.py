@@ -1,0 +1,56 @@
+"""What every panel receives: the session, the job runner, the workspace, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from explorer.core.jobs import Event
+from explorer.gui.runner import JobHandle, JobRunner
+from explorer.gui.session import Session
+from explorer.store import Workspace
+
+_OUTCOME = {"done": "finished", "failed": "failed", "cancelled": "cancelled"}
+
+
+@dataclass
+class AppContext:
+    session: Session
+    runner: JobRunner
+    workspace: Workspace | None
+    settings: QSettings
+
+    def record_run(self, handle: JobHandle, kind: str, config: dict[str, Any]) -> str:
+        """Keep the job's events and outcome as a workspace run; returns its id."""
+        if self.workspace is None:
+            return ""
+        run = self.workspace.create_run(kind, config)
+        handle.add_recorder(_RunRecorder(self.workspace, run.id))
+        return run.id
+
+
+class _RunRecorder:
+    def __init__(self, workspace: Workspace, run_id: str) -> None:
+        self.workspace, self.run_id = workspace, run_id
+
+    def record(self, event: Event) -> None:
+        self.workspace.record(self.run_id, event)
+
+    def close(self, state: str, results: dict[str, Any], error: str | None) -> None:
+        summary = {k: v for k, v in results.items() if _plain(v)}
+        self.workspace.finish(
+            self.run_id, _OUTCOME.get(state, "failed"), summary=summary, error=error
+        )
+
+
+def _plain(value: Any) -> bool:
+    """JSON-friendly values only (results may hold models or datasets)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False

@@ -1,0 +1,252 @@
+"""The main window: navigation, panels, status bar, menus, drag and drop.
+
+Only Qt is imported at module level: the window paints first, then
+:meth:`MainWindow.finish_loading` imports torch and builds the panels.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from explorer.gui import settings as settings_mod
+
+log = logging.getLogger(__name__)
+MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ts", ".jit", ".pt2"}
+
+
+class MainWindow(QMainWindow):
+    loaded = Signal()
+
+    def __init__(
+        self,
+        workspace: str | None = None,
+        device: str | None = None,
+        settings: QSettings | None = None,
+        ask_on_close: bool = True,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Robustness Explorer")
+        self.settings = settings or settings_mod.open_settings()
+        self.ask_on_close = ask_on_close
+        self._workspace_arg, self._device_arg = workspace, device
+        self.ctx = None
+        self.panels: dict[str, object] = {}
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(150)
+        self.stack = QStackedWidget()
+        self.placeholder = QLabel("Loading PyTorch and the built-in data…")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(self.placeholder)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.device_label = QLabel()
+        self.workspace_label = QLabel()
+        self.statusBar().addWidget(self.device_label)
+        self.statusBar().addWidget(self.workspace_label, 1)
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self._menus()
+
+    # -- start-up ------------------------------------------------------------
+    @Slot()
+    def finish_loading(self) -> None:
+        """Import the heavy parts and build the panels (after the first paint)."""
+        from explorer.core import device as devices
+        from explorer.gui.context import AppContext
+        from explorer.gui.panels import PANELS
+        from explorer.gui.runner import JobRunner
+        from explorer.gui.session import Session
+        from explorer.gui.widgets.jobs_bar import JobsBar
+
+        devices.configure_threads(leave_for_ui=1)
+        try:
+            device = devices.pick(self._device_arg)
+        except devices.DeviceError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            device = devices.pick("cpu")
+        runner = JobRunner(self)
+        self.ctx = AppContext(
+            Session(device, self), runner, self._open_workspace(self._workspace_path()),
+            self.settings,
+        )
+        self.jobs_bar = JobsBar(runner)
+        self.statusBar().addPermanentWidget(self.jobs_bar)
+        self.device_label.setText(f"Device: {devices.describe(device)}")
+        self.ctx.session.device_changed.connect(self._on_device)
+        for spec in PANELS:
+            panel = spec.load()(self.ctx)
+            self.panels[spec.key] = panel
+            self.stack.addWidget(panel)
+            self.nav.addItem(spec.title)
+        self.nav.currentRowChanged.connect(self._show_row)
+        last = str(self.settings.value("window/panel", PANELS[0].key))
+        self.show_panel(last if last in self.panels else PANELS[0].key)
+        self.loaded.emit()
+
+    def _workspace_path(self) -> str | None:
+        """--workspace, then EXPLORER_HOME, then the folder chosen last time."""
+        import os
+
+        if self._workspace_arg or os.environ.get("EXPLORER_HOME"):
+            return self._workspace_arg
+        return self.settings.value("workspace/path") or None
+
+    def _open_workspace(self, path: str | None):
+        from explorer.store import Workspace, WorkspaceError
+
+        try:
+            ws = Workspace.open(path)
+        except WorkspaceError as exc:
+            self.workspace_label.setText(f"Workspace unavailable: {exc}")
+            if self.isVisible():
+                QMessageBox.warning(self, "Workspace", str(exc))
+            return None
+        self.workspace_label.setText(f"Workspace: {ws.path}")
+        return ws
+
+    def show_panel(self, key: str) -> None:
+        keys = list(self.panels)
+        self.nav.setCurrentRow(keys.index(key))
+        self._show_row(keys.index(key))
+
+    @Slot(int)
+    def _show_row(self, row: int) -> None:
+        if row < 0:
+            return
+        key = list(self.panels)[row]
+        self.stack.setCurrentWidget(self.panels[key])
+        self.settings.setValue("window/panel", key)
+
+    @Slot()
+    def _on_device(self) -> None:
+        from explorer.core import device as devices
+
+        device = self.ctx.session.device
+        self.device_label.setText(f"Device: {devices.describe(device)}")
+
+    # -- menus ---------------------------------------------------------------
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, slot, key in (
+            ("Open data folder…", self.open_data_folder, None),
+            ("Open model…", self.open_model, QKeySequence.StandardKey.Open),
+            ("Choose workspace…", self.choose_workspace, None),
+            ("Show workspace folder", self.show_workspace, None),
+            ("Quit", self.close, QKeySequence.StandardKey.Quit),
+        ):
+            action = QAction(text, self)
+            if key is not None:
+                action.setShortcut(key)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("About", self)
+        about.triggered.connect(self.about)
+        help_menu.addAction(about)
+
+    @property
+    def data_panel(self):
+        return self.panels.get("data")
+
+    @Slot()
+    def open_data_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open data folder")
+        if folder and self.data_panel is not None:
+            self.show_panel("data")
+            self.data_panel.open_folder(folder)
+
+    @Slot()
+    def open_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model", "", "Models (*.safetensors *.pt *.pth *.ts *.jit)"
+        )
+        if path:
+            self.open_model_file(path)
+
+    def open_model_file(self, path: str) -> None:
+        if self.data_panel is not None:
+            self.show_panel("data")
+            self.data_panel.model_box.open_file(path)
+
+    @Slot()
+    def choose_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose workspace folder")
+        if folder and self.ctx is not None:
+            ws = self._open_workspace(folder)
+            if ws is not None:
+                if self.ctx.workspace is not None:
+                    self.ctx.workspace.close()
+                self.ctx.workspace = ws
+                self.settings.setValue("workspace/path", folder)
+
+    @Slot()
+    def show_workspace(self) -> None:
+        if self.ctx is not None and self.ctx.workspace is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.workspace.path)))
+
+    @Slot()
+    def about(self) -> None:
+        from explorer import __version__
+
+        QMessageBox.about(
+            self,
+            "Robustness Explorer",
+            f"Robustness Explorer {__version__}\n"
+            "Craft adversarial examples, train defenses and compare them.",
+        )
+
+    # -- drag and drop -------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if any(Path(u.toLocalFile()).suffix.lower() in MODEL_SUFFIXES
+               for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            path = url.toLocalFile()
+            if Path(path).suffix.lower() in MODEL_SUFFIXES:
+                self.open_model_file(path)
+                event.acceptProposedAction()
+                return
+
+    # -- shutdown ------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        runner = self.ctx.runner if self.ctx is not None else None
+        active = runner.active() if runner is not None else []
+        if active and self.ask_on_close:
+            names = ", ".join(h.name for h in active)
+            answer = QMessageBox.question(
+                self, "Jobs are running",
+                f"Cancel the running jobs ({names}) and quit?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.sync()
+        if runner is not None:
+            runner.shutdown()
+        if self.ctx is not None and self.ctx.workspace is not None:
+            self.ctx.workspace.close()
+        event.accept()

@@ -1,0 +1,281 @@
+"""Run core jobs off the UI thread and forward their events as Qt signals.
+
+One long-lived :class:`JobRunner` (owned by the main window) creates one
+:class:`JobHandle` per job. Cancellation goes through the job's
+:class:`~explorer.core.jobs.CancelToken`: the job stops at its next check and
+its ``finally`` blocks run in the worker thread. Image and progress events are
+coalesced so the UI repaints at most ~30 times a second whatever the job
+yields; metrics, logs and the result are all delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from superqt.utils import create_worker
+
+from explorer.core.jobs import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    Done,
+    Event,
+    Image,
+    Log,
+    Metric,
+    Progress,
+)
+
+log = logging.getLogger(__name__)
+
+_CANCELLED = "cancelled"
+PAINT_INTERVAL_MS = 33
+
+
+def _drive(
+    job: Callable[..., Iterator[Event]], token: CancelToken, args: tuple, kwargs: dict
+):
+    """Worker-side wrapper: stop at the first event after a cancel, always close."""
+    gen = job(*args, token=token, **kwargs)
+    try:
+        for event in gen:
+            yield event
+            if token.cancelled:
+                return _CANCELLED
+    except Cancelled:
+        return _CANCELLED
+    finally:
+        gen.close()
+    return None
+
+
+class Recorder(Protocol):
+    """Receives every event of a job and then its outcome."""
+
+    def record(self, event: Event) -> None: ...
+
+    def close(self, state: str, results: dict[str, Any], error: str | None) -> None:
+        ...
+
+
+def _safely(fn: Callable[..., None], *args: Any) -> None:
+    # Bookkeeping must never take down the UI or the job.
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("recording a job event failed")
+
+
+def error_text(exc: BaseException) -> str:
+    """A one-line message for the user; our own errors already read well."""
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, ValueError | OSError | LookupError | RuntimeError):
+        return text.splitlines()[0] if "\n" in text else text
+    return f"{type(exc).__name__}: {text}"
+
+
+class JobHandle(QObject):
+    """One running job: typed signals the panels connect to."""
+
+    started = Signal()
+    progress = Signal(object)  # Progress
+    metric = Signal(object)  # Metric
+    image = Signal(object)  # Image (latest per name)
+    log = Signal(object)  # Log
+    artifact = Signal(object)  # Artifact
+    done = Signal(dict)  # results of the final Done event
+    failed = Signal(str)  # one-line message
+    cancelled = Signal()
+    finished = Signal()  # always last
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.token = CancelToken()
+        self.state = "queued"
+        self.last_progress: Progress | None = None
+        self.results: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._worker = None
+        self._pending_images: dict[str, Image] = {}
+        self._pending_progress: Progress | None = None
+        self._paint = QTimer(self)
+        self._paint.setSingleShot(True)
+        self._paint.setInterval(PAINT_INTERVAL_MS)
+        self._paint.timeout.connect(self._flush)
+        self._recorders: list[Recorder] = []
+        self._detached = False
+
+    # -- public -------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the job to stop at its next step; ``cancelled`` follows."""
+        self.token.cancel()
+
+    def detach(self) -> None:
+        """Stop delivering events to the panel: a late result never lands."""
+        self._detached = True
+
+    @property
+    def running(self) -> bool:
+        return self.state in {"queued", "running"}
+
+    def add_recorder(self, recorder: Recorder) -> None:
+        """Also pass every event and the outcome to ``recorder`` (the workspace)."""
+        self._recorders.append(recorder)
+
+    # -- worker plumbing ------------------------------------------------------
+    def _start(
+        self, job: Callable[..., Iterator[Event]], args: tuple, kwargs: dict
+    ) -> None:
+        worker = create_worker(
+            _drive, job, self.token, args, kwargs, _start_thread=False
+        )
+        worker.started.connect(self._on_started)
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        worker.start()
+
+    @Slot()
+    def _on_started(self) -> None:
+        self.state = "running"
+        self.started.emit()
+
+    @Slot(object)
+    def _on_yielded(self, event: Event) -> None:
+        for recorder in self._recorders:
+            _safely(recorder.record, event)
+        if self._detached:
+            return
+        if isinstance(event, Image):
+            self._pending_images[event.name] = event
+            self._schedule()
+        elif isinstance(event, Progress):
+            self.last_progress = event
+            self._pending_progress = event
+            self._schedule()
+        elif isinstance(event, Metric):
+            self.metric.emit(event)
+        elif isinstance(event, Log):
+            self.log.emit(event)
+        elif isinstance(event, Artifact):
+            self.artifact.emit(event)
+        elif isinstance(event, Done):
+            self.results = event.results
+
+    def _schedule(self) -> None:
+        if not self._paint.isActive():
+            self._paint.start()
+
+    @Slot()
+    def _flush(self) -> None:
+        if self._pending_progress is not None:
+            self.progress.emit(self._pending_progress)
+            self._pending_progress = None
+        images, self._pending_images = self._pending_images, {}
+        for event in images.values():
+            self.image.emit(event)
+
+    @Slot(object)
+    def _on_returned(self, value: object) -> None:
+        if value == _CANCELLED:
+            self.state = "cancelled"
+        else:
+            self.state = "done"
+
+    @Slot(object)
+    def _on_errored(self, exc: BaseException) -> None:
+        self.state = "failed"
+        self.error = error_text(exc)
+        log.error(
+            "job %s failed:\n%s",
+            self.name,
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self._paint.stop()
+        if self.state not in {"done", "failed"}:
+            self.state = "cancelled"
+        for recorder in self._recorders:
+            _safely(recorder.close, self.state, self.results or {}, self.error)
+        if self._detached:
+            self.finished.emit()
+            return
+        self._flush()
+        if self.state == "done":
+            self.done.emit(self.results or {})
+        elif self.state == "failed":
+            self.failed.emit(self.error or "failed")
+        else:
+            self.cancelled.emit()
+        self._worker = None
+        self.finished.emit()
+
+
+class JobRunner(QObject):
+    """Starts jobs, one per ``slot``: starting a slot again cancels its old job."""
+
+    jobs_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._by_slot: dict[str, JobHandle] = {}
+        self._active: list[JobHandle] = []
+
+    def start(
+        self,
+        job: Callable[..., Iterator[Event]],
+        *,
+        name: str,
+        slot: str | None = None,
+        job_args: tuple = (),
+        **kwargs: Any,
+    ) -> JobHandle:
+        """Run ``job(*job_args, token=..., **kwargs)`` in the thread pool.
+
+        Connect to the returned handle's signals before control returns to
+        the event loop (they are queued, so nothing is missed).
+        """
+        slot = slot or name
+        old = self._by_slot.get(slot)
+        if old is not None and old.running:
+            old.detach()
+            old.cancel()
+        handle = JobHandle(name, self)
+        self._by_slot[slot] = handle
+        self._active.append(handle)
+        handle.finished.connect(self._on_handle_finished)
+        handle._start(job, job_args, kwargs)
+        self.jobs_changed.emit()
+        return handle
+
+    def active(self) -> list[JobHandle]:
+        return [h for h in self._active if h.running]
+
+    def cancel_all(self) -> None:
+        for handle in self.active():
+            handle.cancel()
+
+    @Slot()
+    def _on_handle_finished(self) -> None:
+        handle = self.sender()
+        if handle in self._active:
+            self._active.remove(handle)
+        self.jobs_changed.emit()
+        if isinstance(handle, JobHandle):
+            handle.deleteLater()
+
+    def shutdown(self, msecs: int = 3000) -> None:
+        """Cancel everything and wait for the pool (application quit)."""
+        from superqt.utils import WorkerBase
+
+        self.cancel_all()
+        WorkerBase.await_workers(msecs)

@@ -1,0 +1,87 @@
+"""A grid of small images with captions; click one to pick it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    """HxW or HxWxC float array in [0, 1] (or uint8) → an owned QImage."""
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    a = np.ascontiguousarray(a)
+    h, w = a.shape[:2]
+    if a.ndim == 2:
+        return QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    if a.shape[2] != 3:
+        raise ValueError(f"expected 1 or 3 channels, got {a.shape[2]}")
+    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def chw_to_hwc(x: np.ndarray) -> np.ndarray:
+    """C×H×W (as models take them) → H×W×C (as images are shown)."""
+    return np.transpose(x, (1, 2, 0)) if x.ndim == 3 else x
+
+
+class _Tile(QWidget):
+    def __init__(self, index: int, grid: ImageGrid) -> None:
+        super().__init__(grid)
+        self.index = index
+        self._grid = grid
+        box = QVBoxLayout(self)
+        box.setContentsMargins(2, 2, 2, 2)
+        box.setSpacing(1)
+        self.picture = QLabel()
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel()
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setStyleSheet("font-size: 10px;")
+        box.addWidget(self.picture)
+        box.addWidget(self.caption)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def mousePressEvent(self, event) -> None:
+        self._grid.clicked.emit(self.index)
+        super().mousePressEvent(event)
+
+
+class ImageGrid(QWidget):
+    clicked = Signal(int)
+
+    def __init__(self, columns: int = 8, tile: int = 72, parent=None) -> None:
+        super().__init__(parent)
+        self.columns = columns
+        self.tile = tile
+        self._layout = QGridLayout(self)
+        self._layout.setSpacing(4)
+        self._tiles: list[_Tile] = []
+        self.captions: list[str] = []
+
+    def set_images(self, images: Sequence[np.ndarray], captions: Sequence[str]) -> None:
+        """Show H×W(×C) images in [0, 1]; tiles are reused between calls."""
+        while len(self._tiles) < len(images):
+            tile = _Tile(len(self._tiles), self)
+            r, c = divmod(len(self._tiles), self.columns)
+            self._layout.addWidget(tile, r, c)
+            self._tiles.append(tile)
+        for i, tile in enumerate(self._tiles):
+            tile.setVisible(i < len(images))
+        for tile, image, caption in zip(self._tiles, images, captions, strict=True):
+            pixmap = QPixmap.fromImage(to_qimage(image)).scaled(
+                self.tile,
+                self.tile,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.FastTransformation,  # crisp pixels
+            )
+            tile.picture.setPixmap(pixmap)
+            tile.caption.setText(caption)
+            tile.setToolTip(caption)
+        self.captions = list(captions)

@@ -1,0 +1,121 @@
+"""Small pyqtgraph views built once and updated with setData/setImage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+# Colours that stay distinct for up to 10 classes (toy sets, legends).
+CLASS_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]  # fmt: skip
+
+
+class BarChart(pg.PlotWidget):
+    """Vertical bars with category names under them (e.g. per-class accuracy)."""
+
+    def __init__(self, title: str, y_label: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setTitle(title)
+        self.setLabel("left", y_label)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.showGrid(y=True, alpha=0.3)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#1f77b4")
+        self.addItem(self.bars)
+        self.values: np.ndarray = np.zeros(0)
+
+    def set_values(
+        self, values: Sequence[float], labels: Sequence[str], y_max: float = 100.0
+    ) -> None:
+        v = np.nan_to_num(np.asarray(values, dtype=float))
+        x = np.arange(len(v))
+        self.values = v
+        self.bars.setOpts(x=x, height=v, width=0.7)
+        ticks = [(i, _short(label)) for i, label in enumerate(labels)]
+        axis = self.getAxis("bottom")
+        axis.setTicks([ticks])
+        axis.setStyle(tickTextOffset=2)
+        self.setXRange(-0.6, len(v) - 0.4, padding=0)
+        self.setYRange(0, y_max, padding=0.02)
+
+
+class HeatMap(pg.GraphicsLayoutWidget):
+    """A matrix as an image with labelled axes, a colour bar and cell counts."""
+
+    def __init__(self, title: str, x_label: str, y_label: str, parent=None) -> None:
+        super().__init__(parent)
+        self.plot = self.addPlot(title=title)
+        self.plot.setLabel("bottom", x_label)
+        self.plot.setLabel("left", y_label)
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(
+            values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False
+        )
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self._texts: list[pg.TextItem] = []
+        self.matrix: np.ndarray = np.zeros((0, 0))
+
+    def set_matrix(
+        self, matrix: np.ndarray, labels: Sequence[str], annotate: bool = True
+    ) -> None:
+        m = np.asarray(matrix, dtype=float)
+        self.matrix = m
+        top = float(m.max()) if m.size else 1.0
+        self.image.setImage(m, autoLevels=False, levels=(0, max(top, 1.0)))
+        self.colorbar.setLevels((0, max(top, 1.0)))
+        ticks = [(i + 0.5, _short(label)) for i, label in enumerate(labels)]
+        for side in ("bottom", "left"):
+            axis = self.plot.getAxis(side)
+            axis.enableAutoSIPrefix(False)
+            axis.setTicks([ticks])
+        self._annotate(m if annotate else np.zeros((0, 0)), top)
+        self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0)
+
+    def _annotate(self, m: np.ndarray, top: float) -> None:
+        needed = m.size
+        while len(self._texts) < needed:
+            text = pg.TextItem(anchor=(0.5, 0.5))
+            self.plot.addItem(text)
+            self._texts.append(text)
+        for i, text in enumerate(self._texts):
+            text.setVisible(i < needed)
+        for i, text in enumerate(self._texts[:needed]):
+            r, c = divmod(i, m.shape[1])
+            value = m[r, c]
+            text.setText("" if value == 0 else f"{value:g}")
+            text.setColor("k" if value > 0.6 * top else "w")
+            text.setPos(c + 0.5, r + 0.5)
+
+
+class ScatterView(pg.PlotWidget):
+    """2-D points coloured by class (toy data sets)."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(title)
+        self.setLabel("bottom", "x₁")
+        self.setLabel("left", "x₂")
+        self.setAspectLocked(True)
+        self.points = pg.ScatterPlotItem(size=6, pen=None)
+        self.addItem(self.points)
+
+    def set_points(self, xy: np.ndarray, labels: np.ndarray) -> None:
+        brushes = [pg.mkBrush(CLASS_COLORS[int(k) % len(CLASS_COLORS)]) for k in labels]
+        self.points.setData(x=xy[:, 0], y=xy[:, 1], brush=brushes)
+        self.autoRange()
+
+
+def _short(label: str, width: int = 9) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"

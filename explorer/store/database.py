@@ -1,0 +1,104 @@
+"""One SQLite connection shared by threads, with clear errors.
+
+The connection runs in autocommit mode; every write is an explicit
+``BEGIN IMMEDIATE ... COMMIT`` so a crash loses at most the call in progress
+and two processes wait for each other (``busy_timeout``) instead of failing
+half-way through a read-then-write upgrade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from explorer.store import schema
+from explorer.store.records import WorkspaceError
+
+BUSY_TIMEOUT_S = 10.0
+
+
+class Database:
+    """A locked connection to ``runs.sqlite``; safe to use from several threads."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path
+        self._lock = threading.RLock()
+        conn = None
+        try:
+            conn = sqlite3.connect(
+                db_path,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise WorkspaceError(f"{db_path}: cannot switch to WAL mode ({mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            schema.migrate(conn, db_path, schema.MIGRATIONS)
+        except WorkspaceError:
+            if conn is not None:
+                conn.close()
+            raise
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise WorkspaceError(
+                f"{db_path}: cannot open the run database: {exc}"
+            ) from exc
+        self._conn: sqlite3.Connection | None = conn
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise WorkspaceError(f"{self.path}: the workspace is closed")
+        return self._conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed on success and rolled back on error."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise WorkspaceError(f"{self.path}: cannot write: {exc}") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise WorkspaceError(f"{self.path}: write failed: {exc}") from exc
+                raise
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise WorkspaceError(f"{self.path}: read failed: {exc}") from exc
+
+    def version(self) -> int:
+        with self._lock:
+            return schema.user_version(self._connection())
+
+    def journal_mode(self) -> str:
+        return str(self.query("PRAGMA journal_mode")[0][0])
