@@ -8,8 +8,8 @@ os.environ["PYQTGRAPH_QT_LIB"] = "PySide6"
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("EXPLORER_THREADS", "2")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 torch.set_num_threads(2)
 

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 from superqt.utils import create_worker
 
 from explorer.core.jobs import (
@@ -132,7 +132,8 @@ class JobHandle(QObject):
         self, job: Callable[..., Iterator[Event]], args: tuple, kwargs: dict
     ) -> None:
         worker = create_worker(
-            _drive, job, self.token, args, kwargs, _start_thread=False
+            _drive, job, self.token, args, kwargs,
+            _start_thread=False, _ignore_errors=True,  # errored is connected below
         )
         worker.started.connect(self._on_started)
         worker.yielded.connect(self._on_yielded)
@@ -279,3 +280,6 @@ class JobRunner(QObject):
 
         self.cancel_all()
         WorkerBase.await_workers(msecs)
+        # Deliver the workers' last queued signals so every job records its
+        # outcome (e.g. "cancelled") before the workspace closes.
+        QCoreApplication.sendPostedEvents()

@@ -13,7 +13,7 @@ def _save(path, size=(20, 12), mode="RGB", value=128):
     path.parent.mkdir(parents=True, exist_ok=True)
     channels = 3 if mode == "RGB" else 1
     array = np.full((size[1], size[0], channels), value, np.uint8).squeeze()
-    Image.fromarray(array, mode=None).convert(mode).save(path)
+    Image.fromarray(array).convert(mode).save(path)
     return path
 
 
@@ -25,25 +25,34 @@ def test_class_subfolders(tmp_path):
     ds = data.load("image-folder", root=tmp_path)
     assert ds.classes == ("cats", "dogs")
     assert len(ds) == 3
-    assert ds.info.shape == (1, 28, 28) and ds.info.classes == ("cats", "dogs")
+    assert ds.info.shape == (1, 28, 28)
+    assert ds.info.classes == ("cats", "dogs")
     x, y = ds[0]
-    assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and y == 0
+    assert x.shape == (1, 28, 28)
+    assert x.dtype == torch.float32
+    assert y == 0
     assert torch.allclose(x, torch.ones_like(x))
     xs, ys = ds.as_tensors()
-    assert xs.shape == (3, 1, 28, 28) and ys.tolist() == [0, 1, 1]
+    assert xs.shape == (3, 1, 28, 28)
+    assert ys.tolist() == [0, 1, 1]
     assert torch.equal(xs[1], ds[1][0])
-    assert 0.0 <= float(xs.min()) and float(xs.max()) <= 1.0
+    assert float(xs.min()) >= 0.0
+    assert float(xs.max()) <= 1.0
 
 
 def test_flat_folder_is_one_class_rgb_and_custom_shape(tmp_path):
     folder = tmp_path / "my photos"
     _save(folder / "one.png", (50, 20))
     _save(folder / "two.jpeg", (8, 8), mode="L")
-    ds = data.load("image-folder", "train", root=folder, channels=3, height=16, width=24)
+    ds = data.load(
+        "image-folder", "train", root=folder, channels=3, height=16, width=24
+    )
     assert ds.classes == ("my photos",)
-    assert ds.info.shape == (3, 16, 24) and len(ds.info.mean) == 3
+    assert ds.info.shape == (3, 16, 24)
+    assert len(ds.info.mean) == 3
     xs, ys = ds.as_tensors()
-    assert xs.shape == (2, 3, 16, 24) and ys.tolist() == [0, 0]
+    assert xs.shape == (2, 3, 16, 24)
+    assert ys.tolist() == [0, 0]
 
 
 def test_train_test_subfolders_pick_the_split(tmp_path):

@@ -24,13 +24,17 @@ def test_names_and_infos():
         assert len(meta.mean) == len(meta.std)
         if meta.kind != "toy":
             assert len(meta.mean) == meta.shape[0]
-        assert meta.title and meta.description
-    assert data.info("cifar10").needs_root and data.info("cifar10").downloadable
+        assert meta.title
+        assert meta.description
+    assert data.info("cifar10").needs_root
+    assert data.info("cifar10").downloadable
     assert not data.info("fashion-mnist-mini").needs_root
 
 
 def test_unknown_name_lists_known_ones():
-    with pytest.raises(DataError, match="unknown data set 'imagenet'.*fashion-mnist-mini"):
+    with pytest.raises(
+        DataError, match=r"unknown data set 'imagenet'.*fashion-mnist-mini"
+    ):
         data.info("imagenet")
     with pytest.raises(DataError, match="imagenet"):
         data.load("imagenet")
@@ -53,12 +57,15 @@ def test_builtin_lengths_balance_and_range(split, n):
     ds = data.load("fashion-mnist-mini", split=split)
     assert isinstance(ds, ArrayDataset)
     assert len(ds) == n
-    assert ds.classes[0] == "T-shirt/top" and ds.classes[-1] == "Ankle boot"
+    assert ds.classes[0] == "T-shirt/top"
+    assert ds.classes[-1] == "Ankle boot"
     assert ds.info.name == "fashion-mnist-mini"
     x, y = ds.as_tensors()
-    assert x.shape == (n, 1, 28, 28) and x.dtype == torch.float32
+    assert x.shape == (n, 1, 28, 28)
+    assert x.dtype == torch.float32
     assert y.dtype == torch.int64
-    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.min()) >= 0.0
+    assert float(x.max()) <= 1.0
     assert float(x.max()) == 1.0  # really scaled by 1/255, not left at 0..1/255
     assert torch.bincount(y, minlength=10).tolist() == [n // 10] * 10
 
@@ -70,8 +77,10 @@ def test_as_tensors_matches_getitem():
     for i in range(10):
         xi, yi = ds[10 + i]
         assert isinstance(yi, int)
-        assert xi.dtype == torch.float32 and xi.shape == (1, 28, 28)
-        assert torch.equal(xi, x[i]) and yi == int(y[i])
+        assert xi.dtype == torch.float32
+        assert xi.shape == (1, 28, 28)
+        assert torch.equal(xi, x[i])
+        assert yi == int(y[i])
 
 
 def test_as_tensors_does_not_alias_storage():
@@ -84,10 +93,14 @@ def test_as_tensors_does_not_alias_storage():
 
 def test_missing_or_corrupt_npz_says_how_to_rebuild(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_RESOURCES", str(tmp_path))
-    with pytest.raises(DataError, match=r"fashion-mnist-mini\.npz.*not found.*make_fmnist"):
+    with pytest.raises(
+        DataError, match=r"fashion-mnist-mini\.npz.*not found.*make_fmnist"
+    ):
         data.load("fashion-mnist-mini")
     (tmp_path / "fashion-mnist-mini.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(DataError, match=r"fashion-mnist-mini\.npz.*corrupt.*make_fmnist"):
+    with pytest.raises(
+        DataError, match=r"fashion-mnist-mini\.npz.*corrupt.*make_fmnist"
+    ):
         data.load("fashion-mnist-mini")
     np.savez(tmp_path / "fashion-mnist-mini.npz", x_train=np.zeros((2, 28, 28)))
     with pytest.raises(DataError, match=r"missing arrays.*make_fmnist"):

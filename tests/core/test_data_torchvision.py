@@ -63,17 +63,21 @@ def make_svhn(root, split="test", n=5, x=None):
 
 
 @pytest.mark.parametrize("gz", [False, True])
-@pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"),
-                                              ("fashion-mnist", "FashionMNIST")])
+@pytest.mark.parametrize(
+    ("name", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")]
+)
 def test_mnist_like_loads_plain_and_gz(tmp_path, name, folder, gz):
     _, arrays = make_mnist(tmp_path, folder, gz=gz)
     for split, prefix in (("train", "train"), ("test", "t10k")):
         ds = data.load(name, split, root=tmp_path)
         images, labels = arrays[prefix]
-        assert isinstance(ds, ArrayDataset) and len(ds) == len(images)
-        assert ds.classes == data.info(name).classes and ds.info.name == name
+        assert isinstance(ds, ArrayDataset)
+        assert len(ds) == len(images)
+        assert ds.classes == data.info(name).classes
+        assert ds.info.name == name
         x, y = ds.as_tensors()
-        assert x.shape == (len(images), 1, 28, 28) and x.dtype == torch.float32
+        assert x.shape == (len(images), 1, 28, 28)
+        assert x.dtype == torch.float32
         expected = torch.from_numpy(images.astype(np.float32) / 255.0)
         assert torch.allclose(x[:, 0], expected)
         assert y.tolist() == labels.tolist()
@@ -108,7 +112,8 @@ def test_missing_file_names_file_and_layout(tmp_path):
     with pytest.raises(DataError) as err:
         data.load("fashion-mnist", root=tmp_path)
     msg = str(err.value)
-    assert str(raw / "t10k-labels-idx1-ubyte") in msg and "file not found" in msg
+    assert str(raw / "t10k-labels-idx1-ubyte") in msg
+    assert "file not found" in msg
     assert "FashionMNIST/raw/" in msg
 
 
@@ -142,7 +147,8 @@ def test_images_of_another_shape(tmp_path):
         data.load("mnist", root=tmp_path)
     msg = str(err.value)
     assert str(raw / "t10k-images-idx3-ubyte") in msg
-    assert "32×32" in msg and "28×28" in msg
+    assert "32×32" in msg
+    assert "28×28" in msg
 
 
 def test_label_count_mismatch(tmp_path):
@@ -186,14 +192,18 @@ def test_cifar_pick_inside_batches_folder(tmp_path):
 def test_cifar_missing_batch(tmp_path):
     folder, _ = make_cifar(tmp_path)
     (folder / "data_batch_4").unlink()
-    with pytest.raises(DataError, match=r"data_batch_4: file not found.*cifar-10-batches"):
+    with pytest.raises(
+        DataError, match=r"data_batch_4: file not found.*cifar-10-batches"
+    ):
         data.load("cifar10", root=tmp_path)
 
 
 def test_cifar_not_a_pickle(tmp_path):
     folder, _ = make_cifar(tmp_path)
     (folder / "test_batch").write_bytes(b"this is not a pickle at all")
-    with pytest.raises(DataError, match=rf"{folder / 'test_batch'}: not a CIFAR-10 python"):
+    with pytest.raises(
+        DataError, match=rf"{folder / 'test_batch'}: not a CIFAR-10 python"
+    ):
         data.load("cifar10", root=tmp_path)
 
 
@@ -207,7 +217,9 @@ def test_cifar_truncated_pickle(tmp_path):
 
 def test_cifar_wrong_shape(tmp_path):
     folder, _ = make_cifar(tmp_path, data_shape=(3, 1024))
-    with pytest.raises(DataError, match=rf"{folder / 'test_batch'}: 'data' must be uint8 of"):
+    with pytest.raises(
+        DataError, match=rf"{folder / 'test_batch'}: 'data' must be uint8 of"
+    ):
         data.load("cifar10", root=tmp_path)
 
 
@@ -220,7 +232,9 @@ def test_cifar_pickle_with_code_is_refused(tmp_path):
     folder, _ = make_cifar(tmp_path)
     payload = {"data": np.zeros((1, 3072), np.uint8), "labels": [0], "x": _Sneaky()}
     (folder / "test_batch").write_bytes(pickle.dumps(payload))
-    with pytest.raises(DataError, match=r"test_batch: .*refusing to load posix\.getcwd"):
+    with pytest.raises(
+        DataError, match=r"test_batch: .*refusing to load posix\.getcwd"
+    ):
         data.load("cifar10", root=tmp_path)
 
 

@@ -13,9 +13,11 @@ TOYS = ["moons", "circles", "spirals", "blobs"]
 def test_shapes_classes_and_range(name):
     train = data.load(name, "train")
     test = data.load(name, "test")
-    assert len(train) == 1000 and len(test) == 500
+    assert len(train) == 1000
+    assert len(test) == 500
     x, y = train.as_tensors()
-    assert x.shape == (1000, 2) and x.dtype == torch.float32
+    assert x.shape == (1000, 2)
+    assert x.dtype == torch.float32
     assert train[0][0].shape == (2,)
     assert train.classes == data.info(name).classes
     assert set(y.tolist()) == set(range(len(train.classes)))
@@ -30,7 +32,8 @@ def test_seeded_and_splits_differ(name):
     b = data.load(name, "train", seed=3).as_tensors()
     c = data.load(name, "train", seed=4).as_tensors()
     t = data.load(name, "test", seed=3, n=1000).as_tensors()
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert torch.equal(a[0], b[0])
+    assert torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
     assert not torch.equal(a[0], t[0])
 
@@ -41,7 +44,9 @@ def test_any_size_and_noise_free():
     assert data.load("moons", n="13").as_tensors()[0].shape == (13, 2)
     x, y = data.load("circles", n=200, noise=0).as_tensors()
     radius = x.norm(dim=1)
-    assert torch.allclose(radius[y == 0], torch.full_like(radius[y == 0], 1.2), atol=1e-5)
+    assert torch.allclose(
+        radius[y == 0], torch.full_like(radius[y == 0], 1.2), atol=1e-5
+    )
 
 
 def test_param_errors_name_the_parameter():

@@ -7,7 +7,7 @@ image folders and 2-D toy sets. All yield (x float32 in [0, 1], C×H×W; int lab
 """
 
 from explorer.core.data.base import ArrayDataset, DataError, DataInfo
-from explorer.core.data.download import download, remote_files
+from explorer.core.data.downloads import download, remote_files
 from explorer.core.data.folder import ImageFolderDataset
 from explorer.core.data.registry import info, load, names
 

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 from explorer.core.data.base import DataError, DataInfo
 from explorer.core.data.builtin import FMNIST_MINI, load_fmnist_mini
 from explorer.core.data.cifar import load_cifar10
-from explorer.core.data.download import download as download_job
+from explorer.core.data.downloads import download as download_job
 from explorer.core.data.folder import FOLDER_INFO, load_image_folder
 from explorer.core.data.paths import require_root
 from explorer.core.data.torchvision_sets import (
@@ -79,10 +79,15 @@ def load(
         return make_toy(name, split, **params)
     if meta.kind == "folder":
         return load_image_folder(split, root, **params)
-    if download:
-        if root is None:
-            require_root(meta, None, "a folder to download into")
-        else:
-            splits = (split,) if name == "svhn" else None
-            run_to_end(download_job(name, root, splits=splits))
-    return _FILE_LOADERS[name](meta, split, root)
+    loader = _FILE_LOADERS[name]
+    if not download:
+        return loader(meta, split, root)
+    if root is None:
+        require_root(meta, None, "a folder to download into")
+    try:
+        return loader(meta, split, root)
+    except DataError:
+        # Missing or unusable files: fetch them (only what fails MD5), then retry.
+        splits = (split,) if name == "svhn" else None
+        run_to_end(download_job(name, root, splits=splits))  # type: ignore[arg-type]
+        return loader(meta, split, root)

@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from explorer.core.models.meta import ModelError, ModelMeta
-from explorer.core.models.weights import probe_classes
+from explorer.core.models.weights import ProbeError, probe_outputs
 
 
 def _shape(shape: Any) -> str:
@@ -32,10 +32,11 @@ def check_compatible(model: nn.Module, info: Any) -> None:
     if meta.in_shape is None:
         # TorchScript without a declared input: let one forward pass decide.
         try:
-            outputs = probe_classes(label, model, data_shape)
-        except ModelError as exc:
+            outputs = probe_outputs(model, data_shape)
+        except ProbeError as exc:
             raise ModelError(
-                f"model '{label}' cannot run on these images, and {where}: {exc}"
+                f"model '{label}' fails on {_shape(data_shape)} inputs ({exc}); "
+                f"{where}"
             ) from None
         if outputs != data_classes:
             raise ModelError(f"model '{label}' has {outputs} outputs, but {where}")

@@ -145,7 +145,7 @@ def _load_torchscript(path: Path, given: dict[str, Any]) -> nn.Module:
         with warnings.catch_warnings():
             # TorchScript is deprecated upstream but is still how whole models
             # are exchanged without pickles; the app supports it deliberately.
-            warnings.filterwarnings("ignore", "torch.jit", FutureWarning)
+            warnings.filterwarnings("ignore", ".*torch.jit", FutureWarning)
             scripted = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""

@@ -39,6 +39,8 @@ class ModelMeta:
         self.classes = tuple(str(c) for c in self.classes)
         self.mean = tuple(float(m) for m in self.mean)
         self.std = tuple(float(s) for s in self.std)
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
         if not self.classes:
             self.classes = tuple(str(i) for i in range(self.num_classes))
 

@@ -26,8 +26,13 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
     def values(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        return tuple(self.mean.flatten().tolist()), tuple(self.std.flatten().tolist())
+        """Mean and std as Python floats (float32 precision, so 0.286 stays 0.286)."""
+        return float32_values(self.mean), float32_values(self.std)
 
     def extra_repr(self) -> str:
         mean, std = self.values()
         return f"mean={mean}, std={std}"
+
+
+def float32_values(t: torch.Tensor) -> tuple[float, ...]:
+    return tuple(float(f"{v:.7g}") for v in t.flatten().tolist())

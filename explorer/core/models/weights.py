@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from explorer.core.models.meta import ModelError, ModelMeta
+from explorer.core.models.normalize import float32_values
 from explorer.core.models.registry import create, names
 from explorer.core.params import ParamError
 
@@ -140,8 +141,8 @@ def build(
         state.pop("normalize.mean", None)
         state.pop("normalize.std", None)
     else:
-        meta.mean = tuple(state["normalize.mean"].flatten().tolist())
-        meta.std = tuple(state["normalize.std"].flatten().tolist())
+        meta.mean = float32_values(state["normalize.mean"])
+        meta.std = float32_values(state["normalize.std"])
     try:
         model = create(
             meta.arch,
@@ -167,12 +168,25 @@ def build(
     return model
 
 
-def probe_classes(path: Path, model: nn.Module, in_shape: tuple[int, ...]) -> int:
-    """Number of outputs of one forward pass on zeros; ModelError if it fails."""
+class ProbeError(ModelError):
+    """A forward pass on a zero batch failed; the message is the short reason."""
+
+
+def probe_outputs(model: nn.Module, in_shape: tuple[int, ...]) -> int:
+    """Number of outputs of one forward pass on zeros of ``in_shape``."""
     try:
         with torch.no_grad():
             out = model(torch.zeros(1, *in_shape))
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ProbeError(lines[-1][:300] if lines else type(exc).__name__) from None
+    return int(out.shape[-1])
+
+
+def probe_classes(path: Path, model: nn.Module, in_shape: tuple[int, ...]) -> int:
+    """Like :func:`probe_outputs`, with a ModelError naming the file."""
+    try:
+        return probe_outputs(model, in_shape)
+    except ProbeError as exc:
         shape = _shape_text(tuple(in_shape))
         raise ModelError(f"{path}: model fails on {shape} inputs ({exc})") from None
-    return int(out.shape[-1])

@@ -27,7 +27,7 @@ from explorer.gui.widgets.model_box import ModelBox
 from explorer.gui.widgets.param_form import ParamForm
 from explorer.gui.widgets.plots import ScatterView
 
-SAMPLES = 24
+SAMPLES = 20
 DEFAULT_DATA = "fashion-mnist-mini"
 
 
@@ -99,7 +99,7 @@ class DataModelPanel(QWidget):
         left_widget.setLayout(left)
         left_widget.setFixedWidth(310)
 
-        self.grid = ImageGrid(columns=12, tile=50)
+        self.grid = ImageGrid(columns=10, tile=52)
         self.scatter = ScatterView("Samples")
         self.samples = QStackedWidget()
         self.samples.addWidget(self.grid)

@@ -16,8 +16,11 @@ class AccuracyView(QWidget):
         self.headline = QLabel("Clean accuracy: —")
         self.headline.setObjectName("headline")
         self.headline.setStyleSheet("font-size: 16px; font-weight: 600;")
+        self.headline.setWordWrap(True)
         self.bars = BarChart("Per-class accuracy", "accuracy (%)")
-        self.confusion = HeatMap("Confusion matrix (counts)", "predicted", "true")
+        self.confusion = HeatMap(
+            "Confusion matrix (counts)", "predicted class", "true class"
+        )
         row = QHBoxLayout()
         row.addWidget(self.bars, 1)
         row.addWidget(self.confusion, 1)
@@ -44,5 +47,8 @@ class AccuracyView(QWidget):
             f"Clean accuracy: {acc:.1f}% on {result['n']} images"
             f" ({result['seconds']:.1f} s){extra}"
         )
-        self.bars.set_values([100 * a for a in result["per_class_acc"]], classes)
+        per_class = [100 * a for a in result["per_class_acc"]]
+        labels = [f"{name} {v:.0f}%" for name, v in zip(classes, per_class,
+                                                         strict=False)]
+        self.bars.set_values(per_class, labels)
         self.confusion.set_matrix(np.asarray(result["confusion"]), classes)

@@ -36,6 +36,7 @@ class _Tile(QWidget):
         super().__init__(grid)
         self.index = index
         self._grid = grid
+        self.setFixedWidth(grid.tile + 14)  # long captions are elided, not widened
         box = QVBoxLayout(self)
         box.setContentsMargins(2, 2, 2, 2)
         box.setSpacing(1)
@@ -74,7 +75,8 @@ class ImageGrid(QWidget):
             self._tiles.append(tile)
         for i, tile in enumerate(self._tiles):
             tile.setVisible(i < len(images))
-        for tile, image, caption in zip(self._tiles, images, captions, strict=True):
+        shown = self._tiles[: len(images)]
+        for tile, image, caption in zip(shown, images, captions, strict=True):
             pixmap = QPixmap.fromImage(to_qimage(image)).scaled(
                 self.tile,
                 self.tile,
@@ -82,6 +84,9 @@ class ImageGrid(QWidget):
                 Qt.TransformationMode.FastTransformation,  # crisp pixels
             )
             tile.picture.setPixmap(pixmap)
-            tile.caption.setText(caption)
+            metrics = tile.caption.fontMetrics()
+            tile.caption.setText(
+                metrics.elidedText(caption, Qt.TextElideMode.ElideRight, self.tile + 12)
+            )
             tile.setToolTip(caption)
         self.captions = list(captions)

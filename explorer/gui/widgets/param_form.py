@@ -85,7 +85,7 @@ class ParamForm(QWidget):
             return w
         if p.type is float:
             w = QDoubleSpinBox()
-            w.setDecimals(4)
+            w.setDecimals(6 if p.unit == "px" else 4)
             w.setRange(_bound(p.minimum, -_BIG), _bound(p.maximum, _BIG))
             w.setSingleStep(1 / 255 if p.unit == "px" else _step(p))
             w.setValue(float(p.default))
@@ -107,6 +107,8 @@ class ParamForm(QWidget):
                 out[p.name] = w.currentData()
             elif isinstance(w, QCheckBox):
                 out[p.name] = w.isChecked()
+            elif isinstance(w, QDoubleSpinBox) and p.unit == "px":
+                out[p.name] = _snap_255(w.value())
             elif isinstance(w, QSpinBox | QDoubleSpinBox):
                 out[p.name] = w.value()
             else:
@@ -145,6 +147,12 @@ class ParamForm(QWidget):
         w = self._editors[name]
         if isinstance(w, QDoubleSpinBox):
             self._px_labels[name].setText(f"= {w.value() * 255:.1f}/255")
+
+
+def _snap_255(value: float) -> float:
+    """Pixel budgets are usually k/255: undo the spin box's decimal rounding."""
+    k = round(value * 255)
+    return k / 255 if abs(value * 255 - k) < 1e-3 else value
 
 
 def _bound(value: float | None, fallback: float) -> float:

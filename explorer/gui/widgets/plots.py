@@ -18,32 +18,32 @@ CLASS_COLORS = [
 
 
 class BarChart(pg.PlotWidget):
-    """Vertical bars with category names under them (e.g. per-class accuracy)."""
+    """Horizontal bars, one per category, names on the left (e.g. per-class
+    accuracy): long class names stay readable at any width."""
 
-    def __init__(self, title: str, y_label: str, parent: QWidget | None = None):
+    def __init__(self, title: str, x_label: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setTitle(title)
-        self.setLabel("left", y_label)
+        self.setLabel("bottom", x_label)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.showGrid(y=True, alpha=0.3)
-        self.bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush="#1f77b4")
+        self.showGrid(x=True, alpha=0.3)
+        self.invertY(True)
+        self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush="#1f77b4")
         self.addItem(self.bars)
         self.values: np.ndarray = np.zeros(0)
 
     def set_values(
-        self, values: Sequence[float], labels: Sequence[str], y_max: float = 100.0
+        self, values: Sequence[float], labels: Sequence[str], x_max: float = 100.0
     ) -> None:
         v = np.nan_to_num(np.asarray(values, dtype=float))
-        x = np.arange(len(v))
+        y = np.arange(len(v))
         self.values = v
-        self.bars.setOpts(x=x, height=v, width=0.7)
-        ticks = [(i, _short(label)) for i, label in enumerate(labels)]
-        axis = self.getAxis("bottom")
-        axis.setTicks([ticks])
-        axis.setStyle(tickTextOffset=2)
-        self.setXRange(-0.6, len(v) - 0.4, padding=0)
-        self.setYRange(0, y_max, padding=0.02)
+        self.bars.setOpts(x0=np.zeros(len(v)), y=y, width=v, height=0.7)
+        self.getAxis("left").setTicks([[(i, _short(lab, 18)) for i, lab in
+                                        enumerate(labels)]])
+        self.setYRange(-0.6, max(len(v), 1) - 0.4, padding=0)
+        self.setXRange(0, x_max, padding=0.02)
 
 
 class HeatMap(pg.GraphicsLayoutWidget):
@@ -75,8 +75,10 @@ class HeatMap(pg.GraphicsLayoutWidget):
         top = float(m.max()) if m.size else 1.0
         self.image.setImage(m, autoLevels=False, levels=(0, max(top, 1.0)))
         self.colorbar.setLevels((0, max(top, 1.0)))
-        ticks = [(i + 0.5, _short(label)) for i, label in enumerate(labels)]
-        for side in ("bottom", "left"):
+        # Numbers under the columns (names do not fit there), names by the rows.
+        left = [(i + 0.5, f"{_short(label, 12)} {i}") for i, label in enumerate(labels)]
+        bottom = [(i + 0.5, str(i)) for i in range(len(labels))]
+        for side, ticks in (("bottom", bottom), ("left", left)):
             axis = self.plot.getAxis(side)
             axis.enableAutoSIPrefix(False)
             axis.setTicks([ticks])

@@ -1,0 +1,161 @@
+"""The Data & Model panel, driven like a user."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.core.data.idx import write_idx
+from explorer.gui.panels.data_model import DataModelPanel
+
+
+@pytest.fixture
+def panel(qtbot, ctx):
+    p = DataModelPanel(ctx)
+    qtbot.addWidget(p)
+    p.resize(1100, 750)
+    p.show()
+    return p
+
+
+def _wait_for_accuracy(qtbot, panel, timeout=60_000):
+    with qtbot.waitSignal(panel.evaluated, timeout=timeout) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def test_opens_on_builtin_data_and_model_with_accuracy(qtbot, panel, ctx):
+    result = _wait_for_accuracy(qtbot, panel)
+    assert ctx.session.data_name == "fashion-mnist-mini"
+    assert ctx.session.model is not None
+    assert result["n"] == 1000
+    assert result["clean_acc"] >= 0.88
+    headline = panel.accuracy.headline.text()
+    assert f"{100 * result['clean_acc']:.1f}%" in headline
+    # sample grid shows images with class names
+    assert len(panel.grid.captions) == 20
+    assert set(panel.grid.captions) <= set(ctx.session.dataset.classes)
+    # per-class bars and the confusion matrix are filled in
+    assert len(panel.accuracy.bars.values) == 10
+    assert panel.accuracy.confusion.matrix.sum() == 1000
+    # the evaluation was recorded in the workspace
+    runs = ctx.workspace.runs(kind="eval")
+    qtbot.waitUntil(lambda: ctx.workspace.get(runs[0].id).status == "finished")
+    assert ctx.workspace.get(runs[0].id).summary["clean_acc"] == pytest.approx(
+        result["clean_acc"])
+
+
+def test_switching_split_reevaluates(qtbot, panel, ctx):
+    _wait_for_accuracy(qtbot, panel)
+    panel.split_combo.setCurrentText("train")
+    result = _wait_for_accuracy(qtbot, panel)
+    assert ctx.session.split == "train"
+    assert result["n"] == 6000
+    assert ctx.settings.value("data/split") == "train"
+
+
+def test_toy_set_with_image_model_shows_why_not(qtbot, panel, ctx):
+    _wait_for_accuracy(qtbot, panel)
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("moons"))
+    qtbot.waitUntil(lambda: ctx.session.data_name == "moons"
+                    and ctx.session.dataset is not None, timeout=10_000)
+    assert panel.samples.currentWidget() is panel.scatter
+    assert panel.banner.isVisible()
+    text = panel.banner.text()
+    assert "1×28×28" in text or "1x28x28" in text
+    assert "moons" in text
+
+
+def test_toy_params_reload_the_set(qtbot, panel, ctx):
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("blobs"))
+    qtbot.waitUntil(lambda: ctx.session.data_name == "blobs"
+                    and ctx.session.dataset is not None, timeout=10_000)
+    panel.data_form.editor("n").setValue(123)
+    qtbot.waitUntil(lambda: ctx.session.dataset is not None
+                    and len(ctx.session.dataset) == 123, timeout=10_000)
+
+
+def test_folder_set_without_folder_asks_for_one(qtbot, panel, ctx):
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("mnist"))
+    assert panel.folder_button.isVisible()
+    assert "choose the folder" in panel.data_status.text()
+    assert ctx.session.dataset is None
+
+
+def _write_mnist(root, n=20, side=28):
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", n), ("t10k", n)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte",
+                  rng.integers(0, 256, (count, side, side), dtype=np.uint8))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte",
+                  (np.arange(count) % 10).astype(np.uint8))
+
+
+def test_user_folder_of_mnist_files_loads(qtbot, panel, ctx, tmp_path):
+    _write_mnist(tmp_path / "mnist")
+    panel.open_folder(str(tmp_path / "mnist"))
+    qtbot.waitUntil(lambda: ctx.session.data_name == "mnist"
+                    and ctx.session.dataset is not None, timeout=10_000)
+    assert len(ctx.session.dataset) == 20
+    result = _wait_for_accuracy(qtbot, panel)
+    assert result["n"] == 20
+
+
+def test_bad_folder_gives_a_message_naming_the_file(qtbot, panel, ctx, tmp_path):
+    _write_mnist(tmp_path / "bad", side=32)
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("mnist"))
+    panel.set_folder(str(tmp_path / "bad"))
+    qtbot.waitUntil(lambda: "idx" in panel.data_status.text().lower()
+                    or "32" in panel.data_status.text(), timeout=10_000)
+    assert ctx.session.dataset is None
+    assert "Traceback" not in panel.data_status.text()
+
+
+def test_bad_model_file_is_reported_and_app_keeps_running(qtbot, panel, ctx, tmp_path):
+    _wait_for_accuracy(qtbot, panel)
+    bad = tmp_path / "weights.safetensors"
+    bad.write_bytes(b"not really a model")
+    panel.model_box.open_file(str(bad))
+    qtbot.waitUntil(lambda: "not a model file" in panel.model_box.info.text(),
+                    timeout=10_000)
+    assert str(bad) in panel.model_box.info.text()
+    assert ctx.session.model is None
+    assert "Choose a model" in panel.accuracy.headline.text()
+    # choosing the built-in again recovers
+    panel.model_box.choose_builtin("fmnist-cnn-standard")
+    result = _wait_for_accuracy(qtbot, panel)
+    assert result["clean_acc"] > 0.8
+
+
+def _endless_accuracy(model, dataset, *, device, token):
+    from explorer.core.jobs import Progress
+
+    i = 0
+    while True:  # stops only when the user cancels
+        token.check()
+        i += 1
+        yield Progress(i % 100, 100, "clean accuracy")
+        token._event.wait(0.005)
+
+
+def test_cancel_evaluation(qtbot, panel, ctx, monkeypatch):
+    _wait_for_accuracy(qtbot, panel)
+    monkeypatch.setattr("explorer.gui.panels.data_model.clean_accuracy",
+                        _endless_accuracy)
+    panel.eval_button.click()
+    job = panel._eval_job
+    assert panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: job.state == "running", timeout=10_000)
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        panel.cancel_button.click()
+    assert panel.accuracy.headline.text() == "Clean accuracy: cancelled"
+    assert not panel.cancel_button.isEnabled()
+    runs = ctx.workspace.runs(kind="eval")
+    assert runs[0].status == "cancelled"
+
+
+def test_demo_finishes(qtbot, panel):
+    with qtbot.waitSignal(panel.demo_finished, timeout=60_000):
+        panel.run_demo()

@@ -1,0 +1,145 @@
+"""The job runner: results, errors, cancellation, coalescing, recording."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from explorer.core.jobs import Done, Image, Log, Metric, Progress
+from explorer.gui.runner import JobRunner, error_text
+
+
+def counting_job(n, *, token):
+    for i in range(n):
+        token.check()
+        yield Metric("i", float(i), i)
+        yield Progress(i + 1, n)
+    yield Done({"total": n})
+
+
+def failing_job(*, token):
+    yield Progress(0, 1)
+    raise ValueError("eps must be in [0, 1], got 2")
+
+
+def blocking_job(started: threading.Event, release: threading.Event, cleanup: list,
+                 *, token):
+    try:
+        started.set()
+        while not token.cancelled:
+            release.wait(0.01)
+            yield Progress(0, 1)
+        yield Done({})
+    finally:
+        cleanup.append(threading.current_thread().name)
+
+
+def image_job(n, *, token):
+    for i in range(n):
+        yield Image("x", np.full((2, 2), i / n, dtype=np.float32))
+    yield Done({})
+
+
+@pytest.fixture
+def runner(qapp):
+    r = JobRunner()
+    yield r
+    r.cancel_all()
+
+
+def test_done_carries_results_and_metrics(qtbot, runner):
+    handle = runner.start(counting_job, name="count", job_args=(5,))
+    metrics = []
+    handle.metric.connect(metrics.append)
+    with qtbot.waitSignal(handle.done, timeout=5000) as blocker:
+        pass
+    assert blocker.args == [{"total": 5}]
+    assert [m.value for m in metrics] == [0, 1, 2, 3, 4]
+    assert handle.state == "done"
+
+
+def test_error_reaches_ui_as_one_line_message(qtbot, runner):
+    handle = runner.start(failing_job, name="fail")
+    with qtbot.waitSignal(handle.failed, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["eps must be in [0, 1], got 2"]
+    assert "Traceback" not in blocker.args[0]
+
+
+def test_cancel_stops_job_and_runs_its_cleanup(qtbot, runner):
+    started, release, cleanup = threading.Event(), threading.Event(), []
+    handle = runner.start(blocking_job, name="block",
+                          job_args=(started, release, cleanup))
+    assert started.wait(5)
+    with qtbot.waitSignal(handle.cancelled, timeout=5000):
+        handle.cancel()
+    assert cleanup, "the job's finally block did not run"
+    assert handle.state == "cancelled"
+    assert runner.active() == []
+
+
+def test_restarting_a_slot_detaches_the_old_job(qtbot, runner):
+    started, release, cleanup = threading.Event(), threading.Event(), []
+    old = runner.start(blocking_job, name="a", slot="s",
+                       job_args=(started, release, cleanup))
+    assert started.wait(5)
+    late = []
+    old.done.connect(late.append)
+    old.cancelled.connect(lambda: late.append("cancelled"))
+    new = runner.start(counting_job, name="b", slot="s", job_args=(3,))
+    with qtbot.waitSignals([new.done, old.finished], timeout=5000):
+        pass
+    assert late == []  # the old job's outcome never lands in the panel
+    assert cleanup
+
+
+def test_images_are_coalesced_to_the_latest(qtbot, runner):
+    handle = runner.start(image_job, name="img", job_args=(500,))
+    seen = []
+    handle.image.connect(seen.append)
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass
+    assert 1 <= len(seen) < 500
+    assert seen[-1].array[0, 0] == pytest.approx(499 / 500)
+
+
+class _Recorder:
+    def __init__(self):
+        self.events, self.closed = [], None
+
+    def record(self, event):
+        self.events.append(event)
+
+    def close(self, state, results, error):
+        self.closed = (state, results, error)
+
+
+def test_recorder_sees_every_event_and_outcome(qtbot, runner):
+    rec = _Recorder()
+    handle = runner.start(counting_job, name="count", job_args=(4,))
+    handle.add_recorder(rec)
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass
+    assert sum(isinstance(e, Metric) for e in rec.events) == 4
+    assert rec.closed == ("done", {"total": 4}, None)
+
+
+def test_failing_recorder_does_not_break_the_job(qtbot, runner, caplog):
+    class Broken(_Recorder):
+        def record(self, event):
+            raise OSError("disk full")
+
+    handle = runner.start(counting_job, name="count", job_args=(2,))
+    handle.add_recorder(Broken())
+    with qtbot.waitSignal(handle.done, timeout=5000):
+        pass
+    assert "recording a job event failed" in caplog.text
+
+
+def test_error_text_is_one_line():
+    assert error_text(ValueError("a\nb")) == "a"
+    assert error_text(KeyError("k")) == "'k'"
+    assert error_text(ZeroDivisionError("x")) == "ZeroDivisionError: x"
+    assert error_text(Log.__new__(Log) and TypeError("t")) == "TypeError: t"
