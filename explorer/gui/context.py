@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from explorer.core.jobs import Event
-from explorer.gui.runner import JobHandle, JobRunner
+from explorer.gui.runner import JobRunner
 from explorer.gui.session import Session
 from explorer.store import Workspace
 
@@ -22,16 +22,21 @@ class AppContext:
     workspace: Workspace | None
     settings: QSettings
 
-    def record_run(self, handle: JobHandle, kind: str, config: dict[str, Any]) -> str:
-        """Keep the job's events and outcome as a workspace run; returns its id."""
+    def run_recorder(self, kind: str, config: dict[str, Any]) -> _RunRecorder | None:
+        """A new workspace run that keeps a job's events and outcome.
+
+        Pass it as ``recorder=`` to :meth:`JobRunner.start`; ``None`` when no
+        workspace could be opened (the job still runs).
+        """
         if self.workspace is None:
-            return ""
+            return None
         run = self.workspace.create_run(kind, config)
-        handle.add_recorder(_RunRecorder(self.workspace, run.id))
-        return run.id
+        return _RunRecorder(self.workspace, run.id)
 
 
 class _RunRecorder:
+    """Called from the worker thread; the workspace serialises its writes."""
+
     def __init__(self, workspace: Workspace, run_id: str) -> None:
         self.workspace, self.run_id = workspace, run_id
 

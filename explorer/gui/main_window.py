@@ -6,6 +6,7 @@ Only Qt is imported at module level: the window paints first, then
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
         self.ask_on_close = ask_on_close
         self._workspace_arg, self._device_arg = workspace, device
         self.ctx = None
+        self._retired: list = []  # replaced workspaces that jobs still record into
         self.panels: dict[str, object] = {}
         self.nav = QListWidget()
         self.nav.setFixedWidth(150)
@@ -90,6 +92,7 @@ class MainWindow(QMainWindow):
             Session(device, self), runner, self._open_workspace(self._workspace_path()),
             self.settings,
         )
+        runner.jobs_changed.connect(self._close_retired)
         self.jobs_bar = JobsBar(runner)
         self.statusBar().addPermanentWidget(self.jobs_bar)
         self.device_label.setText(f"Device: {devices.describe(device)}")
@@ -100,6 +103,11 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(panel)
             self.nav.addItem(spec.title)
         self.nav.currentRowChanged.connect(self._show_row)
+        # Move the start-up objects (torch, Qt wrappers) out of the collector's
+        # way: full collections then take ~1 ms instead of tens of ms that
+        # would stall the UI thread while jobs allocate.
+        gc.collect()
+        gc.freeze()
         last = str(self.settings.value("window/panel", PANELS[0].key))
         self.show_panel(last if last in self.panels else PANELS[0].key)
         self.loaded.emit()
@@ -113,16 +121,20 @@ class MainWindow(QMainWindow):
         return self.settings.value("workspace/path") or None
 
     def _open_workspace(self, path: str | None):
+        """The start-up workspace; without one the app runs but keeps no runs."""
         from explorer.store import Workspace, WorkspaceError
 
         try:
             ws = Workspace.open(path)
         except WorkspaceError as exc:
+            # No dialog here: a modal box before the panels exist would hang
+            # unattended runs (--screenshot, the start-up probe). The status bar
+            # says why, and File > Choose workspace... recovers.
+            log.warning("workspace unavailable: %s", exc)
             self.workspace_label.setText(f"Workspace unavailable: {exc}")
-            if self.isVisible():
-                QMessageBox.warning(self, "Workspace", str(exc))
             return None
-        self.workspace_label.setText(f"Workspace: {ws.path}")
+        self.workspace_label.setText(f"Workspace: {_home_relative(ws.path)}")
+        self.workspace_label.setToolTip(str(ws.path))
         return ws
 
     def show_panel(self, key: str) -> None:
@@ -191,14 +203,35 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def choose_workspace(self) -> None:
+        from explorer.store import Workspace, WorkspaceError
+
         folder = QFileDialog.getExistingDirectory(self, "Choose workspace folder")
-        if folder and self.ctx is not None:
-            ws = self._open_workspace(folder)
-            if ws is not None:
-                if self.ctx.workspace is not None:
-                    self.ctx.workspace.close()
-                self.ctx.workspace = ws
-                self.settings.setValue("workspace/path", folder)
+        if not folder or self.ctx is None:
+            return
+        old = self.ctx.workspace
+        if old is not None and Path(folder).resolve() == old.path.resolve():
+            return
+        try:
+            ws = Workspace.open(folder)
+        except WorkspaceError as exc:
+            QMessageBox.warning(self, "Workspace", str(exc))
+            return
+        if old is not None:
+            self._retired.append(old)
+        self.ctx.workspace = ws
+        self.workspace_label.setText(f"Workspace: {_home_relative(ws.path)}")
+        self.workspace_label.setToolTip(str(ws.path))
+        self.settings.setValue("workspace/path", folder)
+        self._close_retired()
+
+    @Slot()
+    def _close_retired(self) -> None:
+        """Close replaced workspaces once no job can still record into them."""
+        # A job records its outcome before it stops counting as active.
+        if self.ctx is not None and self.ctx.runner.active():
+            return
+        while self._retired:
+            self._retired.pop().close()
 
     @Slot()
     def show_workspace(self) -> None:
@@ -249,4 +282,14 @@ class MainWindow(QMainWindow):
             runner.shutdown()
         if self.ctx is not None and self.ctx.workspace is not None:
             self.ctx.workspace.close()
+        while self._retired:
+            self._retired.pop().close()
         event.accept()
+
+
+def _home_relative(path: Path) -> str:
+    """``~/…`` for paths under the home folder: shorter, and says the same."""
+    try:
+        return "~/" + str(Path(path).resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)

@@ -37,19 +37,38 @@ PAINT_INTERVAL_MS = 33
 
 
 def _drive(
-    job: Callable[..., Iterator[Event]], token: CancelToken, args: tuple, kwargs: dict
+    job: Callable[..., Iterator[Event]],
+    token: CancelToken,
+    args: tuple,
+    kwargs: dict,
+    recorder: Recorder | None,
 ):
-    """Worker-side wrapper: stop at the first event after a cancel, always close."""
+    """Worker-side wrapper: stop at the first event after a cancel, always close.
+
+    The recorder (workspace bookkeeping, with its disk writes) runs here in
+    the worker thread, so the UI thread never waits on the disk.
+    """
+    state, results, error = _CANCELLED, {}, None
     gen = job(*args, token=token, **kwargs)
     try:
         for event in gen:
+            if recorder is not None:
+                _safely(recorder.record, event)
+            if isinstance(event, Done):
+                results = event.results
             yield event
             if token.cancelled:
                 return _CANCELLED
+        state = "done"
     except Cancelled:
         return _CANCELLED
+    except Exception as exc:
+        state, error = "failed", error_text(exc)
+        raise
     finally:
         gen.close()
+        if recorder is not None:
+            _safely(recorder.close, state, results, error)
     return None
 
 
@@ -107,7 +126,6 @@ class JobHandle(QObject):
         self._paint.setSingleShot(True)
         self._paint.setInterval(PAINT_INTERVAL_MS)
         self._paint.timeout.connect(self._flush)
-        self._recorders: list[Recorder] = []
         self._detached = False
 
     # -- public -------------------------------------------------------------
@@ -123,16 +141,16 @@ class JobHandle(QObject):
     def running(self) -> bool:
         return self.state in {"queued", "running"}
 
-    def add_recorder(self, recorder: Recorder) -> None:
-        """Also pass every event and the outcome to ``recorder`` (the workspace)."""
-        self._recorders.append(recorder)
-
     # -- worker plumbing ------------------------------------------------------
     def _start(
-        self, job: Callable[..., Iterator[Event]], args: tuple, kwargs: dict
+        self,
+        job: Callable[..., Iterator[Event]],
+        args: tuple,
+        kwargs: dict,
+        recorder: Recorder | None,
     ) -> None:
         worker = create_worker(
-            _drive, job, self.token, args, kwargs,
+            _drive, job, self.token, args, kwargs, recorder,
             _start_thread=False, _ignore_errors=True,  # errored is connected below
         )
         worker.started.connect(self._on_started)
@@ -150,8 +168,6 @@ class JobHandle(QObject):
 
     @Slot(object)
     def _on_yielded(self, event: Event) -> None:
-        for recorder in self._recorders:
-            _safely(recorder.record, event)
         if self._detached:
             return
         if isinstance(event, Image):
@@ -205,8 +221,6 @@ class JobHandle(QObject):
         self._paint.stop()
         if self.state not in {"done", "failed"}:
             self.state = "cancelled"
-        for recorder in self._recorders:
-            _safely(recorder.close, self.state, self.results or {}, self.error)
         if self._detached:
             self.finished.emit()
             return
@@ -238,9 +252,13 @@ class JobRunner(QObject):
         name: str,
         slot: str | None = None,
         job_args: tuple = (),
+        recorder: Recorder | None = None,
         **kwargs: Any,
     ) -> JobHandle:
         """Run ``job(*job_args, token=..., **kwargs)`` in the thread pool.
+
+        ``recorder`` receives every event and then the outcome, in the
+        worker thread (see :func:`_drive`).
 
         Connect to the returned handle's signals before control returns to
         the event loop (they are queued, so nothing is missed).
@@ -254,7 +272,7 @@ class JobRunner(QObject):
         self._by_slot[slot] = handle
         self._active.append(handle)
         handle.finished.connect(self._on_handle_finished)
-        handle._start(job, job_args, kwargs)
+        handle._start(job, job_args, kwargs, recorder)
         self.jobs_changed.emit()
         return handle
 

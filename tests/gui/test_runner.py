@@ -118,12 +118,27 @@ class _Recorder:
 
 def test_recorder_sees_every_event_and_outcome(qtbot, runner):
     rec = _Recorder()
-    handle = runner.start(counting_job, name="count", job_args=(4,))
-    handle.add_recorder(rec)
+    handle = runner.start(counting_job, name="count", job_args=(4,), recorder=rec)
     with qtbot.waitSignal(handle.finished, timeout=5000):
         pass
     assert sum(isinstance(e, Metric) for e in rec.events) == 4
     assert rec.closed == ("done", {"total": 4}, None)
+
+
+def test_recorder_sees_failure_and_cancel(qtbot, runner):
+    rec = _Recorder()
+    handle = runner.start(failing_job, name="fail", recorder=rec)
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass
+    assert rec.closed == ("failed", {}, "eps must be in [0, 1], got 2")
+    started, release, cleanup = threading.Event(), threading.Event(), []
+    rec = _Recorder()
+    handle = runner.start(blocking_job, name="block",
+                          job_args=(started, release, cleanup), recorder=rec)
+    assert started.wait(5)
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        handle.cancel()
+    assert rec.closed[0] == "cancelled"
 
 
 def test_failing_recorder_does_not_break_the_job(qtbot, runner, caplog):
@@ -131,8 +146,8 @@ def test_failing_recorder_does_not_break_the_job(qtbot, runner, caplog):
         def record(self, event):
             raise OSError("disk full")
 
-    handle = runner.start(counting_job, name="count", job_args=(2,))
-    handle.add_recorder(Broken())
+    handle = runner.start(counting_job, name="count", job_args=(2,),
+                          recorder=Broken())
     with qtbot.waitSignal(handle.done, timeout=5000):
         pass
     assert "recording a job event failed" in caplog.text

@@ -309,14 +309,15 @@ class DataModelPanel(QWidget):
         if problem is not None:
             self.accuracy.clear(f"Clean accuracy: — ({problem})")
             return
-        job = self.ctx.runner.start(
-            clean_accuracy, name="clean accuracy", slot="data-model/eval",
-            job_args=(session.model, session.dataset), device=session.device,
-        )
-        self.ctx.record_run(job, "eval", {
+        recorder = self.ctx.run_recorder("eval", {
             "model": session.model_source, "data": session.data_name,
             "split": session.split, "device": str(session.device),
         })
+        job = self.ctx.runner.start(
+            clean_accuracy, name="clean accuracy", slot="data-model/eval",
+            job_args=(session.model, session.dataset), device=session.device,
+            recorder=recorder,
+        )
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.accuracy.headline.setText("Clean accuracy: computing…")
@@ -371,3 +372,9 @@ class DataModelPanel(QWidget):
         if session.data_name == DEFAULT_DATA and session.model_source:
             self.evaluated.disconnect(self._demo_done)
             self.demo_finished.emit()
+
+
+if __name__ == "__main__":
+    from explorer.gui.preview import preview
+
+    raise SystemExit(preview("data"))

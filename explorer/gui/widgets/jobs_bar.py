@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QW
 
 from explorer.gui.runner import JobHandle, JobRunner
 
+CHIP_HEIGHT = 20
+
 
 class _JobChip(QWidget):
     def __init__(self, handle: JobHandle, parent: QWidget) -> None:
@@ -21,6 +23,7 @@ class _JobChip(QWidget):
         self.bar.setRange(0, 0)  # busy until the first progress event
         self.button = QToolButton()
         self.button.setText("✕")
+        self.button.setFixedHeight(CHIP_HEIGHT)
         self.button.setToolTip(f"Cancel {handle.name}")
         self.button.clicked.connect(self.cancel)
         box.addWidget(self.label)
@@ -54,6 +57,9 @@ class JobsBar(QWidget):
         self.runner = runner
         self._box = QHBoxLayout(self)
         self._box.setContentsMargins(0, 0, 0, 0)
+        # A fixed height keeps the status bar from growing when a chip appears,
+        # which would re-layout and repaint the whole window (and its plots).
+        self.setFixedHeight(CHIP_HEIGHT + 2)
         self.idle = QLabel("no jobs running")
         self._box.addWidget(self.idle)
         self.chips: dict[int, _JobChip] = {}

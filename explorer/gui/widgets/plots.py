@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
@@ -64,7 +66,8 @@ class HeatMap(pg.GraphicsLayoutWidget):
             values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False
         )
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
-        self._texts: list[pg.TextItem] = []
+        self.labels = _CellLabels()
+        self.plot.addItem(self.labels)
         self.matrix: np.ndarray = np.zeros((0, 0))
 
     def set_matrix(
@@ -86,19 +89,42 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.plot.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0)
 
     def _annotate(self, m: np.ndarray, top: float) -> None:
-        needed = m.size
-        while len(self._texts) < needed:
-            text = pg.TextItem(anchor=(0.5, 0.5))
-            self.plot.addItem(text)
-            self._texts.append(text)
-        for i, text in enumerate(self._texts):
-            text.setVisible(i < needed)
-        for i, text in enumerate(self._texts[:needed]):
-            r, c = divmod(i, m.shape[1])
-            value = m[r, c]
-            text.setText("" if value == 0 else f"{value:g}")
-            text.setColor("k" if value > 0.6 * top else "w")
-            text.setPos(c + 0.5, r + 0.5)
+        self.labels.set_cells(m, top)
+
+
+class _CellLabels(pg.GraphicsObject):
+    """The numbers in a heat map's cells, painted in one pass.
+
+    One item for all cells: a TextItem per cell made each update cost tens
+    of milliseconds on the UI thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.m = np.zeros((0, 0))
+        self.top = 1.0
+
+    def set_cells(self, m: np.ndarray, top: float) -> None:
+        self.prepareGeometryChange()
+        self.m, self.top = m, top
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.m.shape[1], self.m.shape[0])
+
+    def paint(self, painter: QPainter, *_args) -> None:
+        if not self.m.size:
+            return
+        # Draw in device pixels so the text keeps its size whatever the zoom.
+        transform = painter.transform()
+        painter.resetTransform()
+        for (r, c), value in np.ndenumerate(self.m):
+            if value == 0:
+                continue
+            box = transform.mapRect(QRectF(c, r, 1, 1))
+            painter.setPen(QColor("black" if value > 0.6 * self.top else "white"))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, f"{value:g}")
+        painter.setTransform(transform)
 
 
 class ScatterView(pg.PlotWidget):
