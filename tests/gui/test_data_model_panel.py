@@ -159,3 +159,51 @@ def test_cancel_evaluation(qtbot, panel, ctx, monkeypatch):
 def test_demo_finishes(qtbot, panel):
     with qtbot.waitSignal(panel.demo_finished, timeout=60_000):
         panel.run_demo()
+
+
+def test_download_button_fetches_then_loads(qtbot, panel, ctx, tmp_path, monkeypatch):
+    import hashlib
+
+    from torchvision import datasets as tvd
+
+    server = tmp_path / "server"
+    server.mkdir()
+    rng = np.random.default_rng(1)
+    files = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (30, 28, 28), np.uint8),
+        "train-labels-idx1-ubyte.gz": np.arange(30, dtype=np.uint8) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (12, 28, 28), np.uint8),
+        "t10k-labels-idx1-ubyte.gz": np.arange(12, dtype=np.uint8) % 10,
+    }
+    for name, array in files.items():
+        write_idx(server / name, array)
+    md5 = {n: hashlib.md5((server / n).read_bytes(), usedforsecurity=False)
+           .hexdigest() for n in files}
+    monkeypatch.setattr(tvd.FashionMNIST, "mirrors", [server.as_uri() + "/"])
+    monkeypatch.setattr(tvd.FashionMNIST, "resources", list(md5.items()))
+    target = tmp_path / "downloads"
+    target.mkdir()
+
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("fashion-mnist"))
+    assert panel.download_button.isVisible()
+    ctx.settings.setValue("data/root/fashion-mnist", str(target))
+    panel.download_button.click()
+    assert not panel.download_button.isEnabled()
+    qtbot.waitUntil(lambda: ctx.session.data_name == "fashion-mnist"
+                    and ctx.session.dataset is not None, timeout=20_000)
+    assert len(ctx.session.dataset) == 12  # the test split
+    assert panel.download_button.isEnabled()
+    assert (target / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+
+
+def test_download_failure_is_reported(qtbot, panel, ctx, tmp_path, monkeypatch):
+    from torchvision import datasets as tvd
+
+    monkeypatch.setattr(tvd.MNIST, "mirrors", [(tmp_path / "nowhere").as_uri() + "/"])
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("mnist"))
+    ctx.settings.setValue("data/root/mnist", str(tmp_path / "mnist"))
+    panel.download_button.click()
+    qtbot.waitUntil(lambda: panel.download_button.isEnabled(), timeout=20_000)
+    text = panel.data_status.text()
+    assert "train-images-idx3-ubyte.gz" in text
+    assert "Traceback" not in text
