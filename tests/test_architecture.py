@@ -47,3 +47,15 @@ def test_no_panel_imports_another_panel():
         text = path.read_text()
         for other in names - {path.stem}:
             assert f"explorer.gui.panels.{other}" not in text, (path.name, other)
+
+
+def test_startup_path_does_not_import_torchvision():
+    """torchvision costs ~1.6 s; only reading or downloading its sets needs it."""
+    probe = (
+        "import sys, explorer.core.data, explorer.core.models, explorer.core.loading,"
+        " explorer.core.analysis.accuracy, explorer.store, explorer.cli;"
+        " print('torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"

@@ -7,17 +7,17 @@ names an array needs, and its contents are checked (keys, shapes, labels).
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from torchvision import datasets as tvd
 
 from explorer.core.data.base import ArrayDataset, DataError, DataInfo
 from explorer.core.data.paths import missing_file, require_root, strip_inner
-from explorer.core.data.torchvision_sets import READ_ERRORS
+from explorer.core.data.torchvision_sets import READ_ERRORS, tvd
 
 LAYOUT = (
     "<folder>/cifar-10-batches-py/ with data_batch_1..5, test_batch and batches.meta"
@@ -90,12 +90,16 @@ def _check_meta(path: Path) -> None:
         raise DataError(f"{path}: expected a list of 10 'label_names'")
 
 
-class _CIFAR10Files(tvd.CIFAR10):
+@functools.cache
+def _cifar10_files() -> type:
     """torchvision's CIFAR10 checking presence only; contents are checked above."""
 
-    train_list: ClassVar = [[name, None] for name, _ in tvd.CIFAR10.train_list]
-    test_list: ClassVar = [[name, None] for name, _ in tvd.CIFAR10.test_list]
-    meta: ClassVar = {**tvd.CIFAR10.meta, "md5": None}
+    class CIFAR10Files(tvd.CIFAR10):
+        train_list: ClassVar = [[name, None] for name, _ in tvd.CIFAR10.train_list]
+        test_list: ClassVar = [[name, None] for name, _ in tvd.CIFAR10.test_list]
+        meta: ClassVar = {**tvd.CIFAR10.meta, "md5": None}
+
+    return CIFAR10Files
 
 
 def load_cifar10(
@@ -113,7 +117,7 @@ def load_cifar10(
         _check_batch(folder / name)
     _check_meta(folder / tvd.CIFAR10.meta["filename"])
     try:
-        ds = _CIFAR10Files(str(base), train=split == "train", download=False)
+        ds = _cifar10_files()(str(base), train=split == "train", download=False)
     except READ_ERRORS as exc:
         raise DataError(
             f"{folder}: torchvision could not read CIFAR-10 ({exc})"

@@ -16,9 +16,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchvision import datasets as tvd
-
 from explorer.core.data.base import DataError
+from explorer.core.data.torchvision_sets import tvd
 from explorer.core.fileio import atomic_path, atomic_write_bytes
 from explorer.core.jobs import CancelToken, Done, Event, Log, Progress, ProgressThrottle
 

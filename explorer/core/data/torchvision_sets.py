@@ -9,6 +9,7 @@ much faster than converting one PIL image per item.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import struct
@@ -17,12 +18,15 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from torchvision import datasets as tvd
 
 from explorer.core.data.base import ArrayDataset, DataError, DataInfo
+from explorer.core.data.builtin import FMNIST_CLASSES
 from explorer.core.data.idx import IdxError, read_idx
 from explorer.core.data.paths import missing_file, require_root, strip_inner
 from explorer.core.fileio import atomic_write_bytes
+from explorer.core.lazy import LazyModule
+
+tvd = LazyModule("torchvision.datasets")
 
 # What torchvision and scipy raise on files they cannot parse.
 READ_ERRORS = (
@@ -41,7 +45,7 @@ TORCHVISION_INFOS = {
     ),
     "fashion-mnist": DataInfo(
         "fashion-mnist", "Fashion-MNIST", "torchvision",
-        tuple(tvd.FashionMNIST.classes), (1, 28, 28), ("test", "train"),
+        FMNIST_CLASSES, (1, 28, 28), ("test", "train"),
         needs_root=True, downloadable=True, mean=(0.2860,), std=(0.3530,),
         description="Zalando clothing images, 28×28 grayscale; 60,000 train / "
         "10,000 test. Files: <folder>/FashionMNIST/raw/*-idx?-ubyte[.gz].",
@@ -64,7 +68,7 @@ TORCHVISION_INFOS = {
     ),
 }  # fmt: skip
 
-_MNIST_CLASSES = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}
+_MNIST_CLASSES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
 def mnist_layout(tv_class: type) -> str:
@@ -114,7 +118,7 @@ def _diagnose_idx(files: dict[str, Path], title: str, exc: Exception) -> DataErr
 def load_mnist_like(
     info: DataInfo, split: str, root: str | os.PathLike[str] | None
 ) -> ArrayDataset:
-    tv_class = _MNIST_CLASSES[info.name]
+    tv_class = getattr(tvd, _MNIST_CLASSES[info.name])
     layout = mnist_layout(tv_class)
     base = strip_inner(require_root(info, root, layout), tv_class.__name__, "raw")
     raw = base / tv_class.__name__ / "raw"
@@ -153,12 +157,16 @@ def _check_labels(
         )
 
 
-class _SVHNFiles(tvd.SVHN):
+@functools.cache
+def _svhn_files() -> type:
     """torchvision's SVHN, checking presence only: we validate the contents."""
 
-    split_list: ClassVar = {
-        k: [url, name, None] for k, (url, name, _) in tvd.SVHN.split_list.items()
-    }
+    class SVHNFiles(tvd.SVHN):
+        split_list: ClassVar = {
+            k: [url, name, None] for k, (url, name, _) in tvd.SVHN.split_list.items()
+        }
+
+    return SVHNFiles
 
 
 def load_svhn(
@@ -172,7 +180,7 @@ def load_svhn(
     from scipy.io.matlab import MatReadError  # scipy is slow to import; only here
 
     try:
-        ds = _SVHNFiles(str(base), split=split, download=False)
+        ds = _svhn_files()(str(base), split=split, download=False)
     except (*READ_ERRORS, MatReadError) as exc:
         raise DataError(f"{path}: not a readable SVHN MATLAB file ({exc})") from None
     images = np.asarray(ds.data)
