@@ -102,6 +102,12 @@ def _gui(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 .lower().split("x"))
     except ValueError:
         parser.error(f"--size must look like 1280x800, got {args.size!r}")
+    from explorer.gui.platform_check import prepare
+
+    problem = prepare(screenshot=bool(getattr(args, "screenshot", None)))
+    if problem is not None:
+        sys.stderr.write(f"error: {problem}\n")
+        return EXIT_ERROR
     from explorer.gui.app import run
 
     return run(
