@@ -207,3 +207,21 @@ def test_download_failure_is_reported(qtbot, panel, ctx, tmp_path, monkeypatch):
     text = panel.data_status.text()
     assert "train-images-idx3-ubyte.gz" in text
     assert "Traceback" not in text
+
+
+def test_own_image_folder_is_converted_to_the_model_input(qtbot, panel, ctx, tmp_path):
+    from PIL import Image as PILImage
+
+    _wait_for_accuracy(qtbot, panel)
+    for cls, colour in (("shoes", (200, 10, 10)), ("shirts", (10, 200, 10))):
+        (tmp_path / "mine" / cls).mkdir(parents=True)
+        for i, size in enumerate(((64, 48), (100, 100))):
+            PILImage.new("RGB", size, colour).save(tmp_path / "mine" / cls / f"{i}.png")
+    ctx.settings.setValue("data/root/image-folder", str(tmp_path / "mine"))
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("image-folder"))
+    qtbot.waitUntil(lambda: ctx.session.data_name == "image-folder"
+                    and ctx.session.dataset is not None, timeout=10_000)
+    x, _ = ctx.session.dataset[0]
+    assert tuple(x.shape) == (1, 28, 28)  # the built-in model's input
+    assert ctx.session.dataset.classes == ("shirts", "shoes")
+    assert panel.data_form.values()["height"] == 28

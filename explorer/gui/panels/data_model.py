@@ -150,6 +150,7 @@ class DataModelPanel(QWidget):
         self.data_form.blockSignals(True)
         self.data_form.set_params(info.params)
         self.data_form.blockSignals(False)
+        self._fit_folder_to_model()
         for w in (self.folder_label, self.folder_button):
             w.setVisible(info.needs_root)
         self.download_button.setVisible(info.downloadable)
@@ -284,7 +285,27 @@ class DataModelPanel(QWidget):
     # -- model ---------------------------------------------------------------
     @Slot()
     def on_model_changed(self) -> None:
-        self.evaluate()
+        if self._fit_folder_to_model():
+            self.load_data()  # the reload re-evaluates
+        else:
+            self.evaluate()
+
+    def _fit_folder_to_model(self) -> bool:
+        """Convert the user's own images to the model's input shape.
+
+        Returns True when the image-folder parameters changed.
+        """
+        model = self.ctx.session.model
+        shape = getattr(getattr(model, "meta", None), "in_shape", None)
+        if self.current_data() != "image-folder" or not shape or len(shape) != 3:
+            return False
+        wanted = dict(zip(("channels", "height", "width"), shape, strict=True))
+        if all(self.data_form.values().get(k) == v for k, v in wanted.items()):
+            return False
+        self.data_form.blockSignals(True)
+        self.data_form.set_values(wanted)
+        self.data_form.blockSignals(False)
+        return True
 
     # -- evaluation ----------------------------------------------------------
     def _problem(self) -> str | None:
