@@ -66,6 +66,18 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Named CPU arrays describing one step of a job (e.g. an attack iterate:
+    ``x_adv``, ``loss``, ``probs``). Unlike images, every snapshot reaches the
+    UI, so a view can scrub through them; jobs send them every k steps."""
+
+    step: int
+    total: int
+    arrays: dict[str, np.ndarray]
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Artifact:
     name: str
     path: Path
@@ -82,7 +94,7 @@ class Done:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-Event = Progress | Metric | Image | Artifact | Log | Done
+Event = Progress | Metric | Image | Snapshot | Artifact | Log | Done
 Job = Callable[..., Iterator[Event]]
 
 

@@ -28,6 +28,7 @@ from explorer.core.jobs import (
     Log,
     Metric,
     Progress,
+    Snapshot,
 )
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class JobHandle(QObject):
     progress = Signal(object)  # Progress
     metric = Signal(object)  # Metric
     image = Signal(object)  # Image (latest per name)
+    snapshot = Signal(object)  # Snapshot (every one)
     log = Signal(object)  # Log
     artifact = Signal(object)  # Artifact
     done = Signal(dict)  # results of the final Done event
@@ -179,6 +181,8 @@ class JobHandle(QObject):
             self._schedule()
         elif isinstance(event, Metric):
             self.metric.emit(event)
+        elif isinstance(event, Snapshot):
+            self.snapshot.emit(event)
         elif isinstance(event, Log):
             self.log.emit(event)
         elif isinstance(event, Artifact):

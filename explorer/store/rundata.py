@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import overload
 
-from explorer.core.jobs import Artifact, Done, Event, Image, Log, Metric, Progress
+from explorer.core.jobs import (
+    Artifact,
+    Done,
+    Event,
+    Image,
+    Log,
+    Metric,
+    Progress,
+    Snapshot,
+)
 from explorer.store.database import Database
 from explorer.store.records import (
     ArtifactEntry,
@@ -46,7 +55,8 @@ class RunDataMixin:
             raise self._unknown(run_id)
 
     def record(self, run_id: str, event: Event) -> None:
-        """Store one job event. Images are ignored (save them as artifacts)."""
+        """Store one job event. Images and snapshots are not kept (save what
+        matters as artifacts)."""
         if isinstance(event, Metric):
             self.log_metrics(run_id, [(event.name, event.step, event.value)])
         elif isinstance(event, Progress):
@@ -63,7 +73,7 @@ class RunDataMixin:
                     "UPDATE runs SET summary = ? WHERE id = ?",
                     (dumps(event.results), run_id),
                 )
-        elif not isinstance(event, Image):
+        elif not isinstance(event, Image | Snapshot):
             raise TypeError(f"not a job event: {type(event).__name__}")
 
     def log_metrics(self, run_id: str, rows: Iterable[MetricRow]) -> None:

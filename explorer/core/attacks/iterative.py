@@ -1,0 +1,219 @@
+"""Gradient attacks on one loop: FGSM, FGSM with random start, BIM, PGD, MIM.
+
+The loop takes steepest-ascent steps of the attack loss in the threat
+model's norm and projects onto the ball ∩ box after every step (a perturbation
+kept as ``delta`` and clamped only when used loses its gradient wherever the
+clamp is active). Restarts and ``use_best`` keep, per sample, the iterate that
+fools the model, or else the one with the highest loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from explorer.core.attacks.base import (
+    Attack,
+    AttackStep,
+    attack_loss,
+    is_success,
+)
+from explorer.core.attacks.threat import THREATS, ThreatModel, make_threat
+from explorer.core.params import Param, ParamError
+
+EPS = Param("eps", float, 0.1, "perturbation budget in the threat model's norm "
+            "(pixel units; l-inf at most 1)", minimum=0.0, maximum=1000.0, unit="px")
+ALPHA = Param("alpha", float, 0.01, "step size in the threat model's norm",
+              minimum=0.0, maximum=1000.0, unit="px")
+STEPS = Param("steps", int, 20, "gradient steps", minimum=1, maximum=10_000)
+NORM = Param("norm", str, "linf", "threat model", choices=tuple(THREATS))
+SPARSITY = Param("sparsity", float, 0.01, "l1 only: share of pixels moved per step",
+                 minimum=1e-4, maximum=1.0)  # fmt: skip
+
+
+class _Best:
+    """Per sample, the iterate that fools the model, else the highest loss."""
+
+    def __init__(self, x: Tensor) -> None:
+        self.x = x.clone()
+        self.loss = torch.full((x.shape[0],), -torch.inf, device=x.device)
+        self.success = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        self.logits: Tensor | None = None
+
+    def update(self, x: Tensor, logits: Tensor, loss: Tensor, success: Tensor) -> None:
+        better = (success & ~self.success) | (
+            (success == self.success) & (loss > self.loss)
+        )
+        mask = better.view(-1, *([1] * (x.dim() - 1)))
+        self.x = torch.where(mask, x, self.x)
+        self.loss = torch.where(better, loss, self.loss)
+        self.success = self.success | success
+        self.logits = logits if self.logits is None else torch.where(
+            better[:, None], logits, self.logits)
+
+
+@torch.enable_grad()
+def gradient_ascent(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    target: Tensor | None,
+    threat: ThreatModel,
+    generator: torch.Generator,
+    *,
+    steps: int,
+    alpha: float,
+    random_start: bool,
+    restarts: int = 1,
+    momentum: float | None = None,
+    use_best: bool = False,
+    live: bool = True,
+) -> Iterator[AttackStep]:
+    """The shared loop. Yields every iterate when ``live``; always the result."""
+    total = restarts * steps
+    track = use_best or restarts > 1
+    best = _Best(x) if track else None
+    count = 0
+    x_adv = x
+    for _ in range(restarts):
+        x_adv = threat.random_start(x, generator) if random_start else x.clone()
+        velocity = torch.zeros_like(x) if momentum is not None else None
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            logits = model(x_adv)
+            loss = attack_loss(logits, y, target)
+            (grad,) = torch.autograd.grad(loss.sum(), x_adv)
+            x_adv = x_adv.detach()
+            if live or track:
+                logits, loss = logits.detach(), loss.detach()
+                success = is_success(logits, y, target)
+                if best is not None:
+                    best.update(x_adv, logits, loss, success)
+                if live:
+                    yield AttackStep(count, total, x_adv, logits, loss, success, target)
+            if velocity is not None:
+                # Dong et al.: accumulate l1-normalised gradients.
+                scale = grad.abs().flatten(1).mean(1).clamp_min(1e-12)
+                velocity = momentum * velocity + grad / scale.view(-1, *[1] * (
+                    grad.dim() - 1))
+                grad = velocity
+            x_adv = threat.project(threat.step(x_adv, grad, alpha), x)
+            count += 1
+        if live or track:
+            with torch.no_grad():
+                logits = model(x_adv)
+            loss = attack_loss(logits, y, target)
+            success = is_success(logits, y, target)
+            if best is not None:
+                best.update(x_adv, logits, loss, success)
+    if best is not None:
+        yield AttackStep(total, total, best.x, best.logits,
+                         best.loss, best.success, target)
+    elif live:
+        yield AttackStep(total, total, x_adv, logits, loss, success, target)
+    else:
+        yield AttackStep(total, total, x_adv, None, None, None, target)
+
+
+class _GradientAttack(Attack):
+    """Shared budget checks and threat construction."""
+
+    def _threat(self) -> ThreatModel:
+        norm = self.cfg.get("norm", "linf")
+        extra = {"sparsity": self.cfg["sparsity"]} if norm == "l1" else {}
+        return make_threat(norm, self.cfg["eps"], **extra)
+
+    def _check(self) -> None:
+        if self.cfg.get("norm", "linf") == "linf":
+            for key in ("eps", "alpha"):
+                if key in self.cfg and self.cfg[key] > 1:
+                    raise ParamError(
+                        f"{key} must be in [0, 1] for the l-inf threat model, "
+                        f"got {self.cfg[key]:g}"
+                    )
+
+    def budget(self) -> tuple[str, float]:
+        return self.cfg.get("norm", "linf"), self.cfg["eps"]
+
+
+class ProjectedGradientDescent(_GradientAttack):
+    name = "pgd"
+    title = "PGD (projected gradient descent)"
+    description = ("Madry et al.: random start in the ball, then signed/normalised "
+                   "gradient steps, projected back after each one.")
+    params = (EPS, ALPHA, STEPS, NORM,
+              Param("random_start", bool, True, "start at a random point of the ball"),
+              Param("restarts", int, 1, "independent runs; the worst case is kept",
+                    minimum=1, maximum=100),
+              Param("use_best", bool, True, "keep each sample's best iterate, not "
+                    "the last"),
+              SPARSITY)  # fmt: skip
+
+    def _steps(self, x, y, target, generator, live):
+        c = self.cfg
+        return gradient_ascent(
+            self.model, x, y, target, self._threat(), generator, steps=c["steps"],
+            alpha=c["alpha"], random_start=c["random_start"], restarts=c["restarts"],
+            use_best=c["use_best"], live=live,
+        )
+
+
+class BasicIterative(_GradientAttack):
+    name = "bim"
+    title = "BIM (basic iterative method)"
+    description = "Kurakin et al.: iterated FGSM from the clean image, l-inf."
+    params = (EPS, Param("alpha", float, 0.01, "step size", minimum=0.0, maximum=1.0,
+                         unit="px"),
+              Param("steps", int, 10, "gradient steps", minimum=1, maximum=10_000))
+
+    def _steps(self, x, y, target, generator, live):
+        c = self.cfg
+        return gradient_ascent(self.model, x, y, target, self._threat(), generator,
+                               steps=c["steps"], alpha=c["alpha"],
+                               random_start=False, live=live)
+
+
+class MomentumIterative(_GradientAttack):
+    name = "mim"
+    title = "MIM (momentum iterative method)"
+    description = "Dong et al.: BIM with an accumulated, l1-normalised gradient."
+    params = (EPS, ALPHA, Param("steps", int, 10, "gradient steps", minimum=1,
+                                maximum=10_000),
+              Param("norm", str, "linf", "threat model", choices=("linf", "l2")),
+              Param("decay", float, 1.0, "momentum decay factor mu", minimum=0.0,
+                    maximum=10.0))  # fmt: skip
+
+    def _steps(self, x, y, target, generator, live):
+        c = self.cfg
+        return gradient_ascent(self.model, x, y, target, self._threat(), generator,
+                               steps=c["steps"], alpha=c["alpha"],
+                               random_start=False, momentum=c["decay"], live=live)
+
+
+class FastGradientSign(_GradientAttack):
+    name = "fgsm"
+    title = "FGSM (fast gradient sign method)"
+    description = "Goodfellow et al.: one signed gradient step of size eps."
+    params = (EPS,)
+
+    def _steps(self, x, y, target, generator, live):
+        return gradient_ascent(self.model, x, y, target, self._threat(), generator,
+                               steps=1, alpha=self.cfg["eps"], random_start=False,
+                               live=live)
+
+
+class FastGradientRandomStart(_GradientAttack):
+    name = "fgsm-rs"
+    title = "FGSM with random start"
+    description = ("Wong et al. (Fast-AT): uniform start in the ball, one signed "
+                   "step of alpha = ratio × eps, projected.")
+    params = (EPS, Param("alpha_ratio", float, 1.25, "step size as a multiple of eps",
+                         minimum=0.0, maximum=10.0))
+
+    def _steps(self, x, y, target, generator, live):
+        c = self.cfg
+        return gradient_ascent(self.model, x, y, target, self._threat(), generator,
+                               steps=1, alpha=c["alpha_ratio"] * c["eps"],
+                               random_start=True, live=live)
