@@ -26,6 +26,7 @@ test-fast: setup
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(PY) bench/startup.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_latency.py
+	$(PY) bench/attack_speed.py
 
 lint: setup
 	$(VENV)/bin/ruff check explorer tests bench scripts

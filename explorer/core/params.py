@@ -46,6 +46,10 @@ class Param:
     def range_text(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.type is bool:
+            return "true or false"
+        if self.type not in (int, float):
+            return "text"
         lo = "-inf" if self.minimum is None else _fmt(self.minimum)
         hi = "inf" if self.maximum is None else _fmt(self.maximum)
         return f"[{lo}, {hi}]"

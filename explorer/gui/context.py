@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from explorer.core.jobs import Event
+from explorer.core.jobs import Done, Event
 from explorer.gui.runner import JobRunner
 from explorer.gui.session import Session
 from explorer.store import Workspace
@@ -41,6 +41,8 @@ class _RunRecorder:
         self.workspace, self.run_id = workspace, run_id
 
     def record(self, event: Event) -> None:
+        if isinstance(event, Done):
+            return  # results may hold arrays and models; close() keeps the summary
         self.workspace.record(self.run_id, event)
 
     def close(self, state: str, results: dict[str, Any], error: str | None) -> None:

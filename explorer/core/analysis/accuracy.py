@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from explorer.core.data.batching import batches, num_batches
 from explorer.core.jobs import (
     CancelToken,
     Done,
@@ -18,30 +19,6 @@ from explorer.core.jobs import (
     Progress,
     ProgressThrottle,
 )
-
-
-def batches(
-    dataset: Dataset, batch_size: int, limit: int | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(x, y)`` batches of the first ``limit`` items, in order.
-
-    In-memory sets (with ``as_tensors``) are sliced directly; others go
-    through a single-process DataLoader.
-    """
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    as_tensors = getattr(dataset, "as_tensors", None)
-    if as_tensors is not None:
-        for start in range(0, n, batch_size):
-            yield as_tensors(start, min(start + batch_size, n))
-        return
-    subset = torch.utils.data.Subset(dataset, range(n)) if n < len(dataset) else dataset
-    for x, y in DataLoader(subset, batch_size=batch_size, shuffle=False):
-        yield x, torch.as_tensor(y)
-
-
-def num_batches(dataset: Dataset, batch_size: int, limit: int | None = None) -> int:
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    return (n + batch_size - 1) // batch_size
 
 
 @torch.inference_mode()

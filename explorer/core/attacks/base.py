@@ -129,8 +129,15 @@ class Attack(ABC):
         return self._run(x, y, target, live=True)
 
     def __call__(self, x: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
+        return self.result(x, y, target).x_adv
+
+    def result(
+        self, x: Tensor, y: Tensor, target: Tensor | None = None
+    ) -> AttackStep:
+        """The fast path's final step: ``x_adv`` and the target it used (a
+        ``random`` mode draws one); logits may be ``None`` (see AttackStep)."""
         (last,) = collections.deque(self._run(x, y, target, live=False), maxlen=1)
-        return last.x_adv
+        return last
 
     def _run(self, x, y, target, live: bool) -> Iterator[AttackStep]:
         x = x.detach()
