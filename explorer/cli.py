@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=500)
     ev.add_argument("--json", action="store_true",
                     help="JSON lines; the last line holds the results")
+
+    # Its flags depend on --attack: explorer.cli_attack parses them in two
+    # passes. NUL never occurs in argv, so nothing here looks like an option
+    # and every argument reaches it verbatim.
+    att = sub.add_parser("attack", add_help=False, prefix_chars="\0",
+                         help="attack a data set (`attack --help` for flags)")
+    att.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -204,9 +211,16 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attack(args: argparse.Namespace) -> int:
+    from explorer.cli_attack import attack_command
+
+    return attack_command(args)
+
+
 COMMANDS = {
     "data": _data_list,
     "models": _models_list,
     "runs": _runs_list,
     "eval": _eval,
+    "attack": _attack,
 }

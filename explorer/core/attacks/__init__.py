@@ -19,6 +19,16 @@ from explorer.core.attacks.base import (
     is_success,
     model_frozen,
 )
+from explorer.core.attacks.blackbox import SPSA, Square
+from explorer.core.attacks.corruptions import (
+    GaussianNoise,
+    Rotation,
+    SaltPepper,
+    UniformNoise,
+)
+from explorer.core.attacks.cw import CarliniWagnerL2
+from explorer.core.attacks.deepfool import DeepFool
+from explorer.core.attacks.ead import ElasticNet
 from explorer.core.attacks.iterative import (
     BasicIterative,
     FastGradientRandomStart,
@@ -26,7 +36,9 @@ from explorer.core.attacks.iterative import (
     MomentumIterative,
     ProjectedGradientDescent,
 )
+from explorer.core.attacks.jsma import SaliencyMap
 from explorer.core.attacks.threat import L1Ball, L2Ball, LinfBall, make_threat
+from explorer.core.attacks.universal import UniversalPerturbation
 from explorer.core.params import Param, ParamError
 
 REGISTRY: dict[str, type[Attack]] = {
@@ -37,6 +49,17 @@ REGISTRY: dict[str, type[Attack]] = {
         BasicIterative,
         ProjectedGradientDescent,
         MomentumIterative,
+        CarliniWagnerL2,
+        ElasticNet,
+        DeepFool,
+        SaliencyMap,
+        SPSA,
+        Square,
+        UniversalPerturbation,
+        GaussianNoise,
+        UniformNoise,
+        SaltPepper,
+        Rotation,
     )
 }
 

@@ -104,9 +104,9 @@ class Attack(ABC):
     def __init__(self, model: nn.Module, *, seed: int | None = 0, **values: Any):
         self.model = model
         self.seed = seed
-        self.cfg = validate(self.all_params(), values)
-        if not self.targeted_ok and self.cfg.get("targeted", "none") != "none":
+        if not self.targeted_ok and values.get("targeted", "none") != "none":
             raise ParamError(f"{self.name} cannot be targeted; use targeted=none")
+        self.cfg = validate(self.all_params(), values)
         self._check()
 
     @classmethod

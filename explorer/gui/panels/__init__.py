@@ -25,6 +25,9 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
         "data", "Data & Model", "explorer.gui.panels.data_model", "DataModelPanel"
     ),
+    PanelSpec(
+        "attack", "Attack Lab", "explorer.gui.panels.attack_lab", "AttackLabPanel"
+    ),
 )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 
@@ -65,6 +65,7 @@ class ImageGrid(QWidget):
         self._layout.setSpacing(4)
         self._tiles: list[_Tile] = []
         self.captions: list[str] = []
+        self.marked: set[int] = set()
 
     def set_images(self, images: Sequence[np.ndarray], captions: Sequence[str]) -> None:
         """Show H×W(×C) images in [0, 1]; tiles are reused between calls."""
@@ -90,3 +91,17 @@ class ImageGrid(QWidget):
             )
             tile.setToolTip(caption)
         self.captions = list(captions)
+
+    def set_marked(
+        self, marks: Iterable[int] | dict[int, str], color: str = "#9ec5fe"
+    ) -> None:
+        """Highlight tiles with a background: indices (one colour) or a
+        mapping index → colour (e.g. selected, focused, fooled)."""
+        colors = dict(marks) if isinstance(marks, dict) else dict.fromkeys(marks, color)
+        self.marked = set(colors)
+        for i, tile in enumerate(self._tiles):
+            tile.setAutoFillBackground(i in colors)
+            if i in colors:
+                palette = tile.palette()
+                palette.setColor(QPalette.ColorRole.Window, QColor(colors[i]))
+                tile.setPalette(palette)

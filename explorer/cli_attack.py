@@ -1,0 +1,193 @@
+"""`explorer attack`: attack the first N images of a data set, headless.
+
+An attack's flags depend on the attack, so the arguments are parsed in two
+passes: first the common ones (to learn ``--attack``), then again with that
+attack's parameters added as flags (``explorer attack --attack pgd --help``
+lists PGD's). The sub-command in ``explorer.cli`` hands over its arguments
+verbatim. Every usage error is one line naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any, NoReturn
+
+from explorer.cli import CliError
+from explorer.cli_eval import resolve_model
+from explorer.cli_jobs import JobInterrupted, run_job, to_json
+
+KEPT_EXAMPLES = 16
+SUMMARY_KEYS = ("clean_acc", "robust_acc", "success_rate", "success_rate_all",
+                "mean_linf", "mean_l2", "mean_l1", "seconds", "images_per_second",
+                "n", "attack", "params")  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises instead of printing usage and exiting: errors stay one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"explorer attack: {message}")
+
+
+def _common_parser() -> _Parser:
+    p = _Parser(prog="explorer attack", add_help=False, allow_abbrev=False,
+                description="Attack the first N images of a data set; the "
+                            "attack's own parameters are flags too.")
+    p.add_argument("-h", "--help", action="store_true", help="show this help")
+    p.add_argument("--attack", help="attack name (see `explorer attack --help`)")
+    p.add_argument("--model", help="built-in model name or a weights file")
+    p.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
+    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
+    p.add_argument("--split", default="test", help="split (default: test)")
+    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+    p.add_argument("--n", type=int, default=1000,
+                   help="attack the first N images of the split (default: 1000)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0, help="attack seed (default: 0)")
+    p.add_argument("--save", action="store_true",
+                   help=f"save the first {KEPT_EXAMPLES} examples (npz, PNGs) "
+                        "into the run folder")
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines; the last line holds the results")
+    return p
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    """Both passes; ``ns.attack_params`` holds the validated values given."""
+    from explorer.core import attacks
+    from explorer.core.params import ParamError, add_flags
+
+    ns, _ = _common_parser().parse_known_args(argv)
+    if ns.attack is None:
+        if ns.help:
+            return ns, _common_parser()
+        raise CliError(f"--attack is required (choose from "
+                       f"{', '.join(attacks.names())})")
+    params = attacks.spec(ns.attack)  # unknown attack: ParamError naming it
+    parser = _common_parser()
+    taken = set(vars(ns))  # the common flags' dests
+    # A parameter named like a common flag (universal's batch_size) gets the
+    # flag --attack-NAME instead.
+    flags = {p.name: (dataclasses.replace(p, name=f"attack_{p.name}")
+                      if p.flag in taken or p.name in taken else p) for p in params}
+    add_flags(parser.add_argument_group(f"parameters of {ns.attack}"),
+              flags.values())
+    ns = parser.parse_args(argv)
+    given = {}
+    for p in params:
+        value = getattr(ns, flags[p.name].name, None)
+        if value is not None:
+            try:
+                given[p.name] = p.validate(value)
+            except ParamError as exc:
+                raise CliError(f"{flags[p.name].flag}: {exc}") from None
+    ns.attack_params = given
+    return ns, parser
+
+
+def _help_text(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    if ns.attack is not None:
+        return parser.format_help()
+    from explorer.core import attacks
+
+    names = "\n".join(f"  {n:12} {attacks.attack_class(n).title}"
+                      for n in attacks.names())
+    return (parser.format_help() + "\nattacks (`--attack NAME --help` lists its "
+            f"flags):\n{names}\n")
+
+
+def _check(ns: argparse.Namespace) -> None:
+    if ns.model is None:
+        raise CliError("--model is required (a built-in model name or a file)")
+    if ns.n < 1:
+        raise CliError(f"--n must be at least 1, got {ns.n}")
+    if ns.batch_size < 1:
+        raise CliError(f"--batch-size must be at least 1, got {ns.batch_size}")
+
+
+def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
+    """Load, attack, record the run; the results' scalars plus ``run_id``."""
+    from explorer.core import attacks, data, models
+    from explorer.core import device as devices
+    from explorer.core.attacks.jobs import attack_dataset, save_examples
+    from explorer.core.jobs import CancelToken
+    from explorer.store import Workspace
+
+    _check(ns)
+    devices.configure_threads(leave_for_ui=0)
+    device = devices.pick(args.device)
+    dataset = data.load(ns.data, ns.split, root=ns.root)
+    model = resolve_model(ns.model, ns.arch)
+    models.check_compatible(model, dataset.info)
+    model = model.to(device)
+    # Validates the cross-parameter rules before a run is recorded.
+    cfg = attacks.create(ns.attack, model, seed=ns.seed, **ns.attack_params).cfg
+    k = len(dataset.info.classes)
+    if cfg.get("targeted") == "class" and k and cfg["target_class"] >= k:
+        raise CliError(f"--target-class must be in [0, {k - 1}] for {ns.data}, "
+                       f"got {cfg['target_class']}")
+    config = {"model": ns.model, "data": ns.data, "split": ns.split, "n": ns.n,
+              "batch_size": ns.batch_size, "seed": ns.seed, "device": str(device),
+              "attack": ns.attack, "params": cfg}
+    token = CancelToken()
+    with Workspace.open(args.workspace) as ws:
+        run = ws.create_run("attack", config, title=f"{ns.attack} on {ns.model}")
+        events = attack_dataset(
+            model, dataset, attack=ns.attack, params=cfg, n=ns.n,
+            batch_size=ns.batch_size, seed=ns.seed, device=device,
+            keep_examples=KEPT_EXAMPLES if ns.save else 0, token=token)
+        try:
+            results = run_job(events, token, as_json=ns.json,
+                              recorder=lambda e: ws.record(run.id, _lean(e)),
+                              title=f"{ns.attack} attack")
+            summary = {key: results[key] for key in SUMMARY_KEYS}
+            if ns.save:
+                folder = ws.run_dir(run.id) / "examples"
+                for path in save_examples(folder, results, classes=dataset.classes):
+                    ws.add_artifact(run.id, path.name, path)
+                summary["examples"] = str(folder)
+        except JobInterrupted:
+            ws.finish(run.id, "cancelled")
+            raise
+        except Exception as exc:
+            ws.finish(run.id, "failed", error=str(exc))
+            raise
+        ws.finish(run.id, "finished", summary=summary)
+    return {**summary, "model": ns.model, "data": ns.data, "split": ns.split,
+            "device": str(device), "run_id": run.id}
+
+
+def _lean(event):
+    """The Done event without its example arrays (the store keeps scalars)."""
+    from explorer.core.jobs import Done
+
+    if isinstance(event, Done):
+        return Done({k: event.results[k] for k in SUMMARY_KEYS
+                     if k in event.results})
+    return event
+
+
+def attack_command(args: argparse.Namespace) -> int:
+    ns, parser = parse(list(args.argv))
+    if ns.help:
+        print(_help_text(ns, parser), end="")
+        return 0
+    results = run_attack(args, ns)
+    if ns.json:
+        print(json.dumps(to_json(results)))
+        return 0
+    print(f"{results['attack']} on {results['model']}: {results['n']} images of "
+          f"{results['data']} ({results['split']})\n"
+          f"  clean accuracy   {100 * results['clean_acc']:6.2f}%\n"
+          f"  robust accuracy  {100 * results['robust_acc']:6.2f}%\n"
+          f"  success rate     {100 * results['success_rate']:6.2f}% of the "
+          "clean-correct images\n"
+          f"  mean perturbation  linf {results['mean_linf']:.4g}, "
+          f"l2 {results['mean_l2']:.4g}, l1 {results['mean_l1']:.4g}\n"
+          f"  {results['seconds']:.1f} s ({results['images_per_second']:.0f} "
+          f"images/s) — run {results['run_id']}")
+    if "examples" in results:
+        print(f"  examples: {results['examples']}")
+    return 0
