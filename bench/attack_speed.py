@@ -84,17 +84,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--models", default="small-cnn,preact-resnet18",
+                        help="comma-separated: small-cnn, preact-resnet18")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"device {args.device}")
     x, y = data.load("fashion-mnist-mini", "test").as_tensors(0, 256)
-    bench("small-cnn (built-in), batch 256", models.load_builtin(
-        "fmnist-cnn-standard"), x, y, args.repeats, args.device)
-    resnet = models.create("preact-resnet18", in_shape=(1, 28, 28), num_classes=10)
-    bench("preact-resnet18, batch 64", resnet, x[:64], y[:64],
-          max(3, args.repeats // 2), args.device)
+    chosen = args.models.split(",")
+    if "small-cnn" in chosen:
+        bench("small-cnn (built-in), batch 256", models.load_builtin(
+            "fmnist-cnn-standard"), x, y, args.repeats, args.device)
+    if "preact-resnet18" in chosen:
+        resnet = models.create("preact-resnet18", in_shape=(1, 28, 28),
+                               num_classes=10)
+        bench("preact-resnet18, batch 64", resnet, x[:64], y[:64],
+              max(3, args.repeats // 2), args.device)
 
 
 if __name__ == "__main__":

