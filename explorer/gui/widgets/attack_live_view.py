@@ -26,7 +26,7 @@ from explorer.gui.widgets.image_picker import MAX_SELECTED, Chosen
 from explorer.gui.widgets.live_curves import LiveCurves
 from explorer.gui.widgets.triplet_view import TripletView
 
-PAINT_MS = 33
+PAINT_MS = 100  # live repaints at 10 Hz: the curves, scrubber and triplet are costly
 FOCUS = "#9ec5fe"
 FOOLED = "#f4a6a6"
 
