@@ -34,6 +34,7 @@ lint: setup
 
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/data-panel.png --panel data
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/attack-lab.png --panel attack
 
 clean:
 	rm -rf $(VENV) build *.egg-info
