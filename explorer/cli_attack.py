@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from explorer.cli import CliError
 from explorer.cli_eval import resolve_model
-from explorer.cli_jobs import JobInterrupted, run_job, to_json
+from explorer.cli_jobs import RecordedRun, run_job, to_json
 
 KEPT_EXAMPLES = 16
 SUMMARY_KEYS = ("clean_acc", "robust_acc", "success_rate", "success_rate_all",
@@ -132,29 +132,23 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
               "batch_size": ns.batch_size, "seed": ns.seed, "device": str(device),
               "attack": ns.attack, "params": cfg}
     token = CancelToken()
-    with Workspace.open(args.workspace) as ws:
-        run = ws.create_run("attack", config, title=f"{ns.attack} on {ns.model}")
+    title = f"{ns.attack} on {ns.model}"
+    with (Workspace.open(args.workspace) as ws,
+          RecordedRun(ws, "attack", config, title=title) as run):
         events = attack_dataset(
             model, dataset, attack=ns.attack, params=cfg, n=ns.n,
             batch_size=ns.batch_size, seed=ns.seed, device=device,
             keep_examples=KEPT_EXAMPLES if ns.save else 0, token=token)
-        try:
-            results = run_job(events, token, as_json=ns.json,
-                              recorder=lambda e: ws.record(run.id, _lean(e)),
-                              title=f"{ns.attack} attack")
-            summary = {key: results[key] for key in SUMMARY_KEYS}
-            if ns.save:
-                folder = ws.run_dir(run.id) / "examples"
-                for path in save_examples(folder, results, classes=dataset.classes):
-                    ws.add_artifact(run.id, path.name, path)
-                summary["examples"] = str(folder)
-        except JobInterrupted:
-            ws.finish(run.id, "cancelled")
-            raise
-        except Exception as exc:
-            ws.finish(run.id, "failed", error=str(exc))
-            raise
-        ws.finish(run.id, "finished", summary=summary)
+        results = run_job(events, token, as_json=ns.json,
+                          recorder=lambda e: run.record(_lean(e)),
+                          title=f"{ns.attack} attack")
+        summary = {key: results[key] for key in SUMMARY_KEYS}
+        if ns.save:
+            folder = ws.run_dir(run.id) / "examples"
+            for path in save_examples(folder, results, classes=dataset.classes):
+                ws.add_artifact(run.id, path.name, path)
+            summary["examples"] = str(folder)
+        run.summary = summary
     return {**summary, "model": ns.model, "data": ns.data, "split": ns.split,
             "device": str(device), "run_id": run.id}
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from explorer.cli_jobs import JobInterrupted, run_job
+from explorer.cli_jobs import RecordedRun, run_job
 
 
 def resolve_model(source: str, arch: str | None):
@@ -43,20 +43,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     config = {"model": args.model, "data": args.data, "split": args.split,
               "n": args.n, "device": str(device)}
     token = CancelToken()
-    with Workspace.open(args.workspace) as ws:
-        run = ws.create_run("eval", config)
+    with Workspace.open(args.workspace) as ws, RecordedRun(ws, "eval", config) as run:
         events = clean_accuracy(model, dataset, device=device, limit=args.n,
                                 batch_size=args.batch_size, token=token)
-        try:
-            results = run_job(events, token, as_json=args.json,
-                              recorder=lambda e: ws.record(run.id, e),
-                              title="clean accuracy")
-        except JobInterrupted:
-            ws.finish(run.id, "cancelled")
-            raise
-        except Exception as exc:
-            ws.finish(run.id, "failed", error=str(exc))
-            raise
-        ws.finish(run.id, "finished", summary=results)
+        results = run_job(events, token, as_json=args.json, recorder=run.record,
+                          title="clean accuracy")
+        run.summary = results
     return {**results, "model": args.model, "data": args.data, "split": args.split,
             "device": str(device), "run_id": run.id}

@@ -116,3 +116,30 @@ def _with_progress_bar(events: Iterator[Event], recorder, title: str) -> dict[st
             elif isinstance(event, Done):
                 results = event.results
     return results
+
+
+class RecordedRun:
+    """A workspace run around a CLI job: finished, failed or cancelled on exit.
+
+    ``with RecordedRun(ws, kind, config) as run: ...; run.summary = {...}``
+    """
+
+    def __init__(self, ws, kind: str, config: dict[str, Any], title: str = ""):
+        self.ws = ws
+        self.id = ws.create_run(kind, config, title=title).id
+        self.summary: dict[str, Any] | None = None
+
+    def record(self, event: Event) -> None:
+        self.ws.record(self.id, event)
+
+    def __enter__(self) -> RecordedRun:
+        return self
+
+    def __exit__(self, exc_type, exc, _tb) -> bool:
+        if exc_type is None:
+            self.ws.finish(self.id, "finished", summary=self.summary)
+        elif issubclass(exc_type, JobInterrupted | KeyboardInterrupt):
+            self.ws.finish(self.id, "cancelled")
+        else:
+            self.ws.finish(self.id, "failed", error=str(exc))
+        return False
