@@ -26,6 +26,7 @@ from explorer.gui.widgets.image_picker import MAX_SELECTED, Chosen
 from explorer.gui.widgets.live_curves import LiveCurves
 from explorer.gui.widgets.triplet_view import TripletView
 
+STEP_DELAY_MS = 30
 PAINT_MS = 100  # live repaints at 10 Hz: the curves, scrubber and triplet are costly
 FOCUS = "#9ec5fe"
 FOOLED = "#f4a6a6"
@@ -49,6 +50,12 @@ class LiveAttackView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(PAINT_MS)
         self._timer.timeout.connect(self.repaint_now)
+        # While an attack runs, the images and scores are drawn a pass of the
+        # event loop after the curves, so no single pass repaints everything.
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(STEP_DELAY_MS)
+        self._step_timer.timeout.connect(self._show_step)
 
         self.strip = ImageGrid(columns=MAX_SELECTED, tile=28)
         self.strip.clicked.connect(self.set_focus)
@@ -134,7 +141,12 @@ class LiveAttackView(QWidget):
         self.scrubber.blockSignals(False)
         if self._curves_stale:
             self._update_curves()
-        self._show_step()
+        if self.results is None:
+            if not self._step_timer.isActive():
+                self._step_timer.start()
+        else:
+            self._step_timer.stop()
+            self._show_step()
         self.repainted.emit()
 
     def _iterates(self) -> list[Snapshot]:
@@ -154,7 +166,8 @@ class LiveAttackView(QWidget):
         target_conf = None
         if self.target is not None:
             target_conf = probs[:, rows, self.target[: probs.shape[1]]]
-        self.curves.set_series(steps, loss, true_conf, target_conf, self.focus)
+        self.curves.set_series(steps, loss, true_conf, target_conf, self.focus,
+                               immediate=self.results is not None)
 
     def _show_step(self) -> None:
         index = self.scrubber.value()
