@@ -167,7 +167,8 @@ class LiveAttackView(QWidget):
         if self.target is not None:
             target_conf = probs[:, rows, self.target[: probs.shape[1]]]
         self.curves.set_series(steps, loss, true_conf, target_conf, self.focus,
-                               immediate=self.results is not None)
+                               immediate=self.results is not None,
+                               x_max=float(its[-1].total))
 
     def _show_step(self) -> None:
         index = self.scrubber.value()

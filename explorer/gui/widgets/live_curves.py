@@ -81,23 +81,29 @@ class LiveCurves(QWidget):
         self._conf_timer.setInterval(0)
         self._conf_timer.timeout.connect(self._draw_conf)
         self._legend_has_target = False
+        self._x_max: float | None = None
 
     def _fit(self, plot: pg.PlotItem, x_max: float, y_lo: float, y_hi: float) -> None:
-        """Set the view only when the data outgrow it (or shrink a lot)."""
+        """Change the view only when the data leave it.
+
+        ``x_max`` is the run's last step, known from the start, and the y
+        range gets a quarter of headroom: a rising loss then re-ranges (and
+        re-lays out the axes, the costly part of a repaint) a few times per
+        run instead of at every update.
+        """
         if not (np.isfinite(y_lo) and np.isfinite(y_hi)):
             return
         if y_hi - y_lo < 1e-6:
             y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+        x_top = max(x_max, 1.0)
         old = self._ranges.get(id(plot))
         if old is not None:
             ox, olo, ohi = old
-            span = ohi - olo
-            inside = x_max <= ox and y_lo >= olo and y_hi <= ohi
-            snug = (y_hi - y_lo) > 0.5 * span and x_max > 0.5 * ox
-            if inside and snug:
+            if ox == x_top and olo <= y_lo and y_hi <= ohi:
                 return
-        x_top = max(x_max, 1.0)
-        plot.setRange(xRange=(0, x_top), yRange=(y_lo, y_hi), padding=0.05)
+        room = 0.25 * (y_hi - y_lo)
+        y_lo, y_hi = y_lo - 0.05 * room, y_hi + room
+        plot.setRange(xRange=(0, x_top), yRange=(y_lo, y_hi), padding=0.02)
         self._ranges[id(plot)] = (x_top, y_lo, y_hi)
 
     def reset(self) -> None:
@@ -119,6 +125,7 @@ class LiveCurves(QWidget):
         target_conf: np.ndarray | None,
         focus: int,
         immediate: bool = True,
+        x_max: float | None = None,
     ) -> None:
         """``steps`` (S,); ``loss``, ``true_conf``, ``target_conf`` (S, B),
         confidences as probabilities; ``focus`` is drawn in orange.
@@ -128,6 +135,7 @@ class LiveCurves(QWidget):
         """
         n = min(loss.shape[1], MAX_CURVES) if loss.ndim == 2 else 0
         self.n_curves = n
+        self._x_max = float(steps[-1]) if x_max is None and len(steps) else x_max
         self._series = (steps, loss, true_conf, target_conf, focus, n)
         self._draw_loss()
         if immediate:
@@ -147,7 +155,7 @@ class LiveCurves(QWidget):
         self.loss_lines.setData(x, _joined(loss[:, :n]))
         self.loss_mean.setData(steps, loss.mean(1))
         shown = loss[:, :n]
-        self._fit(self.loss_plot, float(steps[-1]), float(np.nanmin(shown)),
+        self._fit(self.loss_plot, self._x_max or 1.0, float(np.nanmin(shown)),
                   float(np.nanmax(shown)))
         if 0 <= focus < n:
             self.focus_loss.setData(steps, loss[:, focus])
@@ -163,7 +171,7 @@ class LiveCurves(QWidget):
         x = _joined(np.repeat(steps[:, None], n, axis=1))
         self.conf_lines.setData(x, _joined(100 * true_conf[:, :n]))
         self.conf_mean.setData(steps, 100 * true_conf.mean(1))
-        self._fit(self.conf_plot, float(steps[-1]), 0.0, 100.0)
+        self._fit(self.conf_plot, self._x_max or 1.0, 0.0, 100.0)
         if target_conf is None:
             self.target_mean.setData([], [])
         else:
