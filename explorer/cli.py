@@ -182,6 +182,10 @@ def _workspace(args: argparse.Namespace):
     return Workspace.open(args.workspace)
 
 
+# What a runs table shows of each run's results (--json has them all).
+HEADLINE = ("clean_acc", "robust_acc", "success_rate", "seconds")
+
+
 def _runs_list(args: argparse.Namespace) -> int:
     with _workspace(args) as ws:
         runs = ws.runs(kind=args.kind, status=args.status, limit=args.limit)
@@ -190,7 +194,8 @@ def _runs_list(args: argparse.Namespace) -> int:
         for row in rows:
             summary = row.get("summary") or {}
             row["result"] = ", ".join(
-                f"{k}={v:.4g}" for k, v in summary.items() if isinstance(v, float)
+                f"{k}={summary[k]:.4g}" for k in HEADLINE
+                if isinstance(summary.get(k), float | int)
             )
     _emit("runs", rows, args.json, ["id", "kind", "status", "result"])
     return 0
