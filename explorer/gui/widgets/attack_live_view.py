@@ -72,7 +72,7 @@ class LiveAttackView(QWidget):
         self.scrubber.setToolTip("Step back and forth through the iterations")
         self.scrubber.valueChanged.connect(self._on_scrub)
         self.step_label = QLabel("no attack yet")
-        self.step_label.setMinimumWidth(190)
+        self.step_label.setFixedWidth(240)  # changing text must not re-lay out
         scrub_row = QHBoxLayout()
         scrub_row.addWidget(QLabel("iteration"))
         scrub_row.addWidget(self.scrubber, 1)

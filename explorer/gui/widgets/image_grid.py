@@ -65,6 +65,7 @@ class ImageGrid(QWidget):
         self._layout.setSpacing(4)
         self._tiles: list[_Tile] = []
         self.captions: list[str] = []
+        self._marks: dict[int, str] = {}
         self.marked: set[int] = set()
 
     def set_images(self, images: Sequence[np.ndarray], captions: Sequence[str]) -> None:
@@ -99,7 +100,13 @@ class ImageGrid(QWidget):
         mapping index → colour (e.g. selected, focused, fooled)."""
         colors = dict(marks) if isinstance(marks, dict) else dict.fromkeys(marks, color)
         self.marked = set(colors)
+        # Restyle only tiles whose mark changed (live views call this often).
+        changed = {i for i in set(colors) | set(self._marks)
+                   if colors.get(i) != self._marks.get(i)}
+        self._marks = colors
         for i, tile in enumerate(self._tiles):
+            if i not in changed:
+                continue
             tile.setAutoFillBackground(i in colors)
             if i in colors:
                 palette = tile.palette()

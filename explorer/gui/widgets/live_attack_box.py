@@ -128,7 +128,8 @@ class LiveAttackBox(QWidget):
 
     @Slot(object)
     def _on_progress(self, p) -> None:
-        self.progress.setRange(0, max(p.total, 1))
+        if self.progress.maximum() != max(p.total, 1):
+            self.progress.setRange(0, max(p.total, 1))
         self.progress.setValue(p.done)
 
     @Slot(dict)

@@ -26,6 +26,7 @@ def _plot(layout: pg.GraphicsLayoutWidget, title: str, y_label: str) -> pg.PlotI
     # pyqtgraph's auto-range walks every curve's bounds on each update, which
     # measured as the largest share of the UI thread's time during an attack.
     plot.disableAutoRange()
+    plot.getAxis("left").setWidth(44)  # tick labels of new widths: no re-layout
     return plot
 
 

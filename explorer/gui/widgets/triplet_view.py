@@ -75,8 +75,8 @@ class TripletView(QWidget):
         grid.setRowStretch(0, 1)
         self.original, self.perturbation, self.adversarial = self.items
         # Under the images: top-5 | size of the change and the verdict | top-5.
-        self.clean_text, self.adv_text = _text(96), _text(96)
-        self.size_text, self.verdict = _text(), _text()
+        self.clean_text, self.adv_text = _text(100), _text(100)
+        self.size_text, self.verdict = _text(22), _text(26)
         self.verdict.setWordWrap(True)
         middle = QVBoxLayout()
         middle.addWidget(self.size_text)
@@ -152,11 +152,14 @@ class TripletView(QWidget):
             f"{escape(text)}</span>")
 
 
-def _text(min_height: int = 0) -> QLabel:
+def _text(height: int = 24) -> QLabel:
     label = QLabel()
     label.setTextFormat(Qt.TextFormat.RichText)
     label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
-    label.setMinimumHeight(min_height)
+    # A fixed size: new text at every live step then repaints the label
+    # alone instead of re-laying out (and repainting) the whole panel.
+    label.setFixedHeight(height)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
     return label
 
 
