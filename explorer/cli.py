@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     att = sub.add_parser("attack", add_help=False, prefix_chars="\0",
                          help="attack a data set (`attack --help` for flags)")
     att.add_argument("argv", nargs=argparse.REMAINDER)
+    tr = sub.add_parser("train", add_help=False, prefix_chars="\0",
+                        help="train with a defense (`train --help` for flags)")
+    tr.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -222,10 +225,17 @@ def _attack(args: argparse.Namespace) -> int:
     return attack_command(args)
 
 
+def _train(args: argparse.Namespace) -> int:
+    from explorer.cli_train import train_command
+
+    return train_command(args)
+
+
 COMMANDS = {
     "data": _data_list,
     "models": _models_list,
     "runs": _runs_list,
     "eval": _eval,
     "attack": _attack,
+    "train": _train,
 }

@@ -1,0 +1,251 @@
+"""`explorer train`: train a model with a defense, headless and resumable.
+
+A defense's (and an architecture's) flags depend on ``--defense`` and
+``--arch``, so arguments are parsed in two passes like ``explorer attack``.
+The run is recorded in the workspace (kind ``train``); its folder is the
+trainer's run directory (``last.pt``, ``best.safetensors``). ``--resume
+RUN_ID`` continues such a run to its planned epochs with its stored config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from typing import Any, NoReturn
+
+from explorer.cli import CliError
+from explorer.cli_jobs import JobInterrupted, RecordedRun, to_json
+
+EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
+                 "lr", "epoch_seconds")  # fmt: skip
+SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "best_robust_acc",
+                "best_epoch", "seconds", "checkpoint", "best")  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"explorer train: {message}")
+
+
+def _common_parser() -> _Parser:
+    p = _Parser(prog="explorer train", add_help=False, allow_abbrev=False,
+                description="Train a model with a defense; the defense's and the "
+                            "architecture's parameters are flags too.")
+    p.add_argument("-h", "--help", action="store_true", help="show this help")
+    p.add_argument("--resume", metavar="RUN_ID",
+                   help="continue a stopped training run (other flags ignored)")
+    p.add_argument("--defense", help="defense name (see `explorer train --help`)")
+    p.add_argument("--arch", default="small-cnn", help="architecture")
+    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
+    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    p.add_argument("--lr", type=float, help="learning rate (sgd 0.1, adam 1e-3)")
+    p.add_argument("--schedule", default="piecewise",
+                   choices=("piecewise", "cosine", "cyclic", "constant"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-eps", default="0.1",
+                   help="l-inf budget of the per-epoch PGD evaluation (8/255 ok)")
+    p.add_argument("--eval-steps", type=int, default=10)
+    p.add_argument("--eval-n", type=int, default=500,
+                   help="evaluate on the first N test images (default: 500)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--limit-train", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines: one per epoch; the last line holds the results")
+    return p
+
+
+def _add_group(parser, title, params, taken, prefix):
+    """Flags for ``params``; a name clashing with ``taken`` gets ``prefix``."""
+    from explorer.core.params import add_flags
+
+    flags = {p.name: (dataclasses.replace(p, name=f"{prefix}_{p.name}")
+                      if p.name in taken else p) for p in params}
+    add_flags(parser.add_argument_group(title), flags.values())
+    return flags
+
+
+def _given(params, flags, ns) -> dict[str, Any]:
+    from explorer.core.params import ParamError
+
+    out = {}
+    for p in params:
+        value = getattr(ns, flags[p.name].name, None)
+        if value is not None:
+            try:
+                out[p.name] = p.validate(value)
+            except ParamError as exc:
+                raise CliError(f"{flags[p.name].flag}: {exc}") from None
+    return out
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    from explorer.core import defenses, models
+
+    ns, _ = _common_parser().parse_known_args(argv)
+    if ns.resume is not None:
+        return _common_parser().parse_args(argv), _common_parser()
+    if ns.defense is None:
+        if ns.help:
+            return ns, _common_parser()
+        raise CliError(f"--defense is required (choose from "
+                       f"{', '.join(defenses.names())})")
+    dparams, aparams = defenses.spec(ns.defense), models.spec(ns.arch)
+    parser = _common_parser()
+    taken = set(vars(ns))
+    dflags = _add_group(parser, f"parameters of {ns.defense}", dparams, taken,
+                        "defense")
+    aflags = _add_group(parser, f"parameters of {ns.arch}", aparams,
+                        taken | set(dflags), "arch")
+    ns = parser.parse_args(argv)
+    ns.defense_params = _given(dparams, dflags, ns)
+    ns.arch_params = _given(aparams, aflags, ns)
+    return ns, parser
+
+
+def _config(ns: argparse.Namespace) -> dict[str, Any]:
+    from explorer.core import defenses
+    from explorer.core.params import Param, ParamError
+
+    for flag, value in (("--epochs", ns.epochs), ("--batch-size", ns.batch_size),
+                        ("--eval-steps", ns.eval_steps), ("--eval-n", ns.eval_n)):
+        if value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}")
+    if ns.limit_train is not None and ns.limit_train < 1:
+        raise CliError(f"--limit-train must be at least 1, got {ns.limit_train}")
+    if ns.lr is not None and not ns.lr > 0:
+        raise CliError(f"--lr must be positive, got {ns.lr}")
+    try:
+        eval_eps = Param("eval_eps", float, 0.1, minimum=0, maximum=1).validate(
+            ns.eval_eps)
+    except ParamError as exc:
+        raise CliError(f"--eval-eps: {exc}") from None
+    params = defenses.create(ns.defense, **ns.defense_params).cfg
+    return {"data": ns.data, "root": ns.root, "arch": ns.arch,
+            "arch_params": ns.arch_params, "defense": ns.defense, "params": params,
+            "epochs": ns.epochs, "batch_size": ns.batch_size,
+            "optimizer": ns.optimizer, "lr": ns.lr, "schedule": ns.schedule,
+            "seed": ns.seed, "eval_eps": eval_eps, "eval_steps": ns.eval_steps,
+            "eval_n": ns.eval_n, "checkpoint_minutes": ns.checkpoint_minutes,
+            "limit_train": ns.limit_train}
+
+
+class _ResumedRun(RecordedRun):
+    """An existing workspace run, marked running again."""
+
+    def __init__(self, ws, run_id: str) -> None:
+        ws.resume(run_id)
+        self.ws, self.id, self.summary = ws, run_id, None
+
+
+def _drain(events, token, run, as_json: bool) -> dict[str, Any]:
+    """Record every event; print one line per finished epoch."""
+    from explorer.core.jobs import Cancelled, Done, Log, Metric
+
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda *_: token.cancel())
+    epochs: dict[int, dict[str, Any]] = {}
+    results: dict[str, Any] = {}
+    try:
+        for event in events:
+            run.record(event)
+            if isinstance(event, Metric) and event.name in EPOCH_METRICS:
+                row = epochs.setdefault(event.step, {})
+                row[event.name] = event.value
+                if len(row) == len(EPOCH_METRICS):
+                    _print_epoch(event.step, row, as_json)
+            elif isinstance(event, Log) and not as_json:
+                sys.stderr.write(f"[{event.level}] {event.message}\n")
+            elif isinstance(event, Done):
+                results = event.results
+    except Cancelled:
+        raise JobInterrupted("cancelled by the user; resume with explorer train "
+                             f"--resume {run.id}") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return results
+
+
+def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(to_json({"event": "epoch", "epoch": epoch, **row})))
+    else:
+        print(f"epoch {epoch}: loss {row['train_loss']:.4f}, train "
+              f"{100 * row['train_acc']:.1f}%, clean {100 * row['test_clean_acc']:.1f}%"
+              f", robust {100 * row['test_robust_acc']:.1f}% "
+              f"({row['epoch_seconds']:.1f} s)")
+    sys.stdout.flush()
+
+
+def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
+    from explorer.core import data, defenses, models
+    from explorer.core import device as devices
+    from explorer.core.data.base import ArrayDataset
+    from explorer.core.jobs import CancelToken
+    from explorer.store import Workspace
+
+    devices.configure_threads(leave_for_ui=0)
+    device = devices.pick(args.device)
+    with Workspace.open(args.workspace) as ws:
+        if ns.resume is not None:
+            record = ws.get(ns.resume)
+            if record.kind != "train":
+                raise CliError(f"run {ns.resume} is a {record.kind} run, not training")
+            config = record.config
+        else:
+            config = _config(ns)
+        train_set = data.load(config["data"], "train", root=config["root"])
+        test_set = data.load(config["data"], "test", root=config["root"])
+        if config["limit_train"] is not None:
+            k = config["limit_train"]
+            train_set = ArrayDataset(train_set.images[:k], train_set.labels[:k],
+                                     train_set.classes, train_set.info)
+        info = train_set.info
+        model = models.create(config["arch"], in_shape=info.shape,
+                              num_classes=info.num_classes, mean=info.mean,
+                              std=info.std, classes=info.classes,
+                              dataset=info.name, **config["arch_params"])
+        token = CancelToken()
+        if ns.resume is not None:
+            run = _ResumedRun(ws, ns.resume)
+        else:
+            run = RecordedRun(ws, "train", config,
+                              title=f"{config['defense']} {config['arch']} on "
+                                    f"{config['data']}")
+        with run:
+            events = defenses.train(
+                model, train_set, test_set, method=config["defense"],
+                params=config["params"], epochs=config["epochs"],
+                run_dir=ws.run_dir(run.id), batch_size=config["batch_size"],
+                optimizer=config["optimizer"], lr=config["lr"],
+                schedule=config["schedule"], seed=config["seed"],
+                eval_eps=config["eval_eps"], eval_steps=config["eval_steps"],
+                eval_n=config["eval_n"], device=device,
+                checkpoint_minutes=config["checkpoint_minutes"],
+                resume=ns.resume is not None, token=token)
+            results = _drain(events, token, run, ns.json)
+            run.summary = {k: results.get(k) for k in SUMMARY_KEYS}
+    return {"run_id": run.id, **run.summary, "defense": config["defense"],
+            "params": config["params"], "device": str(device)}
+
+
+def train_command(args: argparse.Namespace) -> int:
+    ns, parser = parse(list(args.argv))
+    if ns.help:
+        print(parser.format_help(), end="")
+        return 0
+    results = run_training(args, ns)
+    if ns.json:
+        print(json.dumps(to_json(results)))
+        return 0
+    print(f"{results['defense']}: {results['epochs']} epochs, clean "
+          f"{100 * results['clean_acc']:.2f}%, robust "
+          f"{100 * results['robust_acc']:.2f}% (best "
+          f"{100 * results['best_robust_acc']:.2f}% at epoch {results['best_epoch']})"
+          f", {results['seconds']:.1f} s — run {results['run_id']}")
+    return 0

@@ -1,0 +1,18 @@
+"""Defenses: training objectives on one base class, and the trainer job.
+
+``create(name, **params)``, ``names()``, ``spec(name)``; ``train(...)`` is the
+job that runs any of them (:mod:`explorer.core.defenses.trainer`).
+"""
+
+from explorer.core.defenses.base import Defense
+from explorer.core.defenses.registry import (
+    REGISTRY,
+    create,
+    defense_class,
+    names,
+    spec,
+)
+from explorer.core.defenses.trainer import TrainingDiverged, train
+
+__all__ = ["REGISTRY", "Defense", "TrainingDiverged", "create", "defense_class",
+           "names", "spec", "train"]  # fmt: skip

@@ -1,0 +1,62 @@
+"""The defense base class: a training objective with declared parameters.
+
+A defense turns a clean batch into the loss the optimizer minimises. It gets
+the model in train mode and must leave it so; any attack it runs freezes the
+model (eval mode, no parameter gradients) and restores it afterwards, so batch
+norm statistics come from the update pass only (Madry et al.'s practice).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from explorer.core.params import Param, ParamError, validate
+
+
+class Defense(ABC):
+    """Subclasses set ``name``, ``title``, ``params``, ``description`` and
+    write :meth:`loss`; parameter validation lives here."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    description: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        self.cfg = validate(self.params, values)
+        self._check()
+
+    def _check(self) -> None:
+        for key in ("eps", "alpha"):
+            if key in self.cfg and self.cfg[key] > 1:
+                raise ParamError(f"{key} must be in [0, 1], got {self.cfg[key]:g}")
+
+    @abstractmethod
+    def loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """(mean loss with a graph to the weights, logits for train accuracy)."""
+
+    @property
+    def replays(self) -> int:
+        """Updates per batch (Free-AT replays each minibatch m times)."""
+        return 1
+
+    def after_backward(self) -> None:  # noqa: B027 - optional hook
+        """Called after ``loss.backward()``, before the optimizer step (Free-AT
+        reads the input gradient of the same backward pass here)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Method state kept across batches (tensors and plain values only)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027
+        """Restore what :meth:`state_dict` returned."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.cfg.items())
+        return f"{type(self).__name__}({args})"
