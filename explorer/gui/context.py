@@ -22,7 +22,9 @@ class AppContext:
     workspace: Workspace | None
     settings: QSettings
 
-    def run_recorder(self, kind: str, config: dict[str, Any]) -> _RunRecorder | None:
+    def run_recorder(
+        self, kind: str, config: dict[str, Any], title: str = ""
+    ) -> _RunRecorder | None:
         """A new workspace run that keeps a job's events and outcome.
 
         Pass it as ``recorder=`` to :meth:`JobRunner.start`; ``None`` when no
@@ -30,8 +32,15 @@ class AppContext:
         """
         if self.workspace is None:
             return None
-        run = self.workspace.create_run(kind, config)
+        run = self.workspace.create_run(kind, config, title=title)
         return _RunRecorder(self.workspace, run.id)
+
+    def resume_recorder(self, run_id: str) -> _RunRecorder | None:
+        """Mark a stopped run as running again and record into it."""
+        if self.workspace is None:
+            return None
+        self.workspace.resume(run_id)
+        return _RunRecorder(self.workspace, run_id)
 
 
 class _RunRecorder:

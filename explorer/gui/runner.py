@@ -10,6 +10,7 @@ yields; metrics, logs and the result are all delivered.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from collections.abc import Callable, Iterator
@@ -46,8 +47,12 @@ def _drive(
 ):
     """Worker-side wrapper: stop at the first event after a cancel, always close.
 
-    The recorder (workspace bookkeeping, with its disk writes) runs here in
-    the worker thread, so the UI thread never waits on the disk.
+    A cancel seen between events is raised *inside* the job as ``Cancelled``
+    at the point where it is suspended, so its own cancel handling runs
+    (the trainer saves a checkpoint there) exactly as when the job notices
+    the token itself. The recorder (workspace bookkeeping, with its disk
+    writes) runs here in the worker thread, so the UI thread never waits on
+    the disk.
     """
     state, results, error = _CANCELLED, {}, None
     gen = job(*args, token=token, **kwargs)
@@ -59,6 +64,8 @@ def _drive(
                 results = event.results
             yield event
             if token.cancelled:
+                with contextlib.suppress(Cancelled, StopIteration):
+                    gen.throw(Cancelled())
                 return _CANCELLED
         state = "done"
     except Cancelled:

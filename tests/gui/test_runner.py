@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from explorer.core.jobs import Done, Image, Log, Metric, Progress
+from explorer.core.jobs import Cancelled, Done, Image, Log, Metric, Progress
 from explorer.gui.runner import JobRunner, error_text
 
 
@@ -158,3 +158,23 @@ def test_error_text_is_one_line():
     assert error_text(KeyError("k")) == "'k'"
     assert error_text(ZeroDivisionError("x")) == "ZeroDivisionError: x"
     assert error_text(Log.__new__(Log) and TypeError("t")) == "TypeError: t"
+
+
+def saving_job(started: threading.Event, saved: list, *, token):
+    """Saves on Cancelled, as the trainer does, but never checks the token."""
+    try:
+        started.set()
+        while True:
+            yield Progress(0, 1)
+    except Cancelled:
+        saved.append("checkpoint")
+        raise
+
+
+def test_cancel_between_events_runs_the_jobs_cancel_path(qtbot, runner):
+    started, saved = threading.Event(), []
+    handle = runner.start(saving_job, name="save", job_args=(started, saved))
+    assert started.wait(5)
+    with qtbot.waitSignal(handle.cancelled, timeout=5000):
+        handle.cancel()
+    assert saved == ["checkpoint"]

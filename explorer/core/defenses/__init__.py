@@ -5,6 +5,12 @@ job that runs any of them (:mod:`explorer.core.defenses.trainer`).
 """
 
 from explorer.core.defenses.base import Defense
+from explorer.core.defenses.mixup_inference import (
+    INFERENCE_WRAPPERS,
+    inference_wrappers,
+    wrap,
+    wrapper_spec,
+)
 from explorer.core.defenses.registry import (
     REGISTRY,
     create,
@@ -14,5 +20,17 @@ from explorer.core.defenses.registry import (
 )
 from explorer.core.defenses.trainer import TrainingDiverged, train
 
-__all__ = ["REGISTRY", "Defense", "TrainingDiverged", "create", "defense_class",
-           "names", "spec", "train"]  # fmt: skip
+__all__ = [
+    "INFERENCE_WRAPPERS",
+    "REGISTRY",
+    "Defense",
+    "TrainingDiverged",
+    "create",
+    "defense_class",
+    "inference_wrappers",
+    "names",
+    "spec",
+    "train",
+    "wrap",
+    "wrapper_spec",
+]  # fmt: skip

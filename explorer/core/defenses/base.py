@@ -46,6 +46,15 @@ class Defense(ABC):
         """Updates per batch (Free-AT replays each minibatch m times)."""
         return 1
 
+    def prepare(self, model: nn.Module) -> nn.Module | None:  # noqa: B027
+        """Called once by the trainer before training (and before a resume
+        loads weights): a method may transform the model in place here, or
+        return a new module to train instead (ADP's ensemble)."""
+
+    def end_epoch(self, metrics: dict[str, float]) -> None:  # noqa: B027
+        """Called by the trainer after each epoch's evaluation with that
+        epoch's metrics (``test_robust_acc`` ...), before the checkpoint."""
+
     def after_backward(self) -> None:  # noqa: B027 - optional hook
         """Called after ``loss.backward()``, before the optimizer step (Free-AT
         reads the input gradient of the same backward pass here)."""

@@ -12,6 +12,19 @@ from explorer.core.defenses.methods import (
     Standard,
     Trades,
 )
+from explorer.core.defenses.multi import (
+    AdvAvg,
+    AdvMax,
+    MultiSteepestDescent,
+    StochasticAdversarial,
+)
+from explorer.core.defenses.noilin import NoiLIn
+from explorer.core.defenses.pang import (
+    AdaptiveDiversityPromoting,
+    MaxMahalanobisCenter,
+    ReverseCrossEntropy,
+)
+from explorer.core.defenses.smooth import SmoothActivations
 from explorer.core.params import Param, ParamError
 
 REGISTRY: dict[str, type[Defense]] = {
@@ -19,6 +32,12 @@ REGISTRY: dict[str, type[Defense]] = {
     for cls in (Standard, PGDAdversarialTraining, FastAdversarialTraining, Trades,
                 FreeAdversarialTraining)
 }
+REGISTRY.update((cls.name, cls) for cls in (
+    AdvAvg, AdvMax, MultiSteepestDescent, StochasticAdversarial, NoiLIn,
+    SmoothActivations))
+
+REGISTRY.update((cls.name, cls) for cls in (
+    MaxMahalanobisCenter, AdaptiveDiversityPromoting, ReverseCrossEntropy))
 
 
 def names() -> list[str]:

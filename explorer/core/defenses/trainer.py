@@ -135,6 +135,8 @@ def train(
               "eval_steps": eval_steps, "eval_n": eval_n, "n_train": len(ys)}
     run_dir = Path(run_dir)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.safetensors"
+    prepared = defense.prepare(model)
+    model = prepared if prepared is not None else model
     model.to(device)
     opt = make_optimizer(model.parameters(), optimizer, lr=lr, momentum=momentum,
                          weight_decay=weight_decay)
@@ -177,6 +179,7 @@ def train(
         save()
 
     throttle = ProgressThrottle()
+    unsaved_logged = False  # a prepared model models.save cannot describe
     every = max(1, n_batches // 100)
     started = time.monotonic()
     base_seconds = pos.seconds
@@ -230,6 +233,7 @@ def train(
                        "test_clean_acc": clean, "test_robust_acc": robust,
                        "lr": opt.param_groups[0]["lr"],
                        "epoch_seconds": pos.epoch_seconds}
+            defense.end_epoch(metrics)
             improved = robust > pos.best_robust
             if improved:
                 pos.best_robust, pos.best_epoch = robust, epoch + 1
@@ -240,6 +244,12 @@ def train(
             if improved and getattr(model, "meta", None) is not None:
                 _save_best(model, best_path, config, epoch + 1, metrics, train_set)
                 yield Artifact("best", best_path)
+            elif improved and not unsaved_logged:
+                unsaved_logged = True
+                yield Log(f"{method}: the trained {type(model).__name__} has no "
+                          "model metadata (an architecture models.load cannot "
+                          "rebuild); best.safetensors is not written, last.pt "
+                          "holds its weights")
             save()
             for name, value in metrics.items():
                 yield Metric(name, value, epoch + 1)

@@ -28,6 +28,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
         "attack", "Attack Lab", "explorer.gui.panels.attack_lab", "AttackLabPanel"
     ),
+    PanelSpec("training", "Training", "explorer.gui.panels.training", "TrainingPanel"),
 )
 
 

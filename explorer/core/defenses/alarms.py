@@ -1,0 +1,123 @@
+"""Warnings about a training run, read from its per-epoch history.
+
+Pure functions over ``history``: one mapping per finished epoch (epoch 1
+first) holding at least ``train_acc`` and ``test_robust_acc`` (fractions).
+
+- Catastrophic overfitting (Wong et al. 2020): with single-step training
+  (FGSM, Fast-AT) robust accuracy against PGD suddenly collapses while the
+  training accuracy keeps rising: the model learned to defeat the cheap
+  attack only.
+- Robust overfitting (Rice et al. 2020): test robust accuracy peaks and then
+  declines for several epochs while training goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+History = Sequence[Mapping[str, float]]
+
+COLLAPSE_DROP = 0.30  # robust accuracy lost since its best (fraction)
+COLLAPSE_FLOOR = 0.05  # or robust accuracy below this after having been useful
+USEFUL = 0.10  # a best robust accuracy below this never "collapses"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    kind: str  # "catastrophic" or "robust"
+    epoch: int  # the epoch at which the alarm fired
+    title: str
+    explanation: str
+    best_epoch: int
+
+
+def _best(history: History) -> tuple[int, float]:
+    """(1-based epoch, value) of the best test robust accuracy; first on ties."""
+    values = [float(h["test_robust_acc"]) for h in history]
+    top = max(values)
+    return values.index(top) + 1, top
+
+
+def catastrophic_overfitting(history: History) -> Alarm | None:
+    """Robust accuracy collapsed at the last epoch while train accuracy rose."""
+    if len(history) < 2:
+        return None
+    best_epoch, best = _best(history)
+    last = history[-1]
+    robust = float(last["test_robust_acc"])
+    collapsed = best >= USEFUL and (best - robust >= COLLAPSE_DROP
+                                    or robust < COLLAPSE_FLOOR)
+    rising = float(last["train_acc"]) >= float(history[best_epoch - 1]["train_acc"])
+    if not (collapsed and rising and best_epoch < len(history)):
+        return None
+    epoch = len(history)
+    return Alarm(
+        kind="catastrophic", epoch=epoch, best_epoch=best_epoch,
+        title=f"Catastrophic overfitting at epoch {epoch}",
+        explanation=(
+            f"Robust accuracy fell from {100 * best:.1f}% (epoch {best_epoch}) to "
+            f"{100 * robust:.1f}% while training accuracy kept rising: the model "
+            "learned to beat the cheap training attack, not stronger ones. "
+            "Further epochs rarely recover; use a smaller step size, more "
+            "attack steps or a multi-step defense. The best checkpoint from "
+            f"epoch {best_epoch} is kept."),
+    )
+
+
+def robust_overfitting(history: History, patience: int = 3,
+                       tolerance: float = 0.005) -> Alarm | None:
+    """Test robust accuracy below its best for the last ``patience`` epochs."""
+    if len(history) <= patience:
+        return None
+    best_epoch, best = _best(history)
+    tail = history[-patience:]
+    if len(history) - best_epoch < patience or any(
+            float(h["test_robust_acc"]) > best - tolerance for h in tail):
+        return None
+    epoch = len(history)
+    now = float(history[-1]["test_robust_acc"])
+    return Alarm(
+        kind="robust", epoch=epoch, best_epoch=best_epoch,
+        title=f"Robust overfitting since epoch {best_epoch}",
+        explanation=(
+            f"Test robust accuracy peaked at {100 * best:.1f}% in epoch "
+            f"{best_epoch} and has stayed lower for {epoch - best_epoch} epochs "
+            f"(now {100 * now:.1f}%). Training longer makes the model fit its "
+            "training attacks rather than generalise; stop here or use early "
+            f"stopping. The best checkpoint from epoch {best_epoch} is kept."),
+    )
+
+
+def check(history: History) -> Alarm | None:
+    """The most serious alarm for ``history``, if any."""
+    if not history:
+        return None
+    return catastrophic_overfitting(history) or robust_overfitting(history)
+
+
+class EpochHistory:
+    """Per-epoch rows assembled from metrics that arrive one at a time."""
+
+    KEYS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc", "lr",
+            "epoch_seconds")  # fmt: skip
+
+    def __init__(self) -> None:
+        self._rows: dict[int, dict[str, float]] = {}
+
+    def add(self, name: str, epoch: int, value: float) -> bool:
+        """Keep one value; True when it completes the row of ``epoch``."""
+        if name not in self.KEYS:
+            return False
+        row = self._rows.setdefault(epoch, {})
+        row[name] = value
+        return len(row) == len(self.KEYS)
+
+    def rows(self) -> list[dict[str, float]]:
+        """Complete rows, epoch 1 first."""
+        return [self._rows[e] for e in sorted(self._rows)
+                if len(self._rows[e]) == len(self.KEYS)]
+
+    def last_complete(self) -> int:
+        done = [e for e, row in self._rows.items() if len(row) == len(self.KEYS)]
+        return max(done, default=0)

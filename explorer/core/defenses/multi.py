@@ -1,0 +1,180 @@
+"""Training against several threat models at once: l-inf, l2 and l1.
+
+- ``adv-avg`` / ``adv-max`` (Tramèr & Boneh 2019): PGD in each ball, then the
+  mean, or per sample the max, of the three cross-entropies.
+- ``msd`` (Maini et al. 2020, multi steepest descent): one PGD loop; every
+  step takes the l-inf, l2 and l1 steepest-ascent step from the same iterate,
+  projects each onto its own ball ∩ box, and keeps per sample the candidate
+  with the highest loss (an attack on the union of the balls).
+- ``sat`` (Madaan et al. 2021, stochastic adversarial training): one threat
+  model per batch, drawn uniformly with the method's generator.
+
+Every attack runs with the model frozen; the update pass is in train mode.
+Budgets are in pixel units; step sizes are ``alpha_ratio · eps / steps``.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from explorer.core.attacks import model_frozen
+from explorer.core.attacks.iterative import gradient_ascent
+from explorer.core.attacks.threat import ThreatModel, make_threat
+from explorer.core.defenses.base import Defense
+from explorer.core.params import Param
+
+NORMS = ("linf", "l2", "l1")
+PARAMS = (
+    Param("eps_linf", float, 0.1, "l-inf budget (pixel units)", minimum=0.0,
+          maximum=1.0, unit="px"),
+    Param("eps_l2", float, 1.5, "l2 budget (pixel units)", minimum=0.0,
+          maximum=1000.0),
+    Param("eps_l1", float, 10.0, "l1 budget (pixel units)", minimum=0.0,
+          maximum=10000.0),
+    Param("steps", int, 7, "attack steps per threat model", minimum=1,
+          maximum=1000),
+    Param("alpha_ratio", float, 2.5, "step size as a multiple of eps/steps",
+          minimum=0.0, maximum=100.0),
+    Param("l1_sparsity", float, 0.01, "share of pixels the l1 step moves",
+          minimum=1e-4, maximum=1.0),
+)  # fmt: skip
+
+
+class _MultiNorm(Defense):
+    """Shared parameters and one PGD per threat model."""
+
+    params = PARAMS
+
+    def threat(self, norm: str) -> ThreatModel:
+        extra = {"sparsity": self.cfg["l1_sparsity"]} if norm == "l1" else {}
+        return make_threat(norm, self.cfg[f"eps_{norm}"], **extra)
+
+    def alpha(self, norm: str) -> float:
+        return self.cfg["alpha_ratio"] * self.cfg[f"eps_{norm}"] / self.cfg["steps"]
+
+    def adversarial(self, model: nn.Module, x: Tensor, y: Tensor,
+                    generator: torch.Generator, norm: str) -> Tensor:
+        """PGD in one ball from a random start, model frozen."""
+        with model_frozen(model):
+            (last,) = collections.deque(gradient_ascent(
+                model, x.detach(), y, None, self.threat(norm), generator,
+                steps=self.cfg["steps"], alpha=self.alpha(norm), random_start=True,
+                live=False), maxlen=1)
+        return last.x_adv.detach()
+
+    def per_norm(self, model, x, y, generator) -> tuple[Tensor, Tensor]:
+        """Per-sample CE (3, n) and logits (3, n, C) on the three PGD batches
+        (separate update passes, so batch norm sees one threat model each)."""
+        losses, logits = [], []
+        for norm in NORMS:
+            out = model(self.adversarial(model, x, y, generator, norm))
+            logits.append(out)
+            losses.append(F.cross_entropy(out, y, reduction="none"))
+        return torch.stack(losses), torch.stack(logits)
+
+
+def _worst_logits(losses: Tensor, logits: Tensor) -> Tensor:
+    """Per sample, the logits of the threat model with the highest loss."""
+    idx = losses.detach().argmax(0)
+    return logits[idx, torch.arange(logits.shape[1], device=logits.device)]
+
+
+class AdvAvg(_MultiNorm):
+    name = "adv-avg"
+    title = "Adversarial training, average of l-inf/l2/l1"
+    description = ("Tramèr & Boneh 2019: PGD in the l-inf, l2 and l1 balls; "
+                   "minimise the mean of the three cross-entropies. Train "
+                   "accuracy is under each sample's worst threat model.")
+
+    def loss(self, model, x, y, generator):
+        losses, logits = self.per_norm(model, x, y, generator)
+        return losses.mean(), _worst_logits(losses, logits)
+
+
+class AdvMax(_MultiNorm):
+    name = "adv-max"
+    title = "Adversarial training, max over l-inf/l2/l1"
+    description = ("Tramèr & Boneh 2019: PGD in the l-inf, l2 and l1 balls; "
+                   "minimise per sample the largest of the three "
+                   "cross-entropies (the worst-case threat model).")
+
+    def loss(self, model, x, y, generator):
+        losses, logits = self.per_norm(model, x, y, generator)
+        return losses.max(0).values.mean(), _worst_logits(losses, logits)
+
+
+def select_best(candidates: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+    """Per sample, the candidate with the highest loss.
+
+    ``candidates`` is (K, n, ...), ``losses`` (K, n); returns the chosen
+    (n, ...) batch and the (n,) index of the chosen candidate (ties: first).
+    """
+    idx = losses.argmax(0)
+    return candidates[idx, torch.arange(candidates.shape[1],
+                                        device=candidates.device)], idx
+
+
+class MultiSteepestDescent(_MultiNorm):
+    name = "msd"
+    title = "MSD (multi steepest descent)"
+    description = ("Maini et al. 2020: one PGD loop from the clean image; each "
+                   "step tries the l-inf, l2 and l1 steepest-ascent step, "
+                   "projects each onto its ball ∩ box and keeps per sample the "
+                   "one with the highest loss; train on the result.")
+
+    @torch.enable_grad()
+    def adversarial_union(self, model: nn.Module, x: Tensor,
+                          y: Tensor) -> tuple[Tensor, Tensor]:
+        """The MSD batch and, per sample, the index of its last chosen norm."""
+        x = x.detach()
+        threats = [self.threat(norm) for norm in NORMS]
+        projectors = [t.projector(x) for t in threats]
+        alphas = [self.alpha(norm) for norm in NORMS]
+        x_adv = x.clone()
+        chosen = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        with model_frozen(model):
+            for _ in range(self.cfg["steps"]):
+                x_adv.requires_grad_(True)
+                loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+                (grad,) = torch.autograd.grad(loss, x_adv)
+                x_adv = x_adv.detach()
+                candidates = torch.stack([
+                    project(t.step(x_adv, grad, a))
+                    for t, project, a in zip(threats, projectors, alphas,
+                                             strict=True)])
+                with torch.no_grad():
+                    losses = torch.stack([
+                        F.cross_entropy(model(c), y, reduction="none")
+                        for c in candidates])
+                x_adv, chosen = select_best(candidates, losses)
+        return x_adv.detach(), chosen
+
+    def loss(self, model, x, y, generator):
+        logits = model(self.adversarial_union(model, x, y)[0])
+        return F.cross_entropy(logits, y), logits
+
+
+class StochasticAdversarial(_MultiNorm):
+    name = "sat"
+    title = "SAT (stochastic adversarial training)"
+    description = ("Madaan et al. 2021: each batch draws one threat model "
+                   "(l-inf, l2 or l1) uniformly at random and trains on PGD "
+                   "examples in that ball: the cost of single-norm training.")
+
+    def __init__(self, **values) -> None:
+        super().__init__(**values)
+        self.last_norm: str | None = None
+
+    def draw(self, generator: torch.Generator) -> str:
+        i = int(torch.randint(len(NORMS), (1,), generator=generator,
+                              device=generator.device))
+        return NORMS[i]
+
+    def loss(self, model, x, y, generator):
+        self.last_norm = self.draw(generator)
+        logits = model(self.adversarial(model, x, y, generator, self.last_norm))
+        return F.cross_entropy(logits, y), logits

@@ -1,0 +1,300 @@
+"""Training: choose a defense, train in the background, watch and compare.
+
+The job is :func:`explorer.core.defenses.run_job.train_run`, recorded as a
+workspace run of kind ``train`` with the CLI's config (so ``explorer train
+--resume`` continues a run started here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.defenses import alarms
+from explorer.core.defenses.run_job import PLAN, train_run
+from explorer.core.jobs import Metric, Progress, Snapshot
+from explorer.core.loading import load_data_job
+from explorer.core.params import ParamError
+from explorer.gui.context import AppContext
+from explorer.gui.widgets.alarm_banner import AlarmBanner
+from explorer.gui.widgets.run_list import RESUMABLE, RunList
+from explorer.gui.widgets.training_curves import TrainingCurves
+from explorer.gui.widgets.training_form import TrainingForm
+
+DEMO_DATA = "fashion-mnist-mini"
+ERROR_STYLE = "color: #b00020; font-weight: 600;"
+SLOT = "training/run"
+
+
+class TrainingPanel(QWidget):
+    title = "Training"
+    demo_finished = Signal()
+    epoch_shown = Signal(int)  # an epoch's metrics are on the curves
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.handle = None
+        self.run_id: str | None = None
+        self.run_dir: Path | None = None
+        self.history = alarms.EpochHistory()
+        self._shown_epoch = 0
+        self._demo = False
+        self._build()
+        ctx.session.data_changed.connect(self.on_data_changed)
+        ctx.runner.jobs_changed.connect(self.refresh_runs)
+        self.on_data_changed()
+        self.refresh_runs()
+
+    def _build(self) -> None:
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(ERROR_STYLE)
+        self.form = TrainingForm()
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        self.start_button = QPushButton("Start training")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume selected")
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button.clicked.connect(self.resume_selected)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(b)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        left = QWidget()
+        left.setFixedWidth(350)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(self.banner)
+        ll.addWidget(scroll, 1)
+        ll.addLayout(buttons)
+        ll.addWidget(self.status)
+
+        self.alarm = AlarmBanner(self.ctx)
+        self.curves = TrainingCurves()
+        live = QWidget()
+        lv = QVBoxLayout(live)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.alarm)
+        lv.addWidget(self.curves, 1)
+        self.runs = RunList()
+        self.runs.selection_changed.connect(self._update_buttons)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(live, "Live")
+        self.tabs.addTab(self.runs, "Runs")
+        root = QHBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        root.addWidget(left)
+        root.addWidget(self.tabs, 1)
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(33)
+        self._redraw.timeout.connect(self._draw)
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.handle is not None and self.handle.running
+
+    def problem(self) -> str | None:
+        s = self.ctx.session
+        if s.dataset is None:
+            return "Choose a data set on the Data & Model page."
+        if len(tuple(getattr(s.dataset.info, "shape", ()))) != 3:
+            return (f"'{s.data_name}' is a 2-D toy set, but {self.form.arch()} "
+                    "and the other architectures train on images. Choose an "
+                    "image data set on the Data & Model page.")
+        if self.ctx.workspace is None:
+            return "No workspace could be opened, so runs cannot be recorded."
+        return None
+
+    @Slot()
+    def on_data_changed(self) -> None:
+        problem = self.problem()
+        self.banner.setText(problem or "")
+        self.banner.setVisible(problem is not None)
+        self._update_buttons()
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        selected = self.runs.selected()
+        self.start_button.setEnabled(not self.running)
+        self.stop_button.setEnabled(self.running)
+        self.resume_button.setEnabled(
+            not self.running and len(selected) == 1
+            and self.runs.status(selected[0]) in RESUMABLE)
+
+    @Slot()
+    def refresh_runs(self) -> None:
+        self.runs.refresh(self.ctx.workspace)
+        self._update_buttons()
+
+    # -- start, stop, resume -------------------------------------------------------
+    @Slot()
+    def _on_start_clicked(self) -> None:
+        self.start_training()  # clicked(bool) must not reach limit_train
+
+    def start_training(self, limit_train: int | None = None) -> None:
+        problem = self.problem()
+        if problem is not None:
+            self.status.setText(problem)
+            return
+        try:
+            config = self.form.config()
+        except (ParamError, ValueError) as exc:
+            self.status.setText(str(exc))
+            return
+        s = self.ctx.session
+        root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
+        config.update(data=s.data_name, root=root or None, limit_train=limit_train)
+        title = f"{config['defense']} {config['arch']} on {s.data_name}"
+        recorder = self.ctx.run_recorder("train", config, title=title)
+        self._launch(config, recorder, resume=False)
+
+    @Slot()
+    def resume_selected(self) -> None:
+        selected = self.runs.selected()
+        ws = self.ctx.workspace
+        if ws is None or len(selected) != 1 or self.running:
+            return
+        run_id = selected[0]
+        if not (ws.run_dir(run_id) / "last.pt").exists():
+            self.status.setText(f"Run {run_id} has no checkpoint to resume from.")
+            return
+        config = ws.get(run_id).config
+        self._launch(config, self.ctx.resume_recorder(run_id), resume=True)
+        for name, points in ws.metrics(run_id).items():
+            for step, value in points:
+                self._add(Metric(name, value, step), check=False)
+        self._schedule()
+
+    def _launch(self, config: dict[str, Any], recorder, *, resume: bool) -> None:
+        s = self.ctx.session
+        self.run_id = recorder.run_id
+        self.run_dir = self.ctx.workspace.run_dir(self.run_id)
+        self.history = alarms.EpochHistory()
+        self._shown_epoch = 0
+        self.alarm.clear()
+        self.curves.reset(config["epochs"])
+        same_test = s.split == "test" and s.data_name == config["data"]
+        self.handle = self.ctx.runner.start(
+            train_run, name=f"training {config['defense']}", slot=SLOT,
+            job_args=(config,), recorder=recorder, run_dir=self.run_dir,
+            test_set=s.dataset if same_test else None, device=s.device,
+            resume=resume)
+        for name in ("metric", "snapshot", "progress", "done", "failed", "cancelled",
+                     "finished"):
+            getattr(self.handle, name).connect(getattr(self, f"_on_{name}"))
+        self.status.setText(f"{'resuming' if resume else 'starting'} {self.run_id}…")
+        self.tabs.setCurrentIndex(0)
+        self.refresh_runs()
+
+    @Slot()
+    def stop(self) -> None:
+        if self.running:
+            self.handle.cancel()
+            self.status.setText("stopping after the current batch…")
+
+    # -- events ------------------------------------------------------------------
+    @Slot(object)
+    def _on_snapshot(self, event: Snapshot) -> None:
+        if event.label == PLAN:
+            self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
+
+    @Slot(object)
+    def _on_progress(self, event: Progress) -> None:
+        self.status.setText(f"run {self.run_id}: {event.label} "
+                            f"({100 * event.done / max(event.total, 1):.0f}%)")
+
+    @Slot(object)
+    def _on_metric(self, event: Metric) -> None:
+        self._add(event, check=True)
+        self._schedule()
+
+    def _add(self, event: Metric, *, check: bool) -> None:
+        if event.name == "batch_loss":
+            self.curves.add_batch(event.step, event.value)
+            return
+        self.curves.add_epoch(event.name, event.step, event.value)
+        if self.history.add(event.name, event.step, event.value) and check:
+            alarm, shown = alarms.check(self.history.rows()), self.alarm.alarm
+            if alarm is not None and (shown is None or shown.kind != alarm.kind):
+                self.alarm.show_alarm(alarm, self.run_dir / "best.safetensors")
+
+    def _schedule(self) -> None:
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    @Slot()
+    def _draw(self) -> None:
+        self.curves.redraw()
+        if self.history.last_complete() > self._shown_epoch:
+            self._shown_epoch = self.history.last_complete()
+            self.epoch_shown.emit(self._shown_epoch)
+
+    @Slot(dict)
+    def _on_done(self, results: dict) -> None:
+        self._draw()
+        robust = results.get("robust_acc")
+        text = f"{100 * robust:.1f}%" if isinstance(robust, float) else "–"
+        self.status.setText(f"run {self.run_id} finished: {results.get('epochs')} "
+                            f"epochs, robust accuracy {text}")
+        if self._demo:
+            self._demo = False
+            self.demo_finished.emit()
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"training failed: {message}")
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self._draw()
+        self.status.setText(f"run {self.run_id} stopped; its checkpoint is kept — "
+                            "select it under Runs and press Resume.")
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.handle = None
+        self.refresh_runs()
+
+    # -- demo (screenshots, `python -m explorer.gui.panels.training`) -------------
+    def run_demo(self) -> None:
+        """Fast-AT, small-cnn, 1 epoch on the first 1,000 training images."""
+        self._demo = True
+        self.form.choose("small-cnn", {"width": 8, "dense": 64}, "fast-at", {},
+                         {"epochs": 1, "batch_size": 50, "optimizer": "adam",
+                          "schedule": "constant", "eval_n": 200, "eval_steps": 5})
+        s = self.ctx.session
+        if s.dataset is not None and s.data_name == DEMO_DATA and s.split == "test":
+            self.start_training(limit_train=1000)
+            return
+        job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
+                                    slot="training/demo-data",
+                                    job_args=(DEMO_DATA, "test"))
+        job.done.connect(self._on_demo_data)
+
+    @Slot(dict)
+    def _on_demo_data(self, result: dict) -> None:
+        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
+        self.start_training(limit_train=1000)
+
+
+if __name__ == "__main__":
+    from explorer.gui.preview import preview
+
+    raise SystemExit(preview("training"))

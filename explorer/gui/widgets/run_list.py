@@ -1,0 +1,134 @@
+"""Earlier training runs of the workspace, and their robust accuracy overlaid."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.training_curves import make_plot
+from explorer.store import Workspace
+
+COLUMNS = ("run", "defense", "status", "epochs", "clean", "robust")
+MAX_COMPARE = 8
+RESUMABLE = ("interrupted", "cancelled", "failed")
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, int | float) else "–"
+
+
+class RunList(QWidget):
+    """A table of ``train`` runs (newest first); selecting rows overlays their
+    test robust accuracy per epoch in the plot below."""
+
+    selection_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(
+            QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self.view = pg.GraphicsLayoutWidget()
+        self.plot = make_plot(self.view, "Test robust accuracy of the selected runs",
+                              "robust accuracy (%)")
+        self.plot.setYRange(0, 100, padding=0.02)
+        self.plot.setXRange(0, 10, padding=0.02)
+        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.curves = [self.plot.plot(pen=pg.mkPen(CLASS_COLORS[i], width=2),
+                                      symbol="o", symbolSize=4,
+                                      symbolBrush=CLASS_COLORS[i])
+                       for i in range(MAX_COMPARE)]
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.table, 2)
+        column.addWidget(self.view, 3)
+        self._ids: list[str] = []
+        self._statuses: dict[str, str] = {}
+        self._ws: Workspace | None = None
+
+    def refresh(self, ws: Workspace | None) -> None:
+        """Reload the table from the workspace, keeping the selection."""
+        self._ws = ws
+        chosen = set(self.selected())
+        records = ws.runs(kind="train") if ws is not None else []
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(records))
+        self._ids = [r.id for r in records]
+        self._statuses = {r.id: r.status for r in records}
+        for row, record in enumerate(records):
+            summary = record.summary or {}
+            last = self._last_epoch(record.id) if not summary else {}
+            cells = (record.id, str(record.config.get("defense", "?")), record.status,
+                     str(summary.get("epochs", last.get("epoch", "–"))),
+                     _pct(summary.get("clean_acc", last.get("test_clean_acc"))),
+                     _pct(summary.get("robust_acc", last.get("test_robust_acc"))))
+            for col, text in enumerate(cells):
+                self.table.setItem(row, col, QTableWidgetItem(text))
+            if record.id in chosen:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+        self._on_selection()
+
+    def _last_epoch(self, run_id: str) -> dict[str, float]:
+        series = self._ws.metrics(run_id) if self._ws is not None else {}
+        out: dict[str, float] = {}
+        for name in ("test_clean_acc", "test_robust_acc"):
+            if series.get(name):
+                out["epoch"], out[name] = series[name][-1]
+        return out
+
+    def ids(self) -> list[str]:
+        return list(self._ids)
+
+    def status(self, run_id: str) -> str:
+        return self._statuses.get(run_id, "")
+
+    def selected(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self._ids[r] for r in rows if r < len(self._ids)]
+
+    def select(self, run_ids: list[str]) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for run_id in run_ids:
+            if run_id in self._ids:
+                self.table.selectRow(self._ids.index(run_id))
+        self.table.setSelectionMode(mode)
+
+    def drawn(self) -> int:
+        """How many comparison curves show data."""
+        return sum(1 for c in self.curves if c.xData is not None and len(c.xData))
+
+    @Slot()
+    def _on_selection(self) -> None:
+        self.legend.clear()
+        chosen = self.selected()[:MAX_COMPARE]
+        top = 1
+        for i, curve in enumerate(self.curves):
+            points = []
+            if i < len(chosen) and self._ws is not None:
+                points = self._ws.metrics(chosen[i], "test_robust_acc")
+            curve.setData([p[0] for p in points], [100 * p[1] for p in points])
+            if points:
+                self.legend.addItem(curve, chosen[i])
+                top = max(top, points[-1][0])
+        self.plot.setXRange(0, top, padding=0.02)
+        self.selection_changed.emit()

@@ -1,0 +1,131 @@
+"""Live curves of a training run: loss, accuracy and learning rate.
+
+Every curve is made once in ``__init__`` and updated with ``setData``; the
+x range is the planned epochs, so it never jumps while a run grows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from explorer.gui.widgets.plots import CLASS_COLORS
+
+EPOCH_KEYS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc", "lr")
+
+
+def make_plot(layout: pg.GraphicsLayoutWidget, title: str, y_label: str,
+              **kwargs) -> pg.PlotItem:
+    plot = layout.addPlot(title=title, **kwargs)
+    plot.setLabel("bottom", "epoch")
+    plot.setLabel("left", y_label)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.disableAutoRange()
+    plot.getAxis("left").setWidth(48)
+    return plot
+
+
+class TrainingCurves(QWidget):
+    """Three plots built once; x is in epochs (batches as fractions of one)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        QVBoxLayout(self).addWidget(self.view)
+        self.layout().setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = make_plot(self.view, "Loss", "loss")
+        self.acc_plot = make_plot(self.view, "Accuracy", "accuracy (%)")
+        self.view.nextRow()
+        self.lr_plot = make_plot(self.view, "Learning rate", "lr", colspan=2)
+        self.view.ci.layout.setRowStretchFactor(0, 3)
+        self.view.ci.layout.setRowStretchFactor(1, 1)
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.batch_curve = self.loss_plot.plot(
+            pen=pg.mkPen((150, 150, 150), width=1), name="batch")
+        self.batch_curve.setDownsampling(auto=True, method="peak")
+        self.batch_curve.setClipToView(True)
+        self.train_loss = self.loss_plot.plot(
+            pen=pg.mkPen(CLASS_COLORS[0], width=2), symbol="o", symbolSize=5,
+            symbolBrush=CLASS_COLORS[0], name="train (epoch)")
+        self.acc_curves = {}
+        for i, (key, label) in enumerate((("train_acc", "train"),
+                                          ("test_clean_acc", "test clean"),
+                                          ("test_robust_acc", "test robust"))):
+            color = CLASS_COLORS[i + 1]
+            self.acc_curves[key] = self.acc_plot.plot(
+                pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
+                symbolBrush=color, name=label)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(CLASS_COLORS[4], width=2),
+                                          symbol="o", symbolSize=4)
+        self.epochs = 1
+        self.steps_per_epoch = 0
+        self.reset(1)
+
+    def reset(self, epochs: int) -> None:
+        """Empty curves for a run of ``epochs`` epochs."""
+        self.epochs = max(1, epochs)
+        self.steps_per_epoch = 0
+        self._batch: list[tuple[int, float]] = []
+        self._epoch: dict[str, list[tuple[int, float]]] = {k: [] for k in EPOCH_KEYS}
+        for curve in (self.batch_curve, self.train_loss, self.lr_curve,
+                      *self.acc_curves.values()):
+            curve.setData([], [])
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            plot.setXRange(0, self.epochs, padding=0.02)
+        self.loss_plot.setYRange(0, 1, padding=0.02)
+        self.lr_plot.setYRange(0, 0.1, padding=0.05)
+
+    def set_steps_per_epoch(self, n: int) -> None:
+        self.steps_per_epoch = max(1, n)
+        self._draw_batches()
+
+    def add_batch(self, step: int, value: float) -> None:
+        self._batch.append((step, value))
+
+    def add_epoch(self, name: str, epoch: int, value: float) -> None:
+        if name in self._epoch:
+            self._epoch[name].append((epoch, value))
+
+    def points(self, name: str) -> int:
+        """How many points a series holds (``batch_loss`` or an epoch key)."""
+        return len(self._batch) if name == "batch_loss" else len(self._epoch[name])
+
+    def redraw(self) -> None:
+        """Push the collected points to the curves (call at most ~30 Hz)."""
+        self._draw_batches()
+        for key, curve in (("train_loss", self.train_loss), ("lr", self.lr_curve)):
+            curve.setData(*_xy(self._epoch[key]))
+        for key, curve in self.acc_curves.items():
+            x, y = _xy(self._epoch[key])
+            curve.setData(x, 100 * y)
+        last = max([e for s in self._epoch.values() for e, _ in s], default=0)
+        if last > self.epochs:
+            self.epochs = last
+            for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+                plot.setXRange(0, self.epochs, padding=0.02)
+        losses = [v for _, v in self._batch] + [v for _, v in self._epoch["train_loss"]]
+        finite = [v for v in losses if np.isfinite(v)]
+        if finite:
+            self.loss_plot.setYRange(0, max(finite) * 1.1 or 1, padding=0.02)
+        rates = [v for _, v in self._epoch["lr"]]
+        if rates:
+            self.lr_plot.setYRange(0, max(rates) * 1.1 or 1, padding=0.05)
+
+    def _draw_batches(self) -> None:
+        if not self.steps_per_epoch:  # x in epochs needs the run's size
+            self.batch_curve.setData([], [])
+            return
+        x, y = _xy(self._batch)
+        self.batch_curve.setData(x / self.steps_per_epoch, y)
+
+
+def _xy(points: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    if not points:
+        return np.zeros(0), np.zeros(0)
+    arr = np.asarray(points, dtype=float)
+    return arr[:, 0], arr[:, 1]

@@ -1,0 +1,149 @@
+"""The Training panel: start, stop, resume, alarms, the run list, the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from explorer.core import data
+from explorer.core.defenses import alarms
+from explorer.gui.panels.training import TrainingPanel
+
+TINY = {"epochs": 2, "batch_size": 64, "eval_n": 64, "eval_steps": 2}
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    return data.load("fashion-mnist-mini", "test")
+
+
+@pytest.fixture
+def panel(qtbot, ctx, fmnist):
+    p = TrainingPanel(ctx)
+    qtbot.addWidget(p)
+    p.resize(1130, 760)
+    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
+    p.form.choose("small-cnn", {"width": 4, "dense": 16}, "fast-at", {}, TINY)
+    yield p
+    if p.handle is not None:
+        with qtbot.waitSignal(p.handle.finished, timeout=20000):
+            p.stop()
+
+
+def _run(qtbot, panel, limit=256):
+    panel.start_training(limit_train=limit)
+    handle = panel.handle
+    with qtbot.waitSignal(handle.finished, timeout=30000):
+        pass
+    return handle
+
+
+def test_a_tiny_run_draws_its_curves_and_is_listed(qtbot, ctx, panel):
+    handle = _run(qtbot, panel)
+    assert handle.state == "done"
+    qtbot.waitUntil(lambda: panel.curves.points("test_robust_acc") == 2)
+    assert panel.curves.points("batch_loss") > 0
+    assert panel.curves.points("train_loss") == 2
+    assert panel.curves.acc_curves["test_clean_acc"].xData is not None
+    run = ctx.workspace.get(panel.run_id)
+    assert run.status == "finished"
+    assert run.config["limit_train"] == 256
+    assert panel.runs.ids() == [panel.run_id]
+    assert panel.runs.status(panel.run_id) == "finished"
+    assert (ctx.workspace.run_dir(panel.run_id) / "best.safetensors").exists()
+
+
+def test_stop_keeps_the_checkpoint_and_resume_finishes_the_run(qtbot, ctx, panel):
+    panel.form.choose("small-cnn", {"width": 4}, "fast-at", {}, {"epochs": 3})
+    panel.start_training(limit_train=256)
+    handle = panel.handle
+    # MainWindow.closeEvent asks about the runner's active jobs by name.
+    assert "training fast-at" in [h.name for h in ctx.runner.active()]
+    with qtbot.waitSignal(panel.epoch_shown, timeout=30000):
+        pass
+    with qtbot.waitSignal(handle.finished, timeout=20000):
+        panel.stop()
+    assert handle.state == "cancelled"
+    run_id = panel.run_id
+    assert ctx.workspace.get(run_id).status == "cancelled"
+    assert (ctx.workspace.run_dir(run_id) / "last.pt").exists()
+    assert panel.runs.status(run_id) == "cancelled"
+    panel.tabs.setCurrentIndex(1)
+    panel.runs.select([run_id])
+    assert panel.resume_button.isEnabled()
+    panel.resume_selected()
+    assert panel.curves.points("test_robust_acc") >= 1  # the earlier epochs
+    with qtbot.waitSignal(panel.handle.finished, timeout=30000):
+        pass
+    run = ctx.workspace.get(run_id)
+    assert run.status == "finished"
+    assert run.summary["epochs"] == 3
+    qtbot.waitUntil(lambda: panel.curves.points("test_robust_acc") == 3)
+
+
+def test_alarm_banner_and_use_best_checkpoint(qtbot, ctx, panel, monkeypatch):
+    fake = alarms.Alarm("catastrophic", 2, "Catastrophic overfitting at epoch 2",
+                        "Robust accuracy collapsed. The best checkpoint from "
+                        "epoch 1 is kept.", 1)
+    monkeypatch.setattr(alarms, "check", lambda history: fake
+                        if len(history) >= 2 else None)
+    _run(qtbot, panel)
+    assert not panel.alarm.isHidden()
+    assert "Catastrophic" in panel.alarm.title.text()
+    assert panel.alarm.button.text() == "Use best checkpoint (epoch 1)"
+    assert panel.alarm.button.isEnabled()
+    with qtbot.waitSignal(ctx.session.model_changed, timeout=10000):
+        panel.alarm.button.click()
+    assert ctx.session.model is not None
+    assert ctx.session.model.meta.arch == "small-cnn"
+
+
+def test_overlaying_two_runs_draws_two_curves(qtbot, panel):
+    panel.form.choose("mlp", {"hidden": 16, "depth": 1}, "standard", {},
+                      {"epochs": 1})
+    first = _run(qtbot, panel, limit=128)
+    first_id = panel.run_id
+    _run(qtbot, panel, limit=128)
+    assert first.state == "done"
+    assert set(panel.runs.ids()) == {first_id, panel.run_id}
+    panel.runs.select(panel.runs.ids())
+    assert panel.runs.drawn() == 2
+
+
+def test_a_toy_set_gives_a_clear_message(qtbot, ctx, panel):
+    ctx.session.set_data(data.load("moons", "test"), "moons", "test")
+    assert not panel.banner.isHidden()
+    assert "2-D toy set" in panel.banner.text()
+    panel.start_button.click()
+    assert panel.handle is None
+    assert "2-D toy set" in panel.status.text()
+
+
+def test_run_demo_finishes(qtbot, ctx):
+    p = TrainingPanel(ctx)
+    qtbot.addWidget(p)
+    p.form.general.set_values({"eval_n": 50})
+    with qtbot.waitSignal(p.demo_finished, timeout=60000):
+        p.run_demo()
+    assert p.curves.points("test_robust_acc") == 1
+    assert ctx.workspace.get(p.run_id).config["limit_train"] == 1000
+
+
+def test_screenshot_of_the_training_panel(tmp_path):
+    out = tmp_path / "training.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "EXPLORER_HOME": str(tmp_path / "home"),
+           "EXPLORER_CONFIG_DIR": str(tmp_path / "config")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "explorer", "gui", "--screenshot", str(out),
+         "--panel", "training"],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    from PIL import Image as PILImage
+
+    with PILImage.open(out) as img:
+        assert img.size == (1280, 800)
