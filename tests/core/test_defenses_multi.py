@@ -214,3 +214,15 @@ def test_smooth_training_runs_on_the_swapped_model(sets, tmp_path):
            params={"activation": "silu", "steps": 2})
     assert not any(isinstance(m, nn.ReLU) for m in model.modules())
     assert any(isinstance(m, nn.SiLU) for m in model.modules())
+
+
+def test_smooth_checkpoint_reloads_with_its_activation(sets, tmp_path):
+    model = _mlp()
+    _train(model, sets, tmp_path, method="smooth", epochs=1,
+           params={"activation": "silu", "steps": 2})
+    reloaded = models.load(tmp_path / "best.safetensors")
+    assert reloaded.meta.arch_params["activation"] == "silu"
+    assert not any(isinstance(m, nn.ReLU) for m in reloaded.modules())
+    x = sets[1].as_tensors(0, 8)[0]
+    with torch.no_grad():
+        assert torch.allclose(reloaded(x), model.eval()(x), atol=1e-5)

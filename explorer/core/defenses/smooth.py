@@ -59,6 +59,10 @@ class SmoothActivations(Defense):
 
     def prepare(self, model: nn.Module) -> None:
         swap_relu(model, self.cfg["activation"])
+        meta = getattr(model, "meta", None)
+        if meta is not None and "activation" in meta.arch_params:
+            # Saved checkpoints then rebuild the smooth architecture on load.
+            meta.arch_params["activation"] = self.cfg["activation"]
 
     def loss(self, model, x, y, generator):
         c = self.cfg

@@ -11,7 +11,7 @@ from torch import nn
 from explorer.core import params as P
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.resnets import PreActResNet18, WideResNet, wrn_depth_problem
-from explorer.core.models.simple import MLP, LeNet5, SmallCNN
+from explorer.core.models.simple import ACTIVATIONS, MLP, LeNet5, SmallCNN
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ _ARCHITECTURES: dict[str, Architecture] = {
             (
                 P.Param("hidden", int, 256, "units per hidden layer", 1, 8192),
                 P.Param("depth", int, 2, "number of hidden layers", 1, 16),
+                P.Param("activation", str, "relu", "hidden non-linearity",
+                        choices=ACTIVATIONS),
             ),
             "multi-layer perceptron",
         ),
@@ -53,10 +55,18 @@ _ARCHITECTURES: dict[str, Architecture] = {
             (
                 P.Param("width", int, 16, "channels of the first conv stage", 1, 256),
                 P.Param("dense", int, 256, "units of the dense layer", 1, 4096),
+                P.Param("activation", str, "relu", "hidden non-linearity",
+                        choices=ACTIVATIONS),
             ),
             "compact 3-stage CNN, fast on CPU",
         ),
-        Architecture("lenet5", LeNet5, (), "LeNet-5 (LeCun et al. 1998)"),
+        Architecture(
+            "lenet5",
+            LeNet5,
+            (P.Param("activation", str, "relu", "hidden non-linearity",
+                     choices=ACTIVATIONS),),
+            "LeNet-5 (LeCun et al. 1998)",
+        ),
         Architecture(
             "preact-resnet18",
             PreActResNet18,

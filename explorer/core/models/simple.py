@@ -9,6 +9,15 @@ from torch import nn
 
 from explorer.core.models.base import ImageClassifier
 
+ACTIVATIONS = ("relu", "softplus", "gelu", "silu")
+
+
+def activation_module(name: str) -> nn.Module:
+    """The hidden-layer non-linearity; smooth ones for the "smooth" defense."""
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    return {"softplus": nn.Softplus, "gelu": nn.GELU, "silu": nn.SiLU}[name]()
+
 
 class MLP(ImageClassifier):
     """Flatten, then ``depth`` hidden layers of ``hidden`` units with ReLU."""
@@ -22,12 +31,13 @@ class MLP(ImageClassifier):
         *,
         hidden: int = 256,
         depth: int = 2,
+        activation: str = "relu",
     ) -> None:
         super().__init__(mean, std)
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(in_shape)
         for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True)]
+            layers += [nn.Linear(width, hidden), activation_module(activation)]
             width = hidden
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)
@@ -50,22 +60,23 @@ class SmallCNN(ImageClassifier):
         *,
         width: int = 16,
         dense: int = 256,
+        activation: str = "relu",
     ) -> None:
         super().__init__(mean, std)
         c1, c2, c3 = width, 2 * width, 4 * width
         self.body = nn.Sequential(
             nn.Conv2d(in_shape[0], c1, 3, padding=1),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
             nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 3, padding=1),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
             nn.MaxPool2d(2),
             nn.Conv2d(c2, c3, 3, padding=1),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
             nn.AdaptiveMaxPool2d(3),
             nn.Flatten(),
             nn.Linear(c3 * 9, dense),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
         )
         self.head = nn.Linear(dense, num_classes)
 
@@ -79,21 +90,23 @@ class LeNet5(ImageClassifier):
         num_classes: int,
         mean: Sequence[float],
         std: Sequence[float],
+        *,
+        activation: str = "relu",
     ) -> None:
         super().__init__(mean, std)
         self.body = nn.Sequential(
             nn.Conv2d(in_shape[0], 6, 5, padding=2),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
             nn.MaxPool2d(2),
             nn.Conv2d(6, 16, 5),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
             nn.MaxPool2d(2),
             # 28×28 inputs reach exactly 5×5 here; other sizes are pooled to it.
             nn.AdaptiveAvgPool2d(5),
             nn.Flatten(),
             nn.Linear(16 * 25, 120),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
             nn.Linear(120, 84),
-            nn.ReLU(inplace=True),
+            activation_module(activation),
         )
         self.head = nn.Linear(84, num_classes)
