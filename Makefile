@@ -35,6 +35,7 @@ lint: setup
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/data-panel.png --panel data
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/attack-lab.png --panel attack
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/training.png --panel training
 
 clean:
 	rm -rf $(VENV) build *.egg-info
