@@ -14,6 +14,14 @@ BUILTINS: dict[str, tuple[str, str]] = {
         "small-cnn trained on Fashion-MNIST without any defense",
         "scripts/train_builtin.py",
     ),
+    "fmnist-cnn-pgdat": (
+        "small-cnn trained on Fashion-MNIST with PGD adversarial training, eps 0.1",
+        "scripts/train_robust_builtins.py --method pgd-at",
+    ),
+    "fmnist-cnn-trades": (
+        "small-cnn trained on Fashion-MNIST with TRADES, eps 0.1",
+        "scripts/train_robust_builtins.py --method trades",
+    ),
 }
 
 
