@@ -31,7 +31,11 @@ def test_models_list_json(capsys):
     assert main(["models", "list", "--json"]) == 0
     rows = _json_last_line(capsys)["models"]
     builtin = [r for r in rows if r["kind"] == "built-in"]
-    assert [r["name"] for r in builtin] == ["fmnist-cnn-standard"]
+    from explorer.core import models
+
+    assert [r["name"] for r in builtin] == models.builtin_names()
+    assert builtin[0]["name"] == "fmnist-cnn-standard"
+    assert builtin[0]["method"] == "standard"
     archs = {r["name"] for r in rows if r["kind"] == "architecture"}
     assert {"mlp", "small-cnn", "lenet5", "preact-resnet18", "wide-resnet"} <= archs
 

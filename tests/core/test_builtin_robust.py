@@ -1,0 +1,40 @@
+"""The shipped robust models are robust, and the standard one is not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from explorer.core import attacks, data, models
+
+ROBUST = [n for n in ("fmnist-cnn-pgdat", "fmnist-cnn-trades")
+          if n in models.builtin_names()]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return data.load("fashion-mnist-mini", "test").as_tensors(0, 200)
+
+
+def _accuracies(model, x, y):
+    x_adv = attacks.create("pgd", model, eps=0.1, alpha=0.0125, steps=20)(x, y)
+    with torch.no_grad():
+        clean = (model(x).argmax(1) == y).float().mean().item()
+        robust = (model(x_adv).argmax(1) == y).float().mean().item()
+    return clean, robust
+
+
+def test_the_pgd_at_model_ships():
+    assert "fmnist-cnn-pgdat" in models.builtin_names()
+
+
+@pytest.mark.parametrize("name", ROBUST)
+def test_robust_builtin_resists_pgd(name, batch):
+    model = models.load_builtin(name)
+    assert model.meta.training["method"] in {"pgd-at", "trades"}
+    clean, robust = _accuracies(model, *batch)
+    assert clean >= 0.70
+    assert robust >= 0.50
+    _, standard_robust = _accuracies(models.load_builtin("fmnist-cnn-standard"),
+                                     *batch)
+    assert standard_robust <= 0.05
