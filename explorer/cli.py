@@ -10,13 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
 
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Raises instead of printing usage and exiting: errors stay one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from typing import Any, NoReturn
+from typing import Any
 
-from explorer.cli import CliError
+from explorer.cli import CliError, OneLineParser
 from explorer.cli_eval import resolve_model
 from explorer.cli_jobs import RecordedRun, run_job, to_json
 
@@ -24,15 +24,8 @@ SUMMARY_KEYS = ("clean_acc", "robust_acc", "success_rate", "success_rate_all",
                 "n", "attack", "params")  # fmt: skip
 
 
-class _Parser(argparse.ArgumentParser):
-    """Raises instead of printing usage and exiting: errors stay one line."""
-
-    def error(self, message: str) -> NoReturn:
-        raise CliError(f"explorer attack: {message}")
-
-
-def _common_parser() -> _Parser:
-    p = _Parser(prog="explorer attack", add_help=False, allow_abbrev=False,
+def _common_parser() -> OneLineParser:
+    p = OneLineParser(prog="explorer attack", add_help=False, allow_abbrev=False,
                 description="Attack the first N images of a data set; the "
                             "attack's own parameters are flags too.")
     p.add_argument("-h", "--help", action="store_true", help="show this help")

@@ -14,9 +14,9 @@ import dataclasses
 import json
 import signal
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
-from explorer.cli import CliError
+from explorer.cli import CliError, OneLineParser
 from explorer.cli_jobs import JobInterrupted, RecordedRun, to_json
 
 EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
@@ -25,13 +25,8 @@ SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "best_robust_acc",
                 "best_epoch", "seconds", "checkpoint", "best")  # fmt: skip
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise CliError(f"explorer train: {message}")
-
-
-def _common_parser() -> _Parser:
-    p = _Parser(prog="explorer train", add_help=False, allow_abbrev=False,
+def _common_parser() -> OneLineParser:
+    p = OneLineParser(prog="explorer train", add_help=False, allow_abbrev=False,
                 description="Train a model with a defense; the defense's and the "
                             "architecture's parameters are flags too.")
     p.add_argument("-h", "--help", action="store_true", help="show this help")
