@@ -9,22 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.core import data, defenses, models
-from explorer.core.data.base import ArrayDataset
+from explorer.core import defenses, models
 from explorer.core.defenses import checkpoint
 from explorer.core.jobs import Artifact, Cancelled, CancelToken, Done, Metric
 from explorer.core.params import ParamError
 
 FAST = {"pgd-at": {"steps": 2}, "trades": {"steps": 2}}
-
-
-@pytest.fixture(scope="module")
-def sets():
-    train = data.load("fashion-mnist-mini", "train")
-    test = data.load("fashion-mnist-mini", "test")
-    small = ArrayDataset(train.images[:256], train.labels[:256], train.classes,
-                         train.info)
-    return small, test
 
 
 def _mlp(seed: int = 0):

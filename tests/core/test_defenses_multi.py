@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.core import data, defenses, models
-from explorer.core.data.base import ArrayDataset
+from explorer.core import defenses, models
 from explorer.core.defenses import checkpoint
 from explorer.core.defenses.multi import NORMS, select_best
 from explorer.core.defenses.noilin import flip_labels
@@ -20,15 +19,6 @@ from explorer.core.params import ParamError
 
 NEW = ["adv-avg", "adv-max", "msd", "sat", "noilin", "smooth"]
 FAST = {"steps": 2}
-
-
-@pytest.fixture(scope="module")
-def sets():
-    train = data.load("fashion-mnist-mini", "train")
-    test = data.load("fashion-mnist-mini", "test")
-    small = ArrayDataset(train.images[:256], train.labels[:256], train.classes,
-                         train.info)
-    return small, test
 
 
 def _mlp(seed: int = 0):

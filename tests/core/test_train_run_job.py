@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from explorer.core.defenses import checkpoint
 from explorer.core.defenses.run_job import PLAN, train_run
-from explorer.core.jobs import CancelToken, Done, Metric, Snapshot
+from explorer.core.jobs import Cancelled, CancelToken, Done, Metric, Snapshot
 
 CONFIG = {"data": "fashion-mnist-mini", "root": None, "arch": "mlp",
           "arch_params": {"hidden": 8, "depth": 1}, "defense": "standard",
@@ -23,7 +25,7 @@ def test_train_run_plans_trains_and_finishes(tmp_path):
     assert events[-1].results["epochs"] == 1
 
 
-def test_closing_after_a_cancel_saves_the_position(tmp_path):
+def test_cancel_at_a_yield_saves_the_position(tmp_path):
     token = CancelToken()
     job = train_run({**CONFIG, "batch_size": 8}, run_dir=tmp_path, device="cpu",
                     token=token)
@@ -31,6 +33,8 @@ def test_closing_after_a_cancel_saves_the_position(tmp_path):
         if isinstance(event, Metric) and event.name == "batch_loss":
             break
     token.cancel()
-    job.close()  # what the GUI runner does with a job suspended at a yield
+    # what the GUI runner does with a job suspended at a yield
+    with pytest.raises(Cancelled):
+        job.throw(Cancelled())
     position = checkpoint.load(tmp_path / "last.pt")["position"]
     assert position["batch"] > 0

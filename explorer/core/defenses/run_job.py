@@ -7,7 +7,6 @@ GUI resumes from the CLI and the other way round.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from explorer.core import data, models
 from explorer.core.data.base import ArrayDataset
 from explorer.core.defenses.registry import create
 from explorer.core.defenses.trainer import train
-from explorer.core.jobs import Cancelled, CancelToken, Event, Progress, Snapshot
+from explorer.core.jobs import CancelToken, Event, Progress, Snapshot
 
 PLAN = "plan"  # label of the Snapshot that tells the GUI the run's size
 
@@ -67,7 +66,9 @@ def train_run(
     yield Snapshot(0, config["epochs"], {"n_train": np.array(len(train_set)),
                                          "steps_per_epoch": np.array(per_epoch)},
                    PLAN)
-    events = train(
+    # yield from: a Cancelled the runner throws in at a suspension point
+    # reaches the trainer, which saves last.pt where it stopped.
+    yield from train(
         model, train_set, test_set, method=config["defense"],
         params=config["params"], epochs=config["epochs"], run_dir=run_dir,
         batch_size=config["batch_size"], optimizer=config["optimizer"],
@@ -76,13 +77,3 @@ def train_run(
         eval_n=config["eval_n"], device=device,
         checkpoint_minutes=config["checkpoint_minutes"], resume=resume,
         token=token)
-    for event in events:
-        try:
-            yield event
-        except GeneratorExit:
-            # The runner closes a job suspended here once it is cancelled;
-            # raising Cancelled in the trainer instead lets it save last.pt.
-            if token.cancelled:
-                with contextlib.suppress(Cancelled):
-                    events.throw(Cancelled())
-            raise
