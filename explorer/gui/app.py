@@ -14,6 +14,10 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 DEMO_TIMEOUT_MS = 180_000
+# Jobs run Python between torch calls in a worker thread; with CPython's
+# default 5 ms switch interval the UI thread can wait that long for the GIL
+# at every hand-over. 1 ms keeps the event loop's waits short (bench/ui_latency).
+GIL_SWITCH_S = float(os.environ.get("EXPLORER_SWITCH_INTERVAL", "0.001"))
 
 
 def _stamp(what: str) -> None:
@@ -22,6 +26,7 @@ def _stamp(what: str) -> None:
 
 
 def application() -> QApplication:
+    sys.setswitchinterval(GIL_SWITCH_S)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Robustness Explorer")
     app.setOrganizationName("robustness-explorer")

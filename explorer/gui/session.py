@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from PySide6.QtCore import QObject, Signal
 
+from explorer.core import accel
 from explorer.core import device as devices
 
 
@@ -37,7 +38,7 @@ class Session(QObject):
 
     def set_model(self, model: torch.nn.Module | None, source: str) -> None:
         if model is not None:
-            model = model.to(self.device).eval()
+            model = accel.place(model, self.device).eval()
         self.model, self.model_source = model, source
         self.model_changed.emit()
 
@@ -46,5 +47,5 @@ class Session(QObject):
             return
         self.device = device
         if self.model is not None:
-            self.model = self.model.to(device)
+            self.model = accel.place(self.model, device)
         self.device_changed.emit()

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from explorer.core import accel
 from explorer.core.params import Param, ParamError, validate
 
 TARGET_MODES = ("none", "random", "least-likely", "class")
@@ -101,8 +102,12 @@ class Attack(ABC):
     targeted_ok: ClassVar[bool] = True
     description: ClassVar[str] = ""
 
-    def __init__(self, model: nn.Module, *, seed: int | None = 0, **values: Any):
-        self.model = model
+    def __init__(self, model: nn.Module, *, seed: int | None = 0,
+                 amp: bool | None = None, **values: Any):
+        """``amp``: forward passes in mixed precision (:mod:`explorer.core.accel`;
+        ``None`` reads ``EXPLORER_AMP``). Losses and steps stay float32."""
+        self.amp = accel.amp_default() if amp is None else bool(amp)
+        self.model = accel.Autocast(model) if self.amp else model
         self.seed = seed
         if not self.targeted_ok and values.get("targeted", "none") != "none":
             raise ParamError(f"{self.name} cannot be targeted; use targeted=none")
