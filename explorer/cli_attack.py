@@ -17,6 +17,12 @@ from typing import Any
 from explorer.cli import CliError, OneLineParser
 from explorer.cli_eval import resolve_model
 from explorer.cli_jobs import RecordedRun, run_job, to_json
+from explorer.cli_wrap import (
+    add_wrap_flag,
+    add_wrapper_flags,
+    apply_wrapper,
+    wrapper_values,
+)
 
 KEPT_EXAMPLES = 16
 SUMMARY_KEYS = ("clean_acc", "robust_acc", "success_rate", "success_rate_all",
@@ -39,6 +45,7 @@ def _common_parser() -> OneLineParser:
                    help="attack the first N images of the split (default: 1000)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0, help="attack seed (default: 0)")
+    add_wrap_flag(p)
     p.add_argument("--save", action="store_true",
                    help=f"save the first {KEPT_EXAMPLES} examples (npz, PNGs) "
                         "into the run folder")
@@ -67,7 +74,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]
                       if p.flag in taken or p.name in taken else p) for p in params}
     add_flags(parser.add_argument_group(f"parameters of {ns.attack}"),
               flags.values())
+    if ns.wrap is not None:
+        add_wrapper_flags(parser, ns.wrap)
     ns = parser.parse_args(argv)
+    ns.wrap_params = wrapper_values(ns) if ns.wrap is not None else {}
     given = {}
     for p in params:
         value = getattr(ns, flags[p.name].name, None)
@@ -102,7 +112,7 @@ def _check(ns: argparse.Namespace) -> None:
 
 def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
     """Load, attack, record the run; the results' scalars plus ``run_id``."""
-    from explorer.core import attacks, data, models
+    from explorer.core import accel, attacks, data, models
     from explorer.core import device as devices
     from explorer.core.attacks.jobs import attack_dataset, save_examples
     from explorer.core.jobs import CancelToken
@@ -114,7 +124,8 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     dataset = data.load(ns.data, ns.split, root=ns.root)
     model = resolve_model(ns.model, ns.arch)
     models.check_compatible(model, dataset.info)
-    model = model.to(device)
+    model, wrapper = apply_wrapper(model, ns)
+    model = accel.place(model, device)
     # Validates the cross-parameter rules before a run is recorded.
     cfg = attacks.create(ns.attack, model, seed=ns.seed, **ns.attack_params).cfg
     k = len(dataset.info.classes)
@@ -124,6 +135,8 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     config = {"model": ns.model, "data": ns.data, "split": ns.split, "n": ns.n,
               "batch_size": ns.batch_size, "seed": ns.seed, "device": str(device),
               "attack": ns.attack, "params": cfg}
+    if wrapper is not None:
+        config["wrapper"] = wrapper
     token = CancelToken()
     title = f"{ns.attack} on {ns.model}"
     with (Workspace.open(args.workspace) as ws,

@@ -164,12 +164,15 @@ def test_mixup_inference_wrapper(sets):
     model = _mlp().eval()
     x = torch.rand(8, 1, 28, 28)
     assert defenses.inference_wrappers() == ["mixup-inference"]
+    fresh = defenses.wrap("mixup-inference", model, mix_set_x=mx, mix_set_y=my,
+                          samples=4)
     mi = defenses.wrap("mixup-inference", model, mix_set_x=mx, mix_set_y=my,
-                       samples=4)
+                       samples=4, seed=0)
     with torch.no_grad():
         out = mi(x)
         assert out.shape == (8, 10)
         assert torch.equal(out, mi(x))  # seeded: the same draws every call
+        assert not torch.equal(fresh(x), fresh(x))  # default: new draws each call
         same = MixupInference(model, mx, my, lam=1.0, samples=3)(x)
         assert torch.allclose(same, F.log_softmax(model(x), 1), atol=1e-5)
         pred = model(x).argmax(1)
@@ -197,13 +200,14 @@ def test_each_method_through_the_trainer(method, sets, tmp_path):
                                  device="cpu", lr=0.02, run_dir=tmp_path))
     done = events[-1]
     assert isinstance(done, Done)
-    if method == "adp":  # an ensemble: no architecture models.load rebuilds
-        assert done.results["best"] is None
-        assert any(isinstance(e, Log) and "best.safetensors" in e.message
+    assert not any(isinstance(e, Log) and "best.safetensors" in e.message
                    for e in events)
-        return
     best = models.load(done.results["best"])
     assert best.meta.training["method"] == method
+    if method == "adp":  # the trained ensemble, not the untouched base model
+        assert isinstance(best, Ensemble)
+        assert best.meta.arch_params["members"] == 2
+        return
     x, _ = _xy(test, 32)
     with torch.no_grad():
         same = best(x).argmax(1) == model.eval()(x).argmax(1)

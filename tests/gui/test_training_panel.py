@@ -10,6 +10,7 @@ import pytest
 
 from explorer.core import data
 from explorer.core.defenses import alarms
+from explorer.gui.panels import training
 from explorer.gui.panels.training import TrainingPanel
 
 TINY = {"epochs": 2, "batch_size": 64, "eval_n": 64, "eval_steps": 2}
@@ -36,7 +37,9 @@ def panel(qtbot, ctx, fmnist):
 def _run(qtbot, panel, limit=256):
     panel.start_training(limit_train=limit)
     handle = panel.handle
-    with qtbot.waitSignal(handle.finished, timeout=30000):
+    # Generous: the first run of a process also imports torch._dynamo (first
+    # optimizer), several seconds on a busy 2-core machine.
+    with qtbot.waitSignal(handle.finished, timeout=90000):
         pass
     return handle
 
@@ -48,6 +51,10 @@ def test_a_tiny_run_draws_its_curves_and_is_listed(qtbot, ctx, panel):
     assert panel.curves.points("batch_loss") > 0
     assert panel.curves.points("train_loss") == 2
     assert panel.curves.acc_curves["test_clean_acc"].xData is not None
+    qtbot.waitUntil(lambda: panel.strip.epoch == 2)  # the last epoch's examples
+    assert len(panel.strip.captions) == 8
+    true_name = panel.strip.captions[0].split(" → ")[0]
+    assert true_name in panel.ctx.session.dataset.classes
     run = ctx.workspace.get(panel.run_id)
     assert run.status == "finished"
     assert run.config["limit_train"] == 256
@@ -122,16 +129,23 @@ def test_a_toy_set_gives_a_clear_message(qtbot, ctx, panel):
     assert "2-D toy set" in panel.status.text()
 
 
-def test_run_demo_finishes(qtbot, ctx):
+def test_run_demo_finishes(qtbot, ctx, monkeypatch):
+    # The real demo (4 epochs on 2,000 images) runs in the screenshot test.
+    monkeypatch.setattr(training, "DEMO_TRAIN", 100)
+    monkeypatch.setattr(training, "DEMO_GENERAL",
+                        {**training.DEMO_GENERAL, "epochs": 2, "eval_n": 20})
     p = TrainingPanel(ctx)
     qtbot.addWidget(p)
-    p.form.general.set_values({"eval_n": 50})
     with qtbot.waitSignal(p.demo_finished, timeout=60000):
         p.run_demo()
-    assert p.curves.points("test_robust_acc") == 1
-    assert ctx.workspace.get(p.run_id).config["limit_train"] == 1000
+    assert p.curves.points("test_robust_acc") == 2
+    config = ctx.workspace.get(p.run_id).config
+    assert config["limit_train"] == 100
+    assert (config["defense"], config["schedule"]) == ("fast-at", "cyclic")
+    qtbot.waitUntil(lambda: p.strip.epoch == 2)
 
 
+@pytest.mark.slow
 def test_screenshot_of_the_training_panel(tmp_path):
     out = tmp_path / "training.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",

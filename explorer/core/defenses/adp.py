@@ -14,37 +14,17 @@ determinant (the paper's code, det_offset = 1e-6) so log ED stays finite.
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from explorer.core.defenses.base import Defense
+from explorer.core.models.ensemble import Ensemble, ensemble_of
 from explorer.core.params import Param
 
 LOG_EPS = 1e-20
 DET_OFFSET = 1e-6
-
-
-class Ensemble(nn.Module):
-    """Members averaged in probability: logits = log(mean softmax)."""
-
-    def __init__(self, members: list[nn.Module]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def member_logits(self, x: Tensor) -> list[Tensor]:
-        return [m(x) for m in self.members]
-
-    @staticmethod
-    def combine(logits: list[Tensor]) -> Tensor:
-        """log of the mean softmax of the members' logits."""
-        stacked = torch.stack([F.log_softmax(v, dim=1) for v in logits])
-        return torch.logsumexp(stacked, dim=0) - math.log(len(logits))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.combine(self.member_logits(x))
 
 
 def _reinit(model: nn.Module, seed: int) -> nn.Module:
@@ -59,8 +39,13 @@ def _reinit(model: nn.Module, seed: int) -> nn.Module:
 
 
 def make_ensemble(model: nn.Module, members: int, seed: int = 0) -> Ensemble:
-    """``members`` deep copies of ``model``, member k re-initialised from seed+k."""
-    return Ensemble([_reinit(copy.deepcopy(model), seed + k) for k in range(members)])
+    """``members`` deep copies of ``model``, member k re-initialised from seed+k.
+
+    The ensemble carries a ``meta`` (arch "ensemble") when ``model`` has one,
+    so the trainer saves it and ``models.load`` rebuilds it.
+    """
+    return ensemble_of([_reinit(copy.deepcopy(model), seed + k)
+                        for k in range(members)])
 
 
 def entropy(probs: Tensor) -> Tensor:

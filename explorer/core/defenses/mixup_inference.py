@@ -85,7 +85,8 @@ MIXUP_PARAMS = (
           maximum=1000),
     Param("mode", str, "pl", "pl: mix with the predicted class; ol: other labels",
           choices=("pl", "ol")),
-    Param("seed", int, 0, "seed restarting the draws on every call", minimum=0,
+    Param("seed", int, -1, "-1: new draws at every call, as published; a seed "
+          "restarts the same draws at every call (deterministic)", minimum=-1,
           maximum=2**31 - 1),
 )
 
@@ -119,4 +120,7 @@ def wrap(name: str, model: nn.Module, **params: Any) -> nn.Module:
     if missing:
         raise ParamError(f"{name} needs {', '.join(missing)}")
     data = {a: params.pop(a) for a in data_args}
-    return cls(model, **data, **validate(spec, params))
+    values = validate(spec, params)
+    if values.get("seed") == -1:
+        values["seed"] = None
+    return cls(model, **data, **values)

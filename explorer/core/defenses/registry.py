@@ -12,6 +12,7 @@ from explorer.core.defenses.methods import (
     Standard,
     Trades,
 )
+from explorer.core.defenses.mng_ac import MetaNoiseConsistency
 from explorer.core.defenses.multi import (
     AdvAvg,
     AdvMax,
@@ -33,8 +34,8 @@ REGISTRY: dict[str, type[Defense]] = {
                 FreeAdversarialTraining)
 }
 REGISTRY.update((cls.name, cls) for cls in (
-    AdvAvg, AdvMax, MultiSteepestDescent, StochasticAdversarial, NoiLIn,
-    SmoothActivations))
+    AdvAvg, AdvMax, MultiSteepestDescent, StochasticAdversarial,
+    MetaNoiseConsistency, NoiLIn, SmoothActivations))
 
 REGISTRY.update((cls.name, cls) for cls in (
     MaxMahalanobisCenter, AdaptiveDiversityPromoting, ReverseCrossEntropy))

@@ -2,8 +2,10 @@
 
 ``train(...)`` is a generator of events (see :mod:`explorer.core.jobs`). Per
 batch it yields a throttled ``batch_loss`` metric and progress; per epoch the
-train/test metrics. ``run_dir/last.pt`` is rewritten atomically after every
-epoch, every ``checkpoint_minutes`` and on cancel; ``best.safetensors`` holds
+train/test metrics, then a ``Snapshot`` labelled ``adversarial`` (see
+:func:`~explorer.core.defenses.evaluation.adversarial_strip`).
+``run_dir/last.pt`` is rewritten atomically after every epoch, every
+``checkpoint_minutes`` and on cancel; ``best.safetensors`` holds
 the weights of the best robust accuracy so far. ``resume=True`` continues from
 ``last.pt`` exactly where it stopped (same batches, same random draws).
 """
@@ -20,11 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from explorer.core import accel, models
 from explorer.core import device as devices
-from explorer.core import models
 from explorer.core.attacks.base import make_generator
 from explorer.core.defenses import checkpoint
-from explorer.core.defenses.evaluation import clean_and_robust, step_size
+from explorer.core.defenses.evaluation import (
+    adversarial_strip,
+    clean_and_robust,
+    step_size,
+)
 from explorer.core.defenses.registry import create
 from explorer.core.defenses.schedules import check_schedule, lr_factor, make_optimizer
 from explorer.core.jobs import (
@@ -137,7 +143,7 @@ def train(
     last_path, best_path = run_dir / "last.pt", run_dir / "best.safetensors"
     prepared = defense.prepare(model)
     model = prepared if prepared is not None else model
-    model.to(device)
+    model = accel.place(model, device)
     opt = make_optimizer(model.parameters(), optimizer, lr=lr, momentum=momentum,
                          weight_decay=weight_decay)
     shuffle = torch.Generator().manual_seed(seed)
@@ -227,6 +233,9 @@ def train(
             clean, robust = clean_and_robust(model, eval_x, eval_y, eps=eval_eps,
                                              steps=eval_steps, device=device,
                                              token=token)
+            strip = adversarial_strip(model, eval_x, eval_y, eps=eval_eps,
+                                      steps=eval_steps, device=device,
+                                      epoch=epoch + 1, epochs=epochs)
             model.train()
             metrics = {"train_loss": pos.loss_sum / max(pos.seen, 1),
                        "train_acc": pos.correct / max(pos.seen, 1),
@@ -253,6 +262,7 @@ def train(
             save()
             for name, value in metrics.items():
                 yield Metric(name, value, epoch + 1)
+            yield strip
     except Cancelled:
         pos.seconds = base_seconds + time.monotonic() - started
         save()

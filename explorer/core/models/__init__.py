@@ -7,12 +7,14 @@ logits from ``forward``, penultimate features from ``features``, and carries a
 
 from explorer.core.models.builtin import builtin_names, load_builtin
 from explorer.core.models.compat import check_compatible
+from explorer.core.models.ensemble import Ensemble
 from explorer.core.models.files import load, save
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.normalize import Normalize
 from explorer.core.models.registry import create, names, spec
 
 __all__ = [
+    "Ensemble",
     "ModelError",
     "ModelMeta",
     "Normalize",

@@ -9,6 +9,11 @@ from typing import Any
 from torch import nn
 
 from explorer.core import params as P
+from explorer.core.models.ensemble import (
+    ENSEMBLE_ARCH,
+    check_ensemble_params,
+    ensemble_of,
+)
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.resnets import PreActResNet18, WideResNet, wrn_depth_problem
 from explorer.core.models.simple import ACTIVATIONS, MLP, LeNet5, SmallCNN
@@ -158,7 +163,19 @@ def create(
     dataset: str = "",
     **arch_params: Any,
 ) -> nn.Module:
-    """A freshly initialised model; ``model.meta`` describes it."""
+    """A freshly initialised model; ``model.meta`` describes it.
+
+    ``arch="ensemble"`` takes ``members``, ``member_arch`` and ``member_params``
+    and builds that many freshly initialised members (see ``ensemble.py``).
+    """
+    if arch == ENSEMBLE_ARCH:
+        members, member_arch, member_params = check_ensemble_params(arch_params)
+        if member_arch == ENSEMBLE_ARCH:
+            raise ModelError("an ensemble's members cannot be ensembles themselves")
+        return ensemble_of([
+            create(member_arch, in_shape=in_shape, num_classes=num_classes, mean=mean,
+                   std=std, classes=classes, dataset=dataset, **member_params)
+            for _ in range(members)])
     values = validate_params(arch, arch_params)
     shape = _check_shape(in_shape, num_classes)
     mean_t, std_t = _check_stats(mean, std, shape[0])

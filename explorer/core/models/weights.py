@@ -100,6 +100,12 @@ def _meta_without_header(
     )
 
 
+def _is_normalize(key: str, *buffers: str) -> bool:
+    """A buffer of the model's (or an ensemble member's) input Normalize."""
+    parts = key.split(".")
+    return len(parts) >= 2 and parts[-2] == "normalize" and parts[-1] in buffers
+
+
 def _mismatch(path: Path, meta: ModelMeta, model: nn.Module, state) -> str | None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -137,12 +143,15 @@ def build(
     """Create the architecture ``meta`` describes and load ``state`` into it."""
     meta = meta if meta is not None else _meta_without_header(path, state, given)
     meta = apply_given(meta, given)
-    if "mean" in given or "std" in given or "normalize.mean" not in state:
-        state.pop("normalize.mean", None)
-        state.pop("normalize.std", None)
+    # An ensemble keeps one Normalize per member ("members.0.normalize.mean").
+    mean_key = next((k for k in state if _is_normalize(k, "mean")), None)
+    std_key = mean_key[: -len("mean")] + "std" if mean_key else None
+    if "mean" in given or "std" in given or std_key not in state:
+        for key in [k for k in state if _is_normalize(k, "mean", "std")]:
+            del state[key]
     else:
-        meta.mean = float32_values(state["normalize.mean"])
-        meta.std = float32_values(state["normalize.std"])
+        meta.mean = float32_values(state[mean_key])
+        meta.std = float32_values(state[std_key])
     try:
         model = create(
             meta.arch,
@@ -156,8 +165,9 @@ def build(
         )
     except (ModelError, ParamError) as exc:
         raise ModelError(f"{path}: {exc}") from None
-    state.setdefault("normalize.mean", model.normalize.mean)
-    state.setdefault("normalize.std", model.normalize.std)
+    for key, value in model.state_dict().items():
+        if _is_normalize(key, "mean", "std"):
+            state.setdefault(key, value)
     problem = _mismatch(path, model.meta, model, state)
     if problem:
         raise ModelError(problem)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -17,18 +15,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core import data, models
+from explorer.core import models
 from explorer.core.analysis.accuracy import clean_accuracy
-from explorer.core.loading import detect_folder, load_data_job
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.accuracy_view import AccuracyView
+from explorer.gui.widgets.data_box import DEFAULT_DATA, DataBox
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
 from explorer.gui.widgets.model_box import ModelBox
-from explorer.gui.widgets.param_form import ParamForm
 from explorer.gui.widgets.plots import ScatterView
+from explorer.gui.widgets.wrapper_box import WrapperBox
 
 SAMPLES = 20
-DEFAULT_DATA = "fashion-mnist-mini"
 
 
 class DataModelPanel(QWidget):
@@ -39,7 +36,7 @@ class DataModelPanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self._data_job = self._eval_job = None
+        self._eval_job = None
         self._build()
         ctx.session.data_changed.connect(self.on_data_changed)
         ctx.session.model_changed.connect(self.on_model_changed)
@@ -47,32 +44,18 @@ class DataModelPanel(QWidget):
 
     # -- layout ---------------------------------------------------------------
     def _build(self) -> None:
-        s = self.ctx.settings
-        self.data_combo = QComboBox()
-        for name in data.names():
-            self.data_combo.addItem(f"{data.info(name).title}", name)
-        self.split_combo = QComboBox()
-        self.folder_label = QLabel()
-        self.folder_label.setWordWrap(True)
-        self.folder_button = QPushButton("Folder…")
-        self.download_button = QPushButton("Download")
-        self.download_button.setToolTip("Download the official files into the folder")
-        self.data_form = ParamForm()
-        self.data_status = QLabel()
-        self.data_status.setWordWrap(True)
-        folder_row = QHBoxLayout()
-        folder_row.addWidget(self.folder_label, 1)
-        folder_row.addWidget(self.folder_button)
-        folder_row.addWidget(self.download_button)
-        data_box = QGroupBox("Data set")
-        dl = QVBoxLayout(data_box)
-        dl.addWidget(self.data_combo)
-        dl.addWidget(self.split_combo)
-        dl.addLayout(folder_row)
-        dl.addWidget(self.data_form)
-        dl.addWidget(self.data_status)
+        self.data_box = DataBox(self.ctx)
+        # The data box's parts, under the names the panel has always had.
+        box = self.data_box
+        self.data_combo, self.split_combo = box.combo, box.split_combo
+        self.data_form, self.data_status = box.form, box.status
+        self.folder_label, self.folder_button = box.folder_label, box.folder_button
+        self.download_button = box.download_button
+        self.open_folder, self.set_folder = box.open_folder, box.set_folder
+        self.load_data, self.current_data = box.load_data, box.current_data
 
         self.model_box = ModelBox(self.ctx)
+        self.wrapper_box = WrapperBox(self.ctx, self._data_source)
 
         self.eval_button = QPushButton("Evaluate again")
         self.cancel_button = QPushButton("Cancel")
@@ -91,8 +74,9 @@ class DataModelPanel(QWidget):
         el.addWidget(self.progress)
 
         left = QVBoxLayout()
-        left.addWidget(data_box)
+        left.addWidget(self.data_box)
         left.addWidget(self.model_box)
+        left.addWidget(self.wrapper_box)
         left.addWidget(eval_box)
         left.addStretch(1)
         left_widget = QWidget()
@@ -116,144 +100,19 @@ class DataModelPanel(QWidget):
         root.addWidget(left_widget)
         root.addLayout(right, 1)
 
-        self.data_combo.currentIndexChanged.connect(self.on_data_choice)
-        self.split_combo.currentIndexChanged.connect(self.load_data)
-        self.data_form.values_changed.connect(self.load_data)
-        self.folder_button.clicked.connect(self.choose_folder)
-        self.download_button.clicked.connect(self.download)
         self.eval_button.clicked.connect(self.evaluate)
         self.cancel_button.clicked.connect(self.cancel_eval)
-        last = s.value("data/name", DEFAULT_DATA)
-        index = self.data_combo.findData(last)
-        self._restoring_split = s.value("data/split", "test")
-        self.data_combo.setCurrentIndex(max(index, 0))
-        if index <= 0:
-            self.on_data_choice()
 
     # -- data ----------------------------------------------------------------
-    def current_data(self) -> str:
-        return self.data_combo.currentData()
-
-    def _root(self, name: str) -> str:
-        return str(self.ctx.settings.value(f"data/root/{name}", "") or "")
-
-    @Slot()
-    def on_data_choice(self) -> None:
-        info = data.info(self.current_data())
-        self.split_combo.blockSignals(True)
-        self.split_combo.clear()
-        self.split_combo.addItems(list(info.splits))
-        wanted = self._restoring_split or "test"
-        self._restoring_split = None
-        self.split_combo.setCurrentIndex(max(0, self.split_combo.findText(wanted)))
-        self.split_combo.blockSignals(False)
-        self.data_form.blockSignals(True)
-        self.data_form.set_params(info.params)
-        self.data_form.blockSignals(False)
-        self._fit_folder_to_model()
-        for w in (self.folder_label, self.folder_button):
-            w.setVisible(info.needs_root)
-        self.download_button.setVisible(info.downloadable)
-        root = self._root(info.name)
-        self.folder_label.setText(root or "no folder chosen")
-        self.load_data()
-
-    @Slot()
-    def choose_folder(self) -> None:
+    def _data_source(self) -> tuple[str, str, str | None, dict]:
+        """Where Mixup Inference draws its mixup set: the chosen data set."""
         name = self.current_data()
-        folder = QFileDialog.getExistingDirectory(
-            self, f"Folder for {data.info(name).title}", self._root(name)
-        )
-        if folder:
-            self.set_folder(folder)
-
-    def open_folder(self, folder: str) -> None:
-        """File ▸ Open data folder: recognise the set inside, or use image-folder."""
-        name = detect_folder(folder)
-        self.ctx.settings.setValue(f"data/root/{name}", folder)
-        index = self.data_combo.findData(name)
-        if index == self.data_combo.currentIndex():
-            self.set_folder(folder)
-        else:
-            self.data_combo.setCurrentIndex(index)
-
-    def set_folder(self, folder: str) -> None:
-        name = self.current_data()
-        self.ctx.settings.setValue(f"data/root/{name}", folder)
-        self.folder_label.setText(folder)
-        self.load_data()
-
-    @Slot()
-    def load_data(self) -> None:
-        name, split = self.current_data(), self.split_combo.currentText()
-        info = data.info(name)
-        root = self._root(name) or None
-        if info.needs_root and root is None:
-            self._data_error(
-                f"{info.title}: choose the folder that holds its files (Folder…)"
-                + (" or download them (Download)." if info.downloadable else ".")
-            )
-            return
+        root = str(self.ctx.settings.value(f"data/root/{name}", "") or "") or None
         try:
             params = self.data_form.values()
-        except ValueError as exc:
-            self._data_error(str(exc))
-            return
-        self.data_status.setText(f"loading {info.title} ({split})…")
-        job = self.ctx.runner.start(
-            load_data_job, name=f"load {name}", slot="data-model/data",
-            job_args=(name, split), root=root, params=params,
-        )
-        job.done.connect(self._on_data_loaded)
-        job.failed.connect(self._data_error)
-        self._data_job = job
-
-    @Slot(dict)
-    def _on_data_loaded(self, result: dict) -> None:
-        self.ctx.settings.setValue("data/name", result["name"])
-        self.ctx.settings.setValue("data/split", result["split"])
-        self.data_status.setText(f"{result['n']} items")
-        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
-
-    @Slot(str)
-    def _data_error(self, message: str) -> None:
-        self.data_status.setText(message)
-        self.ctx.session.set_data(None, self.current_data(), "")
-
-    @Slot()
-    def download(self) -> None:
-        name = self.current_data()
-        root = self._root(name)
-        if not root:
-            self.choose_folder()
-            root = self._root(name)
-            if not root:
-                return
-        job = self.ctx.runner.start(
-            data.download, name=f"download {name}", slot="data-model/download",
-            job_args=(name, root),
-        )
-        self.download_button.setEnabled(False)
-        self.data_status.setText(f"downloading {name} into {root}…")
-        job.progress.connect(self._on_download_progress)
-        job.done.connect(self._on_downloaded)
-        job.failed.connect(self._on_download_failed)
-        job.cancelled.connect(self._on_download_failed)
-
-    @Slot(object)
-    def _on_download_progress(self, p) -> None:
-        self.data_status.setText(f"{p.label} {100 * p.fraction:.0f}%")
-
-    @Slot(dict)
-    def _on_downloaded(self, _result: dict) -> None:
-        self.download_button.setEnabled(True)
-        self.load_data()
-
-    @Slot()
-    @Slot(str)
-    def _on_download_failed(self, message: str = "download cancelled") -> None:
-        self.download_button.setEnabled(True)
-        self.data_status.setText(message)
+        except ValueError:
+            params = {}
+        return name, self.split_combo.currentText(), root, params
 
     @Slot()
     def on_data_changed(self) -> None:
@@ -285,27 +144,10 @@ class DataModelPanel(QWidget):
     # -- model ---------------------------------------------------------------
     @Slot()
     def on_model_changed(self) -> None:
-        if self._fit_folder_to_model():
+        if self.data_box.fit_folder_to_model():
             self.load_data()  # the reload re-evaluates
         else:
             self.evaluate()
-
-    def _fit_folder_to_model(self) -> bool:
-        """Convert the user's own images to the model's input shape.
-
-        Returns True when the image-folder parameters changed.
-        """
-        model = self.ctx.session.model
-        shape = getattr(getattr(model, "meta", None), "in_shape", None)
-        if self.current_data() != "image-folder" or not shape or len(shape) != 3:
-            return False
-        wanted = dict(zip(("channels", "height", "width"), shape, strict=True))
-        if all(self.data_form.values().get(k) == v for k, v in wanted.items()):
-            return False
-        self.data_form.blockSignals(True)
-        self.data_form.set_values(wanted)
-        self.data_form.blockSignals(False)
-        return True
 
     # -- evaluation ----------------------------------------------------------
     def _problem(self) -> str | None:
@@ -333,6 +175,8 @@ class DataModelPanel(QWidget):
         recorder = self.ctx.run_recorder("eval", {
             "model": session.model_source, "data": session.data_name,
             "split": session.split, "device": str(session.device),
+            **({"wrapper": wrapper} if (wrapper := getattr(
+                session.model, "wrapper", None)) else {}),
         })
         job = self.ctx.runner.start(
             clean_accuracy, name="clean accuracy", slot="data-model/eval",

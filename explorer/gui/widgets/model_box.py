@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core import device as devices
 from explorer.core import models
+from explorer.core.defenses.inference_wrap import wrapper_title
 from explorer.core.loading import load_model_job
 from explorer.gui.context import AppContext
 
@@ -46,6 +47,7 @@ class ModelBox(QGroupBox):
         )
         self.info = QLabel("no model")
         self.info.setWordWrap(True)
+        self._summary = ""  # the loaded model's description, before any wrapper
         form = QFormLayout(self)
         form.addRow(self.combo)
         form.addRow("Weights-only arch", self.arch_combo)
@@ -54,6 +56,7 @@ class ModelBox(QGroupBox):
         self._fill()
         self.combo.activated.connect(self.on_choice)
         self.device_combo.currentIndexChanged.connect(self.on_device)
+        ctx.session.model_changed.connect(self._show_wrapper)
         last = str(ctx.settings.value("model/source", "fmnist-cnn-standard"))
         if self.combo.findData(last) >= 0:
             self.combo.setCurrentIndex(self.combo.findData(last))
@@ -115,13 +118,29 @@ class ModelBox(QGroupBox):
         model = result["model"]
         meta = getattr(model, "meta", None)
         self.ctx.settings.setValue("model/source", result["source"])
-        self.info.setText(describe(meta, result["parameters"]))
+        self._summary = describe(meta, result["parameters"])
+        self.info.setText(self._summary)
         self.info.setStyleSheet("")
         self.ctx.session.set_model(model, Path(result["source"]).name)
         self.model_loaded.emit(result)
 
+    @Slot()
+    def _show_wrapper(self) -> None:
+        """Say plainly when the session's model is this one inside a wrapper."""
+        wrapper = getattr(self.ctx.session.model, "wrapper", None)
+        if not self._summary or self.info.text().startswith("loading"):
+            return
+        if wrapper is None:
+            self.info.setText(self._summary)
+            return
+        self.info.setText(
+            f"{self._summary}\nWRAPPED in {wrapper_title(wrapper['name'])}: an "
+            "inference-time, randomized defense (gradients through it may be "
+            "obfuscated)")
+
     @Slot(str)
     def _on_failed(self, message: str) -> None:
+        self._summary = ""
         self.info.setText(message)
         self.info.setStyleSheet("color: #b00020;")
         self.ctx.session.set_model(None, "")

@@ -49,6 +49,13 @@ class TrainingForm(QWidget):
         self.defense_combo = QComboBox()
         for name in defenses.names():
             self.defense_combo.addItem(defenses.defense_class(name).title, name)
+        # Long defense titles must not widen the fixed-width form column; the
+        # open list still shows them whole.
+        self.defense_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.defense_combo.setMinimumContentsLength(16)
+        view = self.defense_combo.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: #555;")

@@ -1,0 +1,74 @@
+"""``--wrap NAME``: an inference-time defense around the loaded model (CLI).
+
+The wrapper's parameters become flags named ``--wrap-PARAM`` (``--wrap-lam``,
+``--wrap-samples`` ...), so they never clash with an attack's own flags; they
+exist only once ``--wrap`` names a wrapper, which is why the commands that
+offer it parse their arguments in two passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from explorer.cli import CliError
+
+PREFIX = "wrap_"
+
+
+def add_wrap_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wrap", metavar="NAME",
+        help="wrap the model in an inference-time defense: mixup-inference "
+             "(`--wrap NAME --help` lists its --wrap-* parameters)")
+
+
+def add_wrapper_flags(parser: argparse.ArgumentParser, name: str) -> None:
+    """The ``--wrap-PARAM`` flags of wrapper ``name``; CliError when unknown."""
+    from explorer.core.params import add_flags
+
+    add_flags(parser.add_argument_group(f"parameters of --wrap {name}"),
+              _flags(name).values())
+
+
+def _flags(name: str):
+    from explorer.core.defenses import wrapper_spec
+    from explorer.core.params import ParamError
+
+    try:
+        spec = wrapper_spec(name)
+    except ParamError as exc:
+        raise CliError(f"--wrap: {exc}") from None
+    return {p.name: dataclasses.replace(p, name=PREFIX + p.name) for p in spec}
+
+
+def wrapper_values(ns: argparse.Namespace) -> dict[str, Any]:
+    """Validated values of the ``--wrap-PARAM`` flags given (defaults omitted)."""
+    from explorer.core.params import ParamError
+
+    given = {}
+    for name, flag in _flags(ns.wrap).items():
+        value = getattr(ns, flag.name, None)
+        if value is not None:
+            try:
+                given[name] = flag.validate(value)
+            except ParamError as exc:
+                message = str(exc).replace(flag.name, name, 1)
+                raise CliError(f"{flag.flag}: {message}") from None
+    return given
+
+
+def apply_wrapper(model, ns: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
+    """(the model wrapped as ``--wrap`` asks, the wrapper's run config or None).
+
+    The mixup set comes from the data set being evaluated (its train split).
+    """
+    if ns.wrap is None:
+        return model, None
+    from explorer.core.defenses.inference_wrap import mix_set, wrap_model
+
+    params = ns.wrap_params
+    x, y, described = mix_set(ns.data, ns.split, root=ns.root)
+    wrapped = wrap_model(model, ns.wrap, params, (x, y))
+    return wrapped, {**wrapped.wrapper, "mix_set": described}
