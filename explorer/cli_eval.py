@@ -1,12 +1,77 @@
-"""`explorer eval`: clean accuracy now; the Evaluate issue adds attack suites."""
+"""`explorer eval`: clean accuracy now; the Evaluate issue adds attack suites.
+
+``--wrap NAME`` evaluates the model inside an inference-time defense; the
+wrapper's ``--wrap-*`` flags depend on NAME, so the arguments are parsed in
+two passes (the sub-command in ``explorer.cli`` hands them over verbatim).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
+from explorer.cli import CliError, OneLineParser
+from explorer.cli_eval_suite import add_suite_flags, suite_command, wants_suite
 from explorer.cli_jobs import RecordedRun, run_job
+from explorer.cli_wrap import (
+    add_wrap_flag,
+    add_wrapper_flags,
+    apply_wrapper,
+    wrapper_values,
+)
+
+
+def _parser(add_help: bool = True) -> OneLineParser:
+    p = OneLineParser(prog="explorer eval", allow_abbrev=False, add_help=add_help,
+                      description="Evaluate models: clean accuracy, or "
+                      "robust accuracy under an attack suite (--suite).")
+    p.add_argument("--model", action="append", help="built-in model name or a "
+                   "weights file; repeat it to compare several models")
+    p.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
+    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
+    p.add_argument("--split", default="test", help="split (default: test)")
+    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+    p.add_argument("--n", type=int, default=None,
+                   help="evaluate the first N images of the split (default: all)")
+    p.add_argument("--batch-size", type=int, default=500)
+    add_wrap_flag(p)
+    add_suite_flags(p)
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines; the last line holds the results")
+    return p
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Both passes; ``ns.wrap_params`` holds the wrapper's validated values."""
+    ns, _ = _parser(add_help=False).parse_known_args(argv)
+    parser = _parser()
+    if ns.wrap is not None:
+        add_wrapper_flags(parser, ns.wrap)
+    ns = parser.parse_args(argv)  # --help prints and exits here
+    if ns.model is None:
+        raise CliError("--model is required (a built-in model name or a file)")
+    ns.models, ns.model = ns.model, ns.model[0]
+    ns.wrap_params = wrapper_values(ns) if ns.wrap is not None else {}
+    return ns
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    ns = parse(list(args.argv))
+    if wants_suite(ns):
+        return suite_command(args, ns)
+    results = evaluate(args, ns)
+    if ns.json:
+        from explorer.cli_jobs import to_json
+
+        print(json.dumps(to_json(results)))
+    else:
+        wrapped = f" (wrapped: {ns.wrap})" if ns.wrap else ""
+        print(f"clean accuracy: {100 * results['clean_acc']:.2f}%{wrapped} "
+              f"on {results['n']} images of {results['data']} ({results['split']}), "
+              f"{results['seconds']:.1f} s — run {results['run_id']}")
+    return 0
 
 
 def resolve_model(source: str, arch: str | None):
@@ -23,31 +88,35 @@ def resolve_model(source: str, arch: str | None):
     return models.load(source, arch=arch)
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
+    """``args`` the global options (workspace, device), ``ns`` eval's own."""
     from explorer.core import data, models
     from explorer.core import device as devices
     from explorer.core.analysis.accuracy import clean_accuracy
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
-    if args.n is not None and args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if ns.n is not None and ns.n < 1:
+        raise ValueError(f"--n must be at least 1, got {ns.n}")
+    if ns.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {ns.batch_size}")
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = data.load(args.data, args.split, root=args.root)
-    model = resolve_model(args.model, args.arch)
+    dataset = data.load(ns.data, ns.split, root=ns.root)
+    model = resolve_model(ns.model, ns.arch)
     models.check_compatible(model, dataset.info)
+    model, wrapper = apply_wrapper(model, ns)
     model = model.to(device)
-    config = {"model": args.model, "data": args.data, "split": args.split,
-              "n": args.n, "device": str(device)}
+    config = {"model": ns.model, "data": ns.data, "split": ns.split,
+              "n": ns.n, "device": str(device)}
+    if wrapper is not None:
+        config["wrapper"] = wrapper
     token = CancelToken()
     with Workspace.open(args.workspace) as ws, RecordedRun(ws, "eval", config) as run:
-        events = clean_accuracy(model, dataset, device=device, limit=args.n,
-                                batch_size=args.batch_size, token=token)
-        results = run_job(events, token, as_json=args.json, recorder=run.record,
+        events = clean_accuracy(model, dataset, device=device, limit=ns.n,
+                                batch_size=ns.batch_size, token=token)
+        results = run_job(events, token, as_json=ns.json, recorder=run.record,
                           title="clean accuracy")
         run.summary = results
-    return {**results, "model": args.model, "data": args.data, "split": args.split,
+    return {**results, "model": ns.model, "data": ns.data, "split": ns.split,
             "device": str(device), "run_id": run.id}

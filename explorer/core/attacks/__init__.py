@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from explorer.core.attacks.apgd import APGDCrossEntropy, APGDDifferenceOfLogitsRatio
 from explorer.core.attacks.base import (
     TARGET_MODES,
     Attack,
@@ -49,6 +50,8 @@ REGISTRY: dict[str, type[Attack]] = {
         BasicIterative,
         ProjectedGradientDescent,
         MomentumIterative,
+        APGDCrossEntropy,
+        APGDDifferenceOfLogitsRatio,
         CarliniWagnerL2,
         ElasticNet,
         DeepFool,

@@ -1,0 +1,319 @@
+"""Evaluate several models on the same images, one after another, as one job.
+
+For each model, in order: the attack suite (:func:`run_suite`, AutoAttack's
+cascade), an accuracy-vs-eps sweep (APGD-CE, step-size free, so one setting
+fits every budget), the gradient-masking checks on the first ``check_n``
+images, and adversarial examples of the first ``examples`` images under the
+suite's first attack. Every event names its model by index (``Metric.step``,
+``Snapshot.step``), so a table can fill in cell by cell while the job runs.
+
+Events per model ``i``:
+
+- ``Metric(name, value, step=i)`` for ``clean_acc``, each attack label of the
+  suite (robust accuracy after that stage), ``robust_acc`` and, for
+  ``multi``, ``union_acc`` and ``avg_acc``;
+- ``Snapshot(i, n_models, {"eps", "robust_acc"}, "sweep")`` after each
+  budget (the first point is eps 0 = clean accuracy);
+- ``Snapshot(i, n_models, {"key", "name", "passed", "value_text",
+  "explanation"}, "checks")`` once the masking checks are done;
+- ``Snapshot(i, n_models, {"x", "x_adv", "y", "pred_clean", "pred_adv"},
+  "examples")``;
+- ``Progress`` over the whole job, ``Log`` lines prefixed with the model.
+
+``Done``: ``models`` (one JSON-friendly dict per model: the suite's numbers
+without per-sample flags, ``sweep``, ``checks`` as dicts), ``examples``
+(images as arrays), ``suite``, ``eps``, ``n``, ``classes``, ``config``,
+``seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from explorer.core import attacks
+from explorer.core import models as model_files
+from explorer.core.analysis.cascade import run_suite
+from explorer.core.analysis.custom_suite import budget_curve, custom_suite_plan
+from explorer.core.analysis.masking import masking_checks
+from explorer.core.analysis.suites import CUSTOM, suite_plan
+from explorer.core.attacks.jobs import eps_sweep
+from explorer.core.attacks.live import device_of, logits_of
+from explorer.core.data.batching import batches
+from explorer.core.jobs import (
+    CancelToken,
+    Done,
+    Event,
+    Log,
+    Metric,
+    Progress,
+    Snapshot,
+)
+from explorer.core.params import ParamError
+
+SWEEP_ATTACK = "apgd-ce"
+# Shares of one model's progress: the suite dominates, the rest is smaller.
+_WEIGHTS = {"suite": 0.6, "sweep": 0.2, "checks": 0.15, "examples": 0.05}
+ModelSource = nn.Module | Callable[[], nn.Module]
+
+
+def default_sweep(eps: float) -> list[float]:
+    """Budgets around ``eps``: a quarter, half, itself, 1.5× and 2× (≤ 1)."""
+    return [e for e in (eps / 4, eps / 2, eps, 1.5 * eps, 2 * eps) if 0 < e <= 1]
+
+
+class _Tensors(torch.utils.data.Dataset):
+    """In-memory images for the sweep job (sliced directly, no DataLoader)."""
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i], self.y[i]
+
+    def as_tensors(self, start: int, stop: int) -> tuple[Tensor, Tensor]:
+        return self.x[start:stop], self.y[start:stop]
+
+
+def _materialise(name: str, source: ModelSource, info: Any,
+                 device: torch.device | str | None) -> nn.Module:
+    """Load (when given a loader), check against the data, move to device."""
+    try:
+        model = source if isinstance(source, nn.Module) else source()
+    except (OSError, ValueError) as exc:
+        raise model_files.ModelError(f"model {name!r} could not be loaded: "
+                                     f"{exc}") from exc
+    if info is not None:
+        try:
+            model_files.check_compatible(model, info)
+        except model_files.ModelError as exc:
+            raise model_files.ModelError(f"model {name!r} does not fit the data: "
+                                         f"{exc}") from None
+    return model.to(device) if device is not None else model
+
+
+def _rescaled(event: Progress, lo: float, hi: float, total: int,
+              name: str) -> Progress:
+    frac = lo + (hi - lo) * event.fraction
+    label = f"{name}: {event.label}" if event.label else name
+    return Progress(round(frac * total), total, label)
+
+
+def _spans(parts: dict[str, bool], i: int, n_models: int
+           ) -> dict[str, tuple[float, float]]:
+    """Model ``i``'s parts as fractions of the whole job, by their weights."""
+    weight = sum(_WEIGHTS[k] for k, on in parts.items() if on)
+    out, lo = {}, float(i)
+    for part, on in parts.items():
+        hi = lo + (_WEIGHTS[part] / weight if on else 0.0)
+        out[part] = (lo / n_models, hi / n_models)
+        lo = hi
+    return out
+
+
+def compare_job(
+    models: Mapping[str, ModelSource],
+    x: Tensor,
+    y: Tensor,
+    suite: str = "quick",
+    eps: float = 0.1,
+    *,
+    attacks: Sequence[str] = (),
+    budgets: Sequence[float] = (),
+    sweep_eps: Sequence[float] | None = None,
+    sweep_steps: int = 10,
+    checks: bool = True,
+    check_n: int = 32,
+    check_options: Mapping[str, Any] | None = None,
+    examples: int = 8,
+    suite_options: Mapping[str, Any] | None = None,
+    info: Any = None,
+    classes: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
+    batch_size: int = 500,
+    seed: int | None = 0,
+    device: torch.device | str | None = None,
+    token: CancelToken | None = None,
+) -> Iterator[Event]:
+    """Compare ``models`` (name → module, or a loader called in the job) on
+    images ``x`` (N×C×H×W in [0, 1]) and labels ``y``; see the module doc.
+
+    ``sweep_eps`` None sweeps :func:`default_sweep` (eps), an empty sequence
+    skips the sweep; ``info`` (a data set's info) checks each model against
+    the data before any attack runs; ``suite_options`` go to ``run_suite``
+    (steps, queries, n_targets, eps_l2, eps_l1); ``check_options`` to
+    ``masking_checks`` (steps, square_queries, spsa_images, tolerance).
+
+    ``suite="custom"`` evaluates ``attacks`` at ``budgets`` (suite options
+    may add norm, attack_params, steps, queries, n_targets); with
+    ``sweep_eps`` None its curve is the robust accuracy at each budget, no
+    separate sweep runs. ``eps`` still sets the masking checks' budget.
+    """
+    token = token or CancelToken()
+    if not models:
+        raise ParamError("choose at least one model to evaluate")
+    if x.dim() != 4 or len(x) == 0 or len(x) != len(y):
+        raise ParamError(f"x must be a non-empty batch N×C×H×W with one label each;"
+                         f" got x {tuple(x.shape)} and y {tuple(y.shape)}")
+    suite_options = dict(suite_options or {})
+    custom = suite == CUSTOM
+    if custom:  # bad settings fail first
+        suite_options.update(attacks=list(attacks), budgets=list(budgets))
+        stages = custom_suite_plan(**suite_options)
+        shown_stage = next(s for s in stages if s.eps == stages[-1].eps)
+    else:
+        shown_stage = suite_plan(suite, eps, **suite_options)["linf"][0]
+    if sweep_eps is None:
+        sweep = [] if custom else default_sweep(eps)
+    else:
+        sweep = [float(e) for e in sweep_eps]
+    check_n = min(check_n, len(x)) if checks and 0 < eps < 0.5 else 0
+    started = time.perf_counter()
+    loaded = {name: _materialise(name, source, info, device)
+              for name, source in models.items()}
+    y = torch.as_tensor(y).long()
+    parts = {"suite": True, "sweep": bool(sweep), "checks": check_n > 0,
+             "examples": examples > 0}
+    total = 1000 * len(loaded)
+    per_model: list[dict[str, Any]] = []
+    shown: dict[str, dict[str, np.ndarray]] = {}
+    for i, (name, model) in enumerate(loaded.items()):
+        token.check()
+        span = _spans(parts, i, len(loaded))
+        entry: dict[str, Any] = {"model": name}
+        a, b = span["suite"]
+        for event in run_suite(model, x, y, suite, eps, batch_size=batch_size,
+                               seed=seed, token=token, **suite_options):
+            if isinstance(event, Metric):
+                yield Metric(event.name, event.value, step=i)
+            elif isinstance(event, Progress):
+                yield _rescaled(event, a, b, total, name)
+            elif isinstance(event, Log):
+                yield Log(f"{name}: {event.message}", event.level)
+            elif isinstance(event, Done):
+                entry.update({k: v for k, v in event.results.items()
+                              if k != "robust"})
+        if custom and sweep_eps is None:
+            entry["sweep"] = budget_curve(entry)
+            yield Snapshot(i, len(loaded), {k: np.array(entry["sweep"][k])
+                                            for k in ("eps", "robust_acc")}, "sweep")
+        if sweep:
+            a, b = span["sweep"]
+            entry["sweep"] = yield from _sweep(model, x, y, sweep, sweep_steps,
+                                               entry["clean_acc"], i, len(loaded),
+                                               (a, b, total, name), batch_size,
+                                               seed, token)
+        if check_n:
+            a, b = span["checks"]
+            entry["checks"] = yield from _checks(model, x[:check_n], y[:check_n],
+                                                 eps, check_options, i, len(loaded),
+                                                 (a, b, total, name), seed, token)
+        if examples > 0:
+            token.check()
+            shown[name] = _examples(model, x[:examples], y[:examples],
+                                    shown_stage, seed)
+            yield Snapshot(i, len(loaded), shown[name], "examples")
+        yield Progress(round(total * (i + 1) / len(loaded)), total, f"{name}: done")
+        per_model.append(entry)
+    yield Done({
+        "models": per_model, "suite": suite, "eps": float(eps), "n": len(x),
+        "sweep_attack": SWEEP_ATTACK if sweep else None, "sweep_steps": sweep_steps,
+        **({"attacks": per_model[0]["attacks"], "budgets": per_model[0]["budgets"]}
+           if custom else {}),
+        "check_n": check_n, "examples": _example_table(shown),
+        "classes": list(classes), "config": dict(config or {}),
+        "seconds": time.perf_counter() - started,
+    })
+
+
+def _sweep(model, x, y, values, steps, clean_acc, i, n_models, where, batch_size,
+           seed, token):
+    a, b, total, name = where
+    curve: dict[str, list[float]] = {"eps": [0.0], "robust_acc": [clean_acc]}
+    yield Snapshot(i, n_models, {k: np.array(v) for k, v in curve.items()}, "sweep")
+    for event in eps_sweep(model, _Tensors(x, y), attack=SWEEP_ATTACK,
+                           params={"steps": steps, "norm": "linf"},
+                           eps_values=list(values), n=None, batch_size=batch_size,
+                           seed=seed, token=token):
+        if isinstance(event, Progress):
+            yield _rescaled(event, a, b, total, f"{name}: sweep")
+        elif isinstance(event, Snapshot):
+            eps_done = [0.0, *event.arrays["eps"].tolist()]
+            accs = [clean_acc, *event.arrays["robust_acc"].tolist()]
+            curve = {"eps": eps_done, "robust_acc": accs}
+            yield Snapshot(i, n_models, {k: np.array(v) for k, v in curve.items()},
+                           "sweep")
+    return {**curve, "attack": SWEEP_ATTACK, "steps": steps}
+
+
+def _checks(model, x, y, eps, options, i, n_models, where, seed, token):
+    a, b, total, name = where
+    results: dict[str, Any] = {}
+    for event in masking_checks(model, x, y, eps, "linf", seed=seed, token=token,
+                                **dict(options or {})):
+        if isinstance(event, Progress):
+            yield _rescaled(event, a, b, total, f"{name}: masking checks")
+        elif isinstance(event, Log):
+            yield Log(f"{name}: {event.message}", event.level)
+        elif isinstance(event, Done):
+            results = event.results
+    found = results.get("check_dicts") or [c.as_dict()
+                                            for c in results.get("checks", [])]
+    yield Snapshot(i, n_models, {
+        key: np.array([c[key] for c in found])
+        for key in ("key", "name", "passed", "value_text", "explanation")
+    }, "checks")
+    return found
+
+
+def _examples(model: nn.Module, x: Tensor, y: Tensor, stage, seed) -> dict:
+    dev = device_of(model, None)
+    x, y = x.to(dev), y.to(dev)
+    atk = attacks.create(stage.name, model, seed=seed, **stage.params)
+    x_adv = atk(x, y)
+    return {
+        "x": x.detach().cpu().float().numpy(),
+        "x_adv": x_adv.detach().cpu().float().numpy(),
+        "y": y.cpu().numpy(),
+        "pred_clean": logits_of(model, x).argmax(1).cpu().numpy(),
+        "pred_adv": logits_of(model, x_adv).argmax(1).cpu().numpy(),
+        "attack": np.array(stage.label),
+    }
+
+
+def _example_table(shown: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """The shared clean images once, then each model's adversarial versions."""
+    if not shown:
+        return {}
+    first = next(iter(shown.values()))
+    return {"x": first["x"], "y": first["y"].tolist(),
+            "attack": str(first["attack"]),
+            "x_adv": {m: s["x_adv"] for m, s in shown.items()},
+            "pred_clean": {m: s["pred_clean"].tolist() for m, s in shown.items()},
+            "pred_adv": {m: s["pred_adv"].tolist() for m, s in shown.items()}}
+
+
+def compare_dataset_job(models: Mapping[str, ModelSource], dataset: Any,
+                        n: int | None = None, *, token: CancelToken | None = None,
+                        **kwargs: Any) -> Iterator[Event]:
+    """:func:`compare_job` on the first ``n`` images of ``dataset`` (read in
+    the job); its ``info`` and ``classes`` are passed on."""
+    if n is not None and n < 1:
+        raise ParamError(f"the number of images must be at least 1, got {n}")
+    token = token or CancelToken()
+    yield Progress(0, 1, "reading images")
+    xs, ys = zip(*batches(dataset, 1000, n), strict=True)
+    token.check()
+    kwargs.setdefault("info", getattr(dataset, "info", None))
+    kwargs.setdefault("classes", list(getattr(dataset, "classes", ())))
+    yield from compare_job(models, torch.cat(xs),
+                           torch.cat([torch.as_tensor(y) for y in ys]),
+                           token=token, **kwargs)

@@ -1,0 +1,244 @@
+"""Per-image minimal adversarial distance, in l-inf or l2.
+
+DeepFool gives each image an upper estimate: a misclassified point at that
+distance exists. A binary search with PGD then tightens it: at each radius
+PGD either finds an adversarial example (the distance is at most its actual
+perturbation size) or not (the search moves outwards). Radii differ per image,
+so the search runs PGD on balls whose radius is a per-image tensor, through
+the attacks' shared gradient-ascent loop.
+
+Images DeepFool cannot break get one PGD run at the largest budget the box
+allows (1 for l-inf, √d for l2); images that even this leaves correct are
+"unbroken": their distance is reported as that budget with ``broken`` False,
+so every array stays finite and the median and histogram skip them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from explorer.core.attacks import create, model_frozen
+from explorer.core.attacks.base import make_generator
+from explorer.core.attacks.iterative import gradient_ascent
+from explorer.core.attacks.live import device_of, logits_of
+from explorer.core.attacks.threat import ThreatModel
+from explorer.core.data.batching import batches, num_batches
+from explorer.core.jobs import (
+    CancelToken,
+    Done,
+    Event,
+    Metric,
+    Progress,
+    ProgressThrottle,
+    Snapshot,
+)
+from explorer.core.params import Param, validate
+
+DISTANCE_PARAMS = (
+    Param("norm", str, "linf", "norm of the distance", choices=("linf", "l2")),
+    Param("search_steps", int, 8, "binary-search halvings of each image's interval",
+          minimum=1, maximum=30),
+    Param("pgd_steps", int, 20, "PGD steps at each radius (step 2.5·radius/steps)",
+          minimum=1, maximum=1000),
+    Param("restarts", int, 1, "PGD restarts at each radius", minimum=1, maximum=20),
+    Param("deepfool_steps", int, 50, "DeepFool iterations for the upper estimate",
+          minimum=1, maximum=1000),
+    Param("deepfool_classes", int, 4, "candidate classes DeepFool linearises "
+          "(fewer is faster)", minimum=2, maximum=1000),
+    Param("bins", int, 20, "histogram bins", minimum=1, maximum=1000),
+)  # fmt: skip
+
+
+def _col(v: Tensor, like: Tensor) -> Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+class RadiusBall(ThreatModel):
+    """An l-inf or l2 ball whose radius is a per-image tensor ``radius`` (N,).
+
+    ``step`` reads ``alpha`` as a fraction of each image's radius, so one PGD
+    loop serves every radius of a binary search at once.
+    """
+
+    def __init__(self, norm: str, radius: Tensor) -> None:
+        self.norm = norm  # type: ignore[misc] - per instance, unlike the balls
+        self.eps = float(radius.max()) if radius.numel() else 0.0
+        self.radius = radius
+
+    def size(self, delta: Tensor) -> Tensor:
+        flat = delta.flatten(1)
+        return flat.abs().amax(1) if self.norm == "linf" else flat.norm(dim=1)
+
+    def random_start(self, x0, generator):
+        noise = torch.rand(x0.shape, generator=generator, device=x0.device,
+                           dtype=x0.dtype) * 2 - 1
+        if self.norm == "l2":
+            noise = noise / _col(self.size(noise).clamp_min(1e-12), x0)
+            noise = noise * _col(torch.rand(len(x0), generator=generator,
+                                            device=x0.device, dtype=x0.dtype), x0)
+        return self.project(x0 + noise * _col(self.radius, x0), x0)
+
+    def step(self, x, grad, alpha):
+        r = _col(self.radius, x) * alpha
+        if self.norm == "linf":
+            return x + r * grad.sign()
+        return x + r * grad / _col(self.size(grad).clamp_min(1e-12), grad)
+
+    def project(self, x, x0):
+        r = _col(self.radius, x)
+        if self.norm == "linf":
+            return torch.minimum(torch.maximum(x, x0 - r), x0 + r).clamp(0, 1)
+        delta = x - x0
+        scale = (r / _col(self.size(delta).clamp_min(1e-12), delta)).clamp(max=1)
+        return (x0 + delta * scale).clamp(0, 1)
+
+
+def _pgd_at(model, x, y, radius, norm, cfg, seed) -> tuple[Tensor, Tensor]:
+    """Per image: fooled by PGD within its radius, and the size of what it found."""
+    ball = RadiusBall(norm, radius)
+    steps = cfg["pgd_steps"]
+    with model_frozen(model):
+        *_, last = gradient_ascent(
+            model, x, y, None, ball, make_generator(seed, x.device), steps=steps,
+            alpha=2.5 / steps, random_start=True, restarts=cfg["restarts"],
+            use_best=True, live=False)
+    fooled = logits_of(model, last.x_adv).argmax(1) != y
+    return fooled, ball.size(last.x_adv - x)
+
+
+def _cap(norm: str, x: Tensor) -> float:
+    return 1.0 if norm == "linf" else math.sqrt(x[0].numel())
+
+
+def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
+    """Yields progress labels, then (distance, lower, broken, correct, deepfool)."""
+    norm, cap = cfg["norm"], _cap(cfg["norm"], x)
+    correct = logits_of(model, x).argmax(1) == y
+    n = len(x)
+    hi = torch.full((n,), cap, device=x.device)
+    lo = torch.zeros(n, device=x.device)
+    found = ~correct  # misclassified images are at distance 0
+    hi[found] = 0.0
+    idx = correct.nonzero(as_tuple=True)[0]
+    df = torch.full((n,), cap, device=x.device)
+    if len(idx):
+        atk = create("deepfool", model, seed=seed, norm=norm,
+                     steps=cfg["deepfool_steps"],
+                     num_classes=min(cfg["deepfool_classes"],
+                                     logits_of(model, x[:1]).shape[1]))
+        x_df = atk(x[idx], y[idx])
+        ok = logits_of(model, x_df).argmax(1) != y[idx]
+        size = RadiusBall(norm, hi[idx]).size(x_df - x[idx])
+        df[idx[ok]] = size[ok]
+        hi[idx[ok]] = size[ok]
+        found[idx[ok]] = True
+    yield "DeepFool"
+    token.check()
+    rest = (correct & ~found).nonzero(as_tuple=True)[0]
+    if len(rest):  # DeepFool failed: try PGD at the largest budget the box allows
+        fooled, size = _pgd_at(model, x[rest], y[rest], hi[rest], norm, cfg, seed)
+        hi[rest[fooled]] = size[fooled]
+        found[rest[fooled]] = True
+        lo[rest[~fooled]] = cap
+    yield "PGD at the largest budget"
+    active = (correct & found).nonzero(as_tuple=True)[0]
+    for step in range(cfg["search_steps"]):
+        token.check()
+        if len(active):
+            mid = (lo[active] + hi[active]) / 2
+            fooled, size = _pgd_at(model, x[active], y[active], mid, norm, cfg,
+                                   None if seed is None else seed + step)
+            hi[active[fooled]] = torch.minimum(size[fooled], hi[active[fooled]])
+            lo[active[~fooled]] = mid[~fooled]
+        yield f"binary search {step + 1}/{cfg['search_steps']}"
+    distance = torch.where(found, hi, lo)
+    yield distance, lo, found, correct, df
+
+
+def _histogram(values: np.ndarray, bins: int, cap: float) -> tuple[list, list]:
+    top = float(values.max()) if len(values) and values.max() > 0 else cap
+    counts, edges = np.histogram(values, bins=bins, range=(0.0, top))
+    return edges.tolist(), counts.tolist()
+
+
+def minimal_distance(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    n: int | None = 200,
+    batch_size: int = 256,
+    seed: int | None = 0,
+    device: torch.device | str | None = None,
+    token: CancelToken | None = None,
+    **params: Any,
+) -> Iterator[Event]:
+    """Minimal adversarial distance of each of the first ``n`` images.
+
+    ``params``: see ``DISTANCE_PARAMS`` (``norm`` "linf" or "l2",
+    ``search_steps``, ``pgd_steps``, ``restarts``, ``deepfool_steps``,
+    ``deepfool_classes``, ``bins``); bad values raise ParamError.
+    Events: ``Progress`` per stage of each batch; after each batch a
+    ``Snapshot`` with ``distances`` (of the broken, correctly classified
+    images so far); ``Metric("median_distance")``. ``Done``: ``distances``,
+    ``lower`` (largest radius at which PGD failed), ``deepfool`` (DeepFool's
+    distance, the cap where it failed) as float64 arrays (n,); ``broken``,
+    ``correct`` bool arrays; ``median`` (over correct and broken images; NaN if
+    none), ``hist_edges``, ``hist_counts`` (lists, same images), ``n``,
+    ``n_correct``, ``n_unbroken`` (correct images never fooled), ``cap``,
+    ``norm``, ``params``, ``seconds``. Misclassified images have distance 0.
+    """
+    token = token or CancelToken()
+    cfg = validate(DISTANCE_PARAMS, params)
+    if n is not None and n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    dev = device_of(model, device)
+    started = time.perf_counter()
+    per_batch = 2 + cfg["search_steps"]
+    total = num_batches(dataset, batch_size, n) * per_batch
+    throttle, done = ProgressThrottle(0.01), 0
+    parts: list[list[np.ndarray]] = [[] for _ in range(5)]
+    cap = 1.0
+    for b, (x, y) in enumerate(batches(dataset, batch_size, n)):
+        token.check()
+        x, y = x.to(dev, torch.float32), y.to(dev)
+        cap = _cap(cfg["norm"], x)
+        for item in _search_batch(model, x, y, cfg, seed, token):
+            if isinstance(item, str):
+                done += 1
+                if throttle.due(done, total):
+                    yield Progress(done, total, item)
+                continue
+            for part, t in zip(parts, item, strict=True):
+                part.append(t.detach().cpu().numpy())
+        broken_so_far = _kept(parts)
+        yield Snapshot(b, num_batches(dataset, batch_size, n),
+                       {"distances": broken_so_far}, "distances")
+    dist, lower, broken, correct, df = (np.concatenate(p) for p in parts)
+    shown = dist[broken & correct].astype(np.float64)
+    median = float(np.median(shown)) if len(shown) else float("nan")
+    edges, counts = _histogram(shown, cfg["bins"], cap)
+    yield Metric("median_distance", median)
+    yield Done({
+        "distances": dist.astype(np.float64), "lower": lower.astype(np.float64),
+        "deepfool": df.astype(np.float64), "broken": broken, "correct": correct,
+        "median": median, "hist_edges": edges, "hist_counts": counts,
+        "n": len(dist), "n_correct": int(correct.sum()),
+        "n_unbroken": int((correct & ~broken).sum()), "cap": cap,
+        "norm": cfg["norm"], "params": cfg,
+        "seconds": time.perf_counter() - started,
+    })  # fmt: skip
+
+
+def _kept(parts: list[list[np.ndarray]]) -> np.ndarray:
+    dist, _, broken, correct, _ = (np.concatenate(p) for p in parts)
+    return dist[broken & correct].astype(np.float64)

@@ -1,0 +1,300 @@
+"""Evaluate & Compare: several models, one attack suite, results side by side.
+
+The panel arranges widgets and starts one job (``compare_dataset_job``) that
+evaluates the checked models in turn; the table, curves, checks and examples
+fill in from its events. "Export report…" writes HTML, CSV and JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.analysis import report
+from explorer.core.analysis.compare import compare_dataset_job
+from explorer.core.jobs import Metric, Progress, Snapshot
+from explorer.core.loading import load_data_job
+from explorer.gui.context import AppContext
+from explorer.gui.widgets.compare_table import CompareTable, metric_columns
+from explorer.gui.widgets.compare_views import (
+    MAX_MODELS,
+    CheckVerdicts,
+    EpsCurves,
+    ExampleMatrix,
+)
+from explorer.gui.widgets.eval_settings import EvalSettings
+from explorer.gui.widgets.model_checklist import ModelChecklist
+
+SLOT = "evaluate"
+DEMO_DATA = "fashion-mnist-mini"
+DEMO_SETTINGS = {"suite": "quick", "eps": 0.1, "n": 100, "sweep": True,
+                 "checks": True}
+# Smaller attacks for the demo, so the screenshot is ready in seconds.
+DEMO_OPTIONS = {"sweep_eps": [0.05, 0.1, 0.15, 0.2], "sweep_steps": 5,
+                "check_n": 24, "check_options": {"steps": 5, "square_queries": 50,
+                                  "spsa_images": 0}}
+ERROR_STYLE = "color: #b00020; font-weight: 600;"
+
+
+class EvaluatePanel(QWidget):
+    title = "Evaluate & Compare"
+    demo_finished = Signal()
+    evaluation_done = Signal(dict)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.handle = None
+        self.results: dict[str, Any] | None = None
+        self.run_dir: Path | None = None
+        self.options: dict[str, Any] = {}  # extra compare_job keywords
+        self._names: list[str] = []
+        self._demo: str | None = None  # None, "waiting" for data, "running"
+        self._build()
+        ctx.session.data_changed.connect(self.on_data_changed)
+        self.on_data_changed()
+
+    # -- layout -----------------------------------------------------------------
+    def _build(self) -> None:
+        self.models = ModelChecklist(self.ctx.workspace)
+        self.models.message.connect(self._say)
+        self.settings_box = EvalSettings()
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setToolTip("HTML report, CSV and JSON of all numbers")
+        self.export_button.clicked.connect(self._on_export_clicked)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        models_box = QGroupBox("Models")
+        QVBoxLayout(models_box).addWidget(self.models)
+        settings_group = QGroupBox("Evaluation")
+        QVBoxLayout(settings_group).addWidget(self.settings_box)
+        left = QWidget()
+        left.setFixedWidth(300)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(models_box, 1)
+        ll.addWidget(settings_group)
+        ll.addLayout(buttons)
+        for widget in (self.progress, self.status, self.export_button):
+            ll.addWidget(widget)
+
+        self.table = CompareTable()
+        self.curves = EpsCurves()
+        self.checks = CheckVerdicts()
+        self.examples = ExampleMatrix()
+        scroll = QScrollArea()
+        scroll.setWidget(self.examples)
+        scroll.setWidgetResizable(True)
+        middle, right = QSplitter(), QSplitter(Qt.Orientation.Vertical)
+        for splitter, widgets, sizes in ((middle, (self.curves, self.checks),
+                                          [400, 400]),
+                                         (right, (self.table, middle, scroll),
+                                          [130, 330, 270])):
+            for widget in widgets:
+                splitter.addWidget(widget)
+            splitter.setSizes(sizes)
+        root = QHBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        root.addWidget(left)
+        root.addWidget(right, 1)
+        self._update_buttons()
+
+    # -- state ------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.handle is not None and self.handle.running
+
+    def problem(self) -> str | None:
+        s = self.ctx.session
+        if s.dataset is None:
+            return "Choose a data set on the Data & Model page."
+        if len(tuple(getattr(s.dataset.info, "shape", ()))) != 3:
+            return (f"'{s.data_name}' is a 2-D toy set; evaluation attacks images. "
+                    "Choose an image data set on the Data & Model page.")
+        if not self.models.checked():
+            return "Check at least one model to evaluate."
+        if len(self.models.checked()) > MAX_MODELS:
+            return f"Compare at most {MAX_MODELS} models at once."
+        return self.settings_box.problem()  # a bad custom suite, say
+
+    @Slot()
+    def on_data_changed(self) -> None:
+        self._update_buttons()
+        if self._demo == "waiting" and self.ctx.session.data_name == DEMO_DATA:
+            self._demo = "running"
+            self.run()
+
+    def _update_buttons(self) -> None:
+        self.run_button.setEnabled(not self.running)
+        self.cancel_button.setEnabled(self.running)
+        self.export_button.setEnabled(self.results is not None)
+
+    @Slot(str)
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+
+    # -- run and cancel -------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        if (problem := self.problem()) is not None:
+            self._say(problem, error=True)
+            return
+        s, values = self.ctx.session, self.settings_box.job_settings()
+        chosen, custom = self.models.checked(), values["custom"]  # attacks, budgets
+        self._names = [c.name for c in chosen]
+        options = {"checks": values["checks"], **custom, **self.options}
+        if not values["sweep"]:
+            options["sweep_eps"] = []
+        sweep = options.get("sweep_eps", values["curve_eps"])
+        config = {"models": {c.name: c.source for c in chosen}, "data": s.data_name,
+                  "split": s.split, "suite": values["suite"], "eps": values["eps"],
+                  "n": values["n"], "device": str(s.device), "sweep_eps": sweep,
+                  "checks": values["checks"], **custom}
+        self.table.prepare(self._names, metric_columns(values["suite"], values["eps"],
+                                                       **custom))
+        self.curves.prepare(self._names, max(sweep, default=values["eps"]))
+        self.checks.prepare(self._names)
+        self.examples.prepare(self._names, tuple(getattr(s.dataset, "classes", ())))
+        self.curves.setTitle(values["curve_title"])
+        title = f"{values['suite']} suite: {', '.join(self._names)}"
+        recorder = self.ctx.run_recorder("eval", config, title=title)
+        self.results, self.run_dir = None, (self.ctx.workspace.run_dir(recorder.run_id)
+                                            if recorder is not None else None)
+        self.handle = self.ctx.runner.start(
+            compare_dataset_job, name="evaluate & compare", slot=SLOT,
+            job_args=({c.name: c.loader() for c in chosen}, s.dataset, values["n"]),
+            recorder=recorder, suite=values["suite"], eps=values["eps"],
+            config=config, device=s.device, **options)
+        for name in ("metric", "snapshot", "progress", "done", "failed", "cancelled",
+                     "finished"):
+            getattr(self.handle, name).connect(getattr(self, f"_on_{name}"))
+        self.progress.setValue(0)
+        self._say(f"evaluating {len(chosen)} model(s) on {values['n']} images…")
+        self._update_buttons()
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.running:
+            self.handle.cancel()
+            self._say("stopping…")
+
+    # -- events -------------------------------------------------------------------
+    @Slot(object)
+    def _on_metric(self, event: Metric) -> None:
+        self.table.set_value(event.step, event.name, event.value)
+
+    @Slot(object)
+    def _on_snapshot(self, event: Snapshot) -> None:
+        arrays = event.arrays
+        if event.label == "sweep":
+            self.curves.set_curve(event.step, arrays["eps"], arrays["robust_acc"])
+        elif event.label == "checks":
+            self.checks.set_checks(event.step, arrays)
+        elif event.label == "examples":
+            if event.step == 0:
+                self.examples.set_row(0, arrays["x"], arrays["y"], None)
+            self.examples.set_row(event.step + 1, arrays["x_adv"], arrays["y"],
+                                  arrays["pred_adv"])
+
+    @Slot(object)
+    def _on_progress(self, event: Progress) -> None:
+        self.progress.setValue(round(1000 * event.fraction))
+        self.progress.setMaximum(1000)
+        if event.label:
+            self._say(event.label)
+
+    @Slot(dict)
+    def _on_done(self, results: dict) -> None:
+        self.results = results
+        seconds = results.get("seconds", 0.0)
+        self._say(f"done in {seconds:.1f} s — export a report to keep it.")
+        self.evaluation_done.emit(results)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._say(message, error=True)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self._say("cancelled.")
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.progress.setValue(self.progress.maximum() if self.results else 0)
+        self._update_buttons()
+        if self._demo == "running":
+            self._demo = None
+            self.demo_finished.emit()
+
+    # -- export -----------------------------------------------------------------------
+    @Slot()
+    def _on_export_clicked(self) -> None:
+        start = str(self.run_dir) if self.run_dir is not None else ""
+        folder = QFileDialog.getExistingDirectory(self, "Export the report to", start)
+        if folder:
+            self.export_to(Path(folder))
+
+    def export_to(self, folder: Path) -> list[Path]:
+        """Write report.html, results.csv and results.json into ``folder``."""
+        if self.results is None:
+            self._say("Run an evaluation first.", error=True)
+            return []
+        try:
+            written = report.write_all(self.results, folder)
+        except OSError as exc:
+            self._say(f"could not export to {folder}: {exc}", error=True)
+            return []
+        self._say(f"report written to {written[0]}")
+        return written
+
+    # -- demo (screenshots, `python -m explorer.gui.panels.evaluate`) ----------------
+    def run_demo(self) -> None:
+        """The three built-in models, quick suite, 100 images, a short sweep."""
+        from explorer.core import models
+
+        self._demo = "waiting"
+        self.models.set_checked(models.builtin_names())
+        self.settings_box.set_values(DEMO_SETTINGS)
+        self.options = dict(DEMO_OPTIONS)
+        if self.ctx.session.data_name == DEMO_DATA:
+            self.on_data_changed()
+            return
+        job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
+                                    slot="evaluate/demo-data",
+                                    job_args=(DEMO_DATA, "test"))
+        job.done.connect(self._on_demo_data)
+
+    @Slot(dict)
+    def _on_demo_data(self, result: dict) -> None:
+        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
+
+
+if __name__ == "__main__":
+    from explorer.gui.preview import preview
+
+    raise SystemExit(preview("evaluate"))

@@ -1,0 +1,147 @@
+"""Evaluate & Compare: check models, run, watch the table fill, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from explorer.core import data, models
+from explorer.gui.panels.evaluate import EvaluatePanel
+
+TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
+FAST = {"sweep_eps": [0.05, 0.1], "sweep_steps": 2, "check_n": 8, "examples": 4,
+        "suite_options": {"steps": 5},
+        "check_options": {"steps": 1, "square_queries": 5, "spsa_images": 0}}
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    return data.load("fashion-mnist-mini", "test")
+
+
+@pytest.fixture
+def panel(qtbot, ctx, fmnist):
+    # One intra-op thread, as the app runs jobs (the other core draws the UI):
+    # two threads on a busy two-core machine spin and run many times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    p = EvaluatePanel(ctx)
+    qtbot.addWidget(p)
+    p.resize(1130, 760)
+    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
+    p.settings_box.set_values({"suite": "quick", "eps": 0.1, "n": 16})
+    p.options = dict(FAST)
+    yield p
+    if p.running:
+        with qtbot.waitSignal(p.handle.finished, timeout=20000):
+            p.cancel()
+    torch.set_num_threads(threads)
+
+
+def _check(panel, names):
+    for i, choice in enumerate(panel.models.choices()):
+        state = (Qt.CheckState.Checked if choice.name in names
+                 else Qt.CheckState.Unchecked)
+        panel.models.list.item(i).setCheckState(state)
+
+
+def _run_and_wait(qtbot, panel):
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert panel.handle is not None, panel.status.text()
+    with qtbot.waitSignal(panel.handle.finished, timeout=60000):
+        pass
+
+
+def test_two_builtins_fill_the_table_mark_the_best_and_export(
+        qtbot, ctx, panel, tmp_path, monkeypatch):
+    _check(panel, TWO)
+    with qtbot.waitSignal(panel.evaluation_done, timeout=60000):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    table = panel.table
+    assert [table.verticalHeaderItem(r).text() for r in range(2)] == TWO
+    for row in range(2):
+        for key in ("clean_acc", "apgd-ce", "robust_acc"):
+            assert table.text(row, key).endswith("%")
+    robust = [panel.results["models"][r]["robust_acc"] for r in range(2)]
+    best = 0 if robust[0] > robust[1] else 1
+    assert table.text(best, "robust_acc").startswith("★")
+    assert table.item(best, table.keys.index("robust_acc")).font().bold()
+    assert panel.curves.drawn() == 2
+    assert len(panel.checks.verdicts) == 12  # six checks for each model
+    assert len(panel.examples.captions) == 3  # clean row + one per model
+    assert " → " in panel.examples.captions[1][0]
+    qtbot.waitUntil(lambda: panel.export_button.isEnabled())
+    run = ctx.workspace.get(ctx.workspace.runs(kind="eval")[0].id)
+    assert run.config["models"] == {n: n for n in TWO}
+    qtbot.waitUntil(lambda: ctx.workspace.get(run.id).status == "finished")
+
+    asked = []
+
+    def choose(_parent, _title, start):
+        asked.append(start)
+        return str(tmp_path / "out")
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", choose)
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    assert asked == [str(ctx.workspace.run_dir(run.id))]
+    for name in ("report.html", "results.csv", "results.json"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert all(name in page for name in TWO)
+
+
+def test_no_model_checked_says_so(qtbot, panel):
+    _check(panel, [])
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert panel.handle is None
+    assert "Check at least one model" in panel.status.text()
+
+
+def test_a_model_that_does_not_fit_the_data_is_a_message(qtbot, panel, tmp_path):
+    path = tmp_path / "cifar_shaped.safetensors"
+    models.save(models.create("mlp", in_shape=(3, 32, 32), hidden=8, depth=1), path)
+    assert panel.models.add_file(str(path)) is None
+    _check(panel, ["fmnist-cnn-standard", "cifar_shaped"])
+    _run_and_wait(qtbot, panel)
+    assert panel.handle.state == "failed"
+    assert "'cifar_shaped' does not fit the data" in panel.status.text()
+    assert panel.results is None
+    assert not panel.export_button.isEnabled()
+
+
+def test_a_file_that_fails_to_load_is_a_message(qtbot, panel, tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a model at all")
+    assert panel.models.add_file(str(bad)) is None
+    assert "already in the list" in panel.models.add_file(str(bad))
+    assert "is not a file" in panel.models.add_file(str(tmp_path / "missing.pt"))
+    _check(panel, ["broken"])
+    _run_and_wait(qtbot, panel)
+    assert panel.handle.state == "failed"
+    assert "'broken' could not be loaded" in panel.status.text()
+
+
+def test_finished_training_runs_are_listed(ctx, panel):
+    run = ctx.workspace.create_run("train", {"defense": "standard"})
+    weights = Path(ctx.workspace.run_dir(run.id)) / "best.safetensors"
+    models.save(models.create("mlp", in_shape=(1, 28, 28), hidden=8, depth=1),
+                weights)
+    ctx.workspace.finish(run.id, "finished", summary={})
+    panel.models.refresh_button.click()
+    kinds = {c.name: c.kind for c in panel.models.choices()}
+    assert kinds[f"run {run.id}"] == "run"
+
+
+def test_a_toy_data_set_or_none_says_what_to_choose(qtbot, ctx, panel):
+    _check(panel, TWO)
+    ctx.session.set_data(data.load("moons", "test"), "moons", "test")
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert panel.handle is None
+    assert "'moons' is a 2-D toy set" in panel.status.text()
+    ctx.session.set_data(None, "", "")
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert "Choose a data set" in panel.status.text()

@@ -1,0 +1,114 @@
+"""`explorer eval --suite ...`: robust accuracy from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from explorer import cli_eval_suite
+from explorer.cli import main
+
+
+def _lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+
+
+def test_quick_suite_json_and_recorded_run(capsys, tmp_path):
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "eval", "--model", "fmnist-cnn-pgdat",
+                 "--suite", "quick", "--eps", "8/255", "--steps", "5", "--n", "32",
+                 "--json"]) == 0
+    lines = _lines(capsys)
+    result = lines[-1]
+    assert result["n"] == 32
+    assert list(result["per_attack"]) == ["apgd-ce"]
+    assert result["robust_acc"] == result["per_attack"]["apgd-ce"]
+    assert 0 <= result["robust_acc"] <= result["clean_acc"] <= 1
+    assert result["eps"] == {"linf": pytest.approx(8 / 255)}
+    assert result["attacked"]["apgd-ce"] == round(32 * result["clean_acc"])
+    assert "robust" not in result  # per-sample mask stays out of the line
+    assert any(e.get("event") == "metric" and e["name"] == "apgd-ce"
+               for e in lines[:-1])
+    assert main(["--workspace", ws, "runs", "list", "--json"]) == 0
+    run = _lines(capsys)[-1]["runs"][0]
+    assert run["id"] == result["run_id"]
+    assert run["status"] == "finished"
+    assert run["summary"]["robust_acc"] == pytest.approx(result["robust_acc"])
+
+
+def test_several_models_give_one_object_each(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval",
+                 "--model", "fmnist-cnn-standard", "--model", "fmnist-cnn-pgdat",
+                 "--suite", "quick", "--steps", "5", "--n", "32", "--json"]) == 0
+    result = _lines(capsys)[-1]
+    standard, robust = result["models"]
+    assert [standard["model"], robust["model"]] == ["fmnist-cnn-standard",
+                                                    "fmnist-cnn-pgdat"]
+    assert standard["run_id"] != robust["run_id"]
+    assert standard["robust_acc"] <= robust["robust_acc"]
+
+
+def test_multi_suite_reports_union_and_average(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-pgdat", "--suite", "multi", "--steps", "2",
+                 "--n-targets", "1", "--queries", "4", "--eps-l1", "6", "--n", "8",
+                 "--json"]) == 0
+    result = _lines(capsys)[-1]
+    assert result["eps"] == pytest.approx({"linf": 0.1, "l2": 1.5, "l1": 6.0})
+    assert result["robust_acc"] == result["union_acc"]
+    assert result["union_acc"] <= min(result["per_threat"].values())
+    assert result["avg_acc"] == pytest.approx(sum(result["per_threat"].values()) / 3)
+    assert list(result["per_attack"])[:3] == ["linf:apgd-ce", "linf:apgd-t",
+                                              "linf:square"]
+
+
+def test_plain_output_names_each_stage(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--suite", "quick", "--steps", "3",
+                 "--n", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "fmnist-cnn-standard: clean" in out
+    assert "robust" in out
+    assert "apgd-ce" in out
+
+
+def test_report_hook_calls_write_html_when_present(capsys, tmp_path, monkeypatch):
+    (tmp_path / "fake_report.py").write_text(
+        "import json\n"
+        "def write_html(results, path):\n"
+        "    path.write_text(json.dumps(sorted(results)))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli_eval_suite, "REPORT_MODULE", "fake_report")
+    out = tmp_path / "out.html"
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--suite", "quick", "--steps", "2",
+                 "--n", "8", "--report", str(out)]) == 0
+    keys = json.loads(out.read_text())
+    assert {"clean_acc", "robust_acc", "per_attack", "robust"} <= set(keys)
+    sys.modules.pop("fake_report", None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--suite", "quick", "--report", "x.html"], "--report is not available yet"),
+        (["--eps", "0.1"], "--eps needs --suite"),
+        (["--suite", "huge"], "invalid choice: 'huge'"),
+        (["--suite", "quick", "--eps", "2"], "eps must be in [0, 1]"),
+        (["--suite", "quick", "--eps", "a/b"], "not a number: 'a/b'"),
+        (["--suite", "quick", "--steps", "0"], "steps must be at least 1"),
+        (["--suite", "quick", "--n", "0"], "--n must be at least 1"),
+    ],
+)
+def test_bad_suite_flags_are_one_line_errors(capsys, tmp_path, monkeypatch, argv,
+                                             needle):
+    monkeypatch.setattr(cli_eval_suite, "REPORT_MODULE", "explorer.no_such_report")
+    code = main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", *argv])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1
+    assert needle in err
