@@ -1,0 +1,139 @@
+"""Saving and loading denoisers (safetensors + metadata), and the built-ins.
+
+A denoiser file is a safetensors file whose header holds ``explorer.denoiser``
+(a :class:`DenoiserMeta` with ``kind = "denoiser"``). A classifier file (which
+holds ``explorer.meta`` instead) is refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from explorer.core.denoise.registry import (
+    KIND,
+    DenoiserError,
+    DenoiserMeta,
+    create,
+    size_multiple,
+)
+from explorer.core.fileio import atomic_save
+from explorer.core.resources import resource_path
+
+META_KEY = "explorer.denoiser"
+CLASSIFIER_META_KEY = "explorer.meta"  # what explorer.core.models writes
+
+# name -> (what it is, the command that rebuilds its weights file)
+BUILTINS: dict[str, tuple[str, str]] = {
+    "dncnn-fmnist-standard": (
+        "DnCNN trained on Fashion-MNIST with Gaussian noise, sigma 0.1",
+        "scripts/train_denoisers.py IDX_DIR --method standard --epochs 1"),
+    "dncnn-fmnist-hat": (
+        "DnCNN trained on Fashion-MNIST with hybrid adversarial training (HAT) "
+        "against ObsAtk, Gaussian noise sigma 0.1",
+        "scripts/train_denoisers.py IDX_DIR --method hat --init "
+        "resources/models/dncnn-fmnist-standard.safetensors --n-train 30000 "
+        "--lr 1e-3 --hat-weight 8 --rho 0.88 --attack-steps 3"),
+}
+
+
+def save(model: nn.Module, path: str | os.PathLike[str],
+         meta: DenoiserMeta | None = None) -> Path:
+    meta = meta or getattr(model, "meta", None)
+    if not isinstance(meta, DenoiserMeta):
+        raise DenoiserError("cannot save: the model carries no denoiser metadata")
+    meta = dataclasses.replace(meta, source="")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {META_KEY: meta.to_json()}
+    return atomic_save(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+
+
+def load(path: str | os.PathLike[str]) -> nn.Module:
+    """A denoiser file in eval mode on CPU; every failure names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DenoiserError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            header = fh.metadata() or {}
+            state = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise DenoiserError(f"{path}: not a denoiser file (expected safetensors "
+                            f"with denoiser metadata: {exc})") from None
+    if META_KEY not in header:
+        if CLASSIFIER_META_KEY in header:
+            raise DenoiserError(f"{path}: is a classifier, not a denoiser (a "
+                                "denoiser maps an image to an image; load it as "
+                                "a model instead)")
+        raise DenoiserError(f"{path}: has no denoiser metadata ({META_KEY!r})")
+    try:
+        meta = DenoiserMeta.from_json(header[META_KEY])
+    except DenoiserError as exc:
+        raise DenoiserError(f"{path}: {exc}") from None
+    if meta.kind != KIND:
+        raise DenoiserError(f"{path}: kind is {meta.kind!r}, not {KIND!r}")
+    try:
+        model = create(meta.arch, in_shape=meta.in_shape, dataset=meta.dataset,
+                       **meta.arch_params)
+        model.load_state_dict(state)
+    except (DenoiserError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise DenoiserError(f"{path}: weights do not fit {meta.arch} "
+                            f"({first})") from None
+    model.meta = dataclasses.replace(meta, source=str(path))
+    return model.eval()
+
+
+def check_input(model: nn.Module, x: Tensor) -> None:
+    """Refuse images the denoiser cannot take, saying what it expects."""
+    meta: DenoiserMeta = model.meta
+    if x.dim() != 4:
+        raise DenoiserError(f"expected a batch N×C×H×W, got shape {tuple(x.shape)}")
+    c, h, w = x.shape[1:]
+    expected = "×".join(map(str, meta.in_shape))
+    if c != meta.channels:
+        raise DenoiserError(f"image of size {c}×{h}×{w} does not fit the denoiser "
+                            f"(trained on {expected} images; {meta.channels} "
+                            f"channel(s) expected, got {c})")
+    multiple = size_multiple(meta)
+    if h % multiple or w % multiple:
+        raise DenoiserError(f"image of size {c}×{h}×{w}: {meta.arch} needs height "
+                            f"and width divisible by {multiple}")
+
+
+def _file(name: str) -> Path:
+    return resource_path("models", f"{name}.safetensors")
+
+
+def builtin_names() -> list[str]:
+    """Built-in denoisers whose weights file is present."""
+    return [name for name in BUILTINS if _file(name).is_file()]
+
+
+def describe(name: str) -> str:
+    return BUILTINS[name][0] if name in BUILTINS else ""
+
+
+def load_builtin(name: str) -> nn.Module:
+    if name not in BUILTINS:
+        known = ", ".join(builtin_names()) or "none installed"
+        raise DenoiserError(f"unknown built-in denoiser {name!r} (available: {known})")
+    path = _file(name)
+    if not path.is_file():
+        raise DenoiserError(f"built-in denoiser {name!r}: weights file {path} is "
+                            f"missing; rebuild it with `python {BUILTINS[name][1]}`")
+    model = load(path)
+    model.meta.source = name
+    return model
+
+
+def load_any(name_or_path: str) -> nn.Module:
+    """A built-in denoiser by name, else a file path."""
+    if name_or_path in BUILTINS:
+        return load_builtin(name_or_path)
+    return load(name_or_path)

@@ -1,0 +1,162 @@
+"""Denoiser Lab jobs: ObsAtk live, PSNR-vs-rho curves, classifier accuracy.
+
+All are generators of :mod:`explorer.core.jobs` events ending in ``Done``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from explorer.core.attacks.base import make_generator, model_frozen
+from explorer.core.denoise import metrics, noise
+from explorer.core.denoise.evaluation import denoise_dataset
+from explorer.core.denoise.files import check_input
+from explorer.core.denoise.obsatk import ObsAtk, check_budget, project
+from explorer.core.jobs import CancelToken, Done, Event, Metric, Progress, Snapshot
+from explorer.core.params import ParamError
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().float().numpy()
+
+
+def obsatk_live(denoiser: nn.Module, x: Tensor, *, kind: str = "gaussian",
+                level: float = 0.1, rho: float = 0.44, steps: int = 20,
+                seed: int = 0, every: int = 1,
+                token: CancelToken | None = None) -> Iterator[Event]:
+    """ObsAtk on one batch of clean images, a ``Snapshot`` every ``every`` steps.
+
+    Snapshot arrays: ``v_adv`` (perturbed observation), ``delta``,
+    ``denoised`` (f(v_adv)), ``loss`` (per-image ||f(v_adv) - x||^2) and
+    ``psnr``; the first carries ``noisy`` and ``clean`` too. ``Done`` holds the
+    best iterate's scores per image.
+    """
+    token = token or CancelToken()
+    check_budget(rho, steps)
+    check_input(denoiser, x)
+    gen = make_generator(seed, x.device)
+    v = noise.apply(x, kind, level, gen)
+    attack = ObsAtk(rho, steps)
+    last = None
+    for it in attack.run(denoiser, v, x, gen, live=True):
+        token.check()
+        last = it
+        if it.step % every and it.step < steps:
+            continue
+        with torch.no_grad():
+            out = denoiser(it.v_adv)
+        arrays = {"v_adv": _np(it.v_adv), "delta": _np(it.delta),
+                  "denoised": _np(out), "loss": _np(it.loss),
+                  "psnr": metrics.psnr(x, out)}
+        if it.step == 0:
+            arrays.update(noisy=_np(v), clean=_np(x))
+        label = "best" if it.step > steps else f"step {it.step}/{steps}"
+        yield Snapshot(min(it.step, steps), steps, arrays, label)
+    with torch.no_grad():
+        plain, attacked = denoiser(v), denoiser(last.v_adv)
+    yield Done({"psnr_noisy": metrics.psnr(x, v).tolist(),
+                "psnr_denoised": metrics.psnr(x, plain).tolist(),
+                "psnr_attacked": metrics.psnr(x, attacked).tolist(),
+                "ssim_denoised": metrics.ssim(x, plain).tolist(),
+                "ssim_attacked": metrics.ssim(x, attacked).tolist(),
+                "rho": rho, "steps": steps})
+
+
+def psnr_vs_rho(denoisers: Mapping[str, nn.Module], dataset, rhos: Sequence[float],
+                *, kind: str = "gaussian", level: float = 0.1, steps: int = 20,
+                n: int = 200, baseline: bool = True, seed: int = 0,
+                token: CancelToken | None = None) -> Iterator[Event]:
+    """Mean PSNR under ObsAtk (and the random baseline) per denoiser and rho.
+
+    Metrics are named ``psnr/<denoiser>`` and ``psnr_random/<denoiser>`` with
+    ``step`` the index into ``rhos``; ``Done`` holds the curves.
+    """
+    token = token or CancelToken()
+    for rho in rhos:
+        check_budget(float(rho), steps)
+    attacks = ("obsatk", "random") if baseline else ("obsatk",)
+    curves: dict[str, list[float]] = {}
+    total, done = len(denoisers) * len(rhos) * len(attacks), 0
+    for name, model in denoisers.items():
+        for i, rho in enumerate(rhos):
+            for attack in attacks:
+                res: dict = {}
+                for event in denoise_dataset(model, dataset, kind=kind, level=level,
+                                             attack=attack if rho > 0 else "none",
+                                             rho=float(rho), steps=steps, n=n,
+                                             seed=seed, token=token):
+                    if isinstance(event, Done):
+                        res = event.results
+                key = f"{'psnr' if attack == 'obsatk' else 'psnr_random'}/{name}"
+                value = res.get("psnr_attacked", res["psnr_denoised"])
+                curves.setdefault(key, []).append(value)
+                yield Metric(key, value, i)
+                done += 1
+                yield Progress(done, total, f"{name} rho {rho:g}")
+    yield Done({"rhos": [float(r) for r in rhos], "curves": curves})
+
+
+@torch.enable_grad()
+def adaptive_through_denoiser(classifier: nn.Module, denoiser: nn.Module, v: Tensor,
+                              y: Tensor, rho: float, steps: int) -> Tensor:
+    """Zero-mean l2 perturbation of v maximising the classifier's loss on
+    f(v + d): the attack sees the whole pipeline, denoiser included."""
+    alpha = 2.5 * rho / steps
+    d = torch.zeros_like(v)
+    with model_frozen(classifier), model_frozen(denoiser):
+        for _ in range(steps):
+            d_in = d.detach().requires_grad_(True)
+            logits = classifier(denoiser(v + d_in).clamp(0, 1))
+            loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+            (g,) = torch.autograd.grad(loss, d_in)
+            g = g.flatten(1)
+            g = g - g.mean(dim=1, keepdim=True)
+            g = g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            d = project(d + alpha * g.view_as(d), rho)
+    return d.detach()
+
+
+def classifier_accuracy(classifier: nn.Module, denoiser: nn.Module, dataset, *,
+                        kind: str = "gaussian", level: float = 0.1,
+                        rho: float = 0.44, steps: int = 20, n: int = 200,
+                        batch_size: int = 100, seed: int = 0,
+                        token: CancelToken | None = None) -> Iterator[Event]:
+    """The denoiser as a pre-processing defense for a classifier.
+
+    Accuracy on clean, noisy and denoised inputs; after ObsAtk (which targets
+    the reconstruction, not the classifier); and after an adaptive attack of
+    the same budget through the denoiser (which targets the classifier's loss
+    on the denoised image, so the defense no longer hides the gradient).
+    """
+    token = token or CancelToken()
+    check_budget(rho, steps)
+    if getattr(getattr(classifier, "meta", None), "num_classes", 0) < 1:
+        raise ParamError("classifier: expected a classification model")
+    n = min(int(n), len(dataset))
+    keys = ("clean", "noisy", "denoised", "obsatk", "adaptive")
+    correct = dict.fromkeys(keys, 0)
+    batches = math.ceil(n / batch_size)
+    for b in range(batches):
+        token.check()
+        x, y = dataset.as_tensors(b * batch_size, min(n, (b + 1) * batch_size))
+        check_input(denoiser, x)
+        gen = make_generator(seed + b, x.device)
+        v = noise.apply(x, kind, level, gen)
+        d_obs = ObsAtk(rho, steps)(denoiser, v, x, gen)
+        d_ada = adaptive_through_denoiser(classifier, denoiser, v, y, rho, steps)
+        with torch.no_grad():
+            inputs = {"clean": x, "noisy": v.clamp(0, 1),
+                      "denoised": denoiser(v).clamp(0, 1),
+                      "obsatk": denoiser(v + d_obs).clamp(0, 1),
+                      "adaptive": denoiser(v + d_ada).clamp(0, 1)}
+            for key, inp in inputs.items():
+                correct[key] += int((classifier(inp).argmax(1) == y).sum())
+        yield Progress(b + 1, batches, "classifier accuracy")
+    results = {f"acc_{key}": correct[key] / n for key in keys}
+    results.update(n=n, rho=rho, steps=steps, noise=kind, level=level)
+    yield Done(results)

@@ -1,0 +1,86 @@
+"""The Denoiser Lab's jobs: core denoise jobs plus what must happen off the
+UI thread first (loading the training split, building the denoiser), and
+several denoisers attacked one after the other in one job."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from explorer.core import data, denoise
+from explorer.core.data.base import ArrayDataset
+from explorer.core.jobs import CancelToken, Done, Event, Progress, Snapshot
+
+PLAN = "plan"  # a training run's first snapshot: its batches per epoch
+SEP = "|"  # "<denoiser>|<step label>" in the live attack's snapshot labels
+
+
+def obsatk_rows(denoisers: Mapping[str, nn.Module], x: torch.Tensor, *,
+                kind: str, level: float, rho: float, steps: int, seed: int = 0,
+                every: int = 1, token: CancelToken) -> Iterator[Event]:
+    """ObsAtk live on the same noisy observations for each denoiser in turn.
+
+    Snapshots are labelled ``"<name>|<step label>"``; ``Done`` maps each name
+    to its ``obsatk_live`` results plus ``psnr_random`` (per image, the random
+    zero-mean baseline of the same norm, drawn after the same noise).
+    """
+    results: dict[str, Any] = {}
+    for i, (name, model) in enumerate(denoisers.items()):
+        token.check()
+        yield Progress(i, len(denoisers), f"ObsAtk on {name}")
+        for event in denoise.obsatk_live(model, x, kind=kind, level=level, rho=rho,
+                                         steps=steps, seed=seed, every=every,
+                                         token=token):
+            if isinstance(event, Snapshot):
+                yield Snapshot(event.step, event.total, event.arrays,
+                               f"{name}{SEP}{event.label}")
+            elif isinstance(event, Done):
+                results[name] = dict(event.results)
+        random = denoise.evaluate_batch(model, x, kind, level, attack="random",
+                                        rho=rho, steps=steps, seed=seed,
+                                        per_image=True)
+        results[name]["psnr_random"] = np.asarray(random["psnr_attacked"]).tolist()
+        results[name]["ssim_random"] = np.asarray(random["ssim_attacked"]).tolist()
+    yield Progress(len(denoisers), len(denoisers), "done")
+    yield Done({"denoisers": results, "rho": rho, "steps": steps})
+
+
+def _limited(dataset, n: int | None):
+    if n is None or n >= len(dataset):
+        return dataset
+    images, labels = dataset.as_tensors(0, n)
+    return ArrayDataset(images, labels, dataset.classes, dataset.info)
+
+
+def build_denoiser(config: Mapping[str, Any], shape: tuple[int, ...]) -> nn.Module:
+    return denoise.create(config["arch"], in_shape=tuple(shape),
+                          dataset=config["data"], **config["arch_params"])
+
+
+def train_denoiser_run(config: Mapping[str, Any], *, run_dir, device=None,
+                       resume: bool = False, token: CancelToken) -> Iterator[Event]:
+    """Load the data set's splits, build the denoiser, train it.
+
+    ``config`` holds ``data``, ``root``, ``arch``, ``arch_params``, ``method``,
+    ``params`` (noise, level, hat_weight, rho, attack_steps), ``epochs``,
+    ``batch_size``, ``lr``, ``eval_n``, ``eval_steps`` and ``limit_train``.
+    """
+    root = config.get("root") or None
+    train_set = _limited(data.load(config["data"], "train", root=root),
+                         config.get("limit_train"))
+    token.check()
+    test_set = data.load(config["data"], "test", root=root)
+    model = build_denoiser(config, tuple(train_set.info.shape))
+    batches = math.ceil(len(train_set) / config["batch_size"])
+    yield Snapshot(0, config["epochs"], {"steps_per_epoch": np.array(batches)}, PLAN)
+    yield from denoise.train_denoiser(
+        model, train_set, test_set, method=config["method"],
+        params=config["params"], epochs=config["epochs"], run_dir=run_dir,
+        batch_size=config["batch_size"], lr=config["lr"],
+        eval_rho=config["params"]["rho"], eval_steps=config["eval_steps"],
+        eval_n=config["eval_n"], device=device, resume=resume, token=token)

@@ -1,0 +1,224 @@
+"""The Denoiser Lab's Train tab: train a denoiser (standard or HAT) in the
+background with live curves; runs are recorded in the workspace (kind
+``train-denoiser``) and a stopped one resumes from its checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.jobs import Metric, Progress, Snapshot
+from explorer.core.params import ParamError
+from explorer.gui.context import AppContext
+from explorer.gui.denoise_jobs import PLAN, train_denoiser_run
+from explorer.gui.widgets.denoise_curves import DenoiseCurves
+from explorer.gui.widgets.denoise_train_form import DenoiseTrainForm
+
+KIND = "train-denoiser"
+SLOT = "denoise/train"
+RESUMABLE = ("interrupted", "cancelled", "failed")
+REDRAW_MS = 100
+
+
+class DenoiseTrainBox(QWidget):
+    finished = Signal(str)  # the outcome: done, failed or cancelled
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.handle = None
+        self.run_id: str | None = None
+        self.problem = ""  # why training cannot start now (set by the panel)
+        self.form = DenoiseTrainForm()
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.start_button = QPushButton("Start training")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume selected")
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button.clicked.connect(self.resume_selected)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.stop_button, self.resume_button):
+            buttons.addWidget(b)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        left = QWidget()
+        left.setFixedWidth(330)
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(scroll, 1)
+        ll.addLayout(buttons)
+        ll.addWidget(self.status)
+        self.curves = DenoiseCurves()
+        self.runs = QListWidget()
+        self.runs.setMaximumHeight(110)
+        self.runs.setToolTip("Denoiser training runs of this workspace; select "
+                             "a stopped one and press Resume")
+        self.runs.itemSelectionChanged.connect(self._update_buttons)
+        right = QVBoxLayout()
+        right.addWidget(self.curves, 1)
+        right.addWidget(QLabel("Runs (best weights: best.safetensors in the "
+                               "run folder — add it on the Attack tab)"))
+        right.addWidget(self.runs)
+        root = QHBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.addWidget(left)
+        root.addLayout(right, 1)
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(REDRAW_MS)
+        self._redraw.timeout.connect(self.curves.redraw)
+        ctx.runner.jobs_changed.connect(self.refresh_runs)
+        self.refresh_runs()
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None and self.handle.running
+
+    # -- runs -------------------------------------------------------------------
+    @Slot()
+    def refresh_runs(self) -> None:
+        ws = self.ctx.workspace
+        chosen = self.selected()
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        for record in ws.runs(kind=KIND) if ws is not None else []:
+            cfg = record.config
+            item = QListWidgetItem(f"{record.id} — {cfg.get('method', '?')} "
+                                   f"{cfg.get('arch', '?')} — {record.status}")
+            item.setData(Qt.ItemDataRole.UserRole, (record.id, record.status))
+            self.runs.addItem(item)
+            item.setSelected(record.id == chosen)
+        self.runs.blockSignals(False)
+        self._update_buttons()
+
+    def selected(self) -> str | None:
+        items = self.runs.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole)[0] if items else None
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        items = self.runs.selectedItems()
+        status = items[0].data(Qt.ItemDataRole.UserRole)[1] if items else ""
+        self.start_button.setEnabled(not self.running)
+        self.stop_button.setEnabled(self.running)
+        self.resume_button.setEnabled(not self.running and status in RESUMABLE)
+
+    # -- start, stop, resume --------------------------------------------------------
+    @Slot()
+    def _on_start_clicked(self) -> None:
+        self.start()
+
+    def start(self) -> bool:
+        s = self.ctx.session
+        if self.problem:
+            self.status.setText(self.problem)
+            return False
+        try:
+            config = self.form.config(tuple(s.dataset.info.shape))
+        except (ParamError, ValueError) as exc:
+            self.status.setText(str(exc))
+            return False
+        root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
+        config.update(data=s.data_name, root=root or None)
+        title = f"{config['method']} {config['arch']} denoiser on {s.data_name}"
+        recorder = self.ctx.run_recorder(KIND, config, title=title)
+        if recorder is None:
+            self.status.setText("No workspace could be opened, so runs cannot "
+                                "be recorded.")
+            return False
+        self._launch(config, recorder, resume=False)
+        return True
+
+    @Slot()
+    def resume_selected(self) -> None:
+        run_id, ws = self.selected(), self.ctx.workspace
+        if ws is None or run_id is None or self.running:
+            return
+        if not (ws.run_dir(run_id) / "last.pt").exists():
+            self.status.setText(f"Run {run_id} has no checkpoint to resume from.")
+            return
+        self._launch(ws.get(run_id).config, self.ctx.resume_recorder(run_id),
+                     resume=True)
+        for name, points in ws.metrics(run_id).items():
+            for step, value in points:
+                self.curves.add(name, step, value)
+        self._redraw.start()
+
+    def _launch(self, config: dict[str, Any], recorder, *, resume: bool) -> None:
+        self.run_id = recorder.run_id
+        self.curves.reset(config["epochs"])
+        self.handle = self.ctx.runner.start(
+            train_denoiser_run, name=f"training {config['method']} denoiser",
+            slot=SLOT, job_args=(config,), recorder=recorder,
+            run_dir=self.ctx.workspace.run_dir(self.run_id),
+            device=self.ctx.session.device, resume=resume)
+        for name in ("metric", "snapshot", "progress", "done", "failed", "cancelled",
+                     "finished"):
+            getattr(self.handle, name).connect(getattr(self, f"_on_{name}"))
+        self.status.setText(f"{'resuming' if resume else 'starting'} {self.run_id}…")
+        self.refresh_runs()
+
+    @Slot()
+    def stop(self) -> None:
+        if self.running:
+            self.handle.cancel()
+            self.status.setText("stopping after the current batch…")
+
+    # -- events -------------------------------------------------------------------
+    @Slot(object)
+    def _on_snapshot(self, event: Snapshot) -> None:
+        if event.label == PLAN:
+            self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
+
+    @Slot(object)
+    def _on_metric(self, event: Metric) -> None:
+        self.curves.add(event.name, event.step, event.value)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    @Slot(object)
+    def _on_progress(self, event: Progress) -> None:
+        self.status.setText(f"run {self.run_id}: {event.label} "
+                            f"({100 * event.done / max(event.total, 1):.0f}%)")
+
+    @Slot(dict)
+    def _on_done(self, results: dict) -> None:
+        self.curves.redraw()
+        clean, attacked = results.get("psnr_clean"), results.get("psnr_attacked")
+        scores = (f"test PSNR {clean:.2f} dB, under ObsAtk {attacked:.2f} dB"
+                  if isinstance(clean, float) and isinstance(attacked, float) else "")
+        self.status.setText(f"run {self.run_id} finished: {results.get('epochs')} "
+                            f"epochs, {scores}. Weights: {results.get('best')}")
+        self.finished.emit("done")
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"training failed: {message}")
+        self.finished.emit("failed")
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self.curves.redraw()
+        self.status.setText(f"run {self.run_id} stopped; its checkpoint is kept — "
+                            "select it below and press Resume.")
+        self.finished.emit("cancelled")
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.handle = None
+        self.refresh_runs()
