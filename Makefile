@@ -36,6 +36,10 @@ screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/data-panel.png --panel data
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/attack-lab.png --panel attack
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/training.png --panel training
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/evaluate.png --panel evaluate
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/inside.png --panel inside
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/playground.png --panel playground
+	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/denoise.png --panel denoise
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -58,19 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
             lister.add_argument("--status", help="only runs with this status")
             lister.add_argument("--limit", type=int, help="at most this many")
 
-    ev = sub.add_parser("eval", help="evaluate a model (clean accuracy)")
-    ev.add_argument("--model", required=True,
-                    help="built-in model name or a weights file")
-    ev.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
-    ev.add_argument("--data", default="fashion-mnist-mini", help="data set name")
-    ev.add_argument("--split", default="test", help="split (default: test)")
-    ev.add_argument("--root", help="folder of a torchvision or image-folder set")
-    ev.add_argument("--n", type=int, default=None,
-                    help="evaluate the first N images of the split (default: all)")
-    ev.add_argument("--batch-size", type=int, default=500)
-    ev.add_argument("--json", action="store_true",
-                    help="JSON lines; the last line holds the results")
-
+    # eval, attack and train parse their own flags (explorer.cli_eval ...):
+    # some depend on --wrap / --attack / --method, so they parse in two passes.
+    ev = sub.add_parser("eval", add_help=False, prefix_chars="\0",
+                        help="evaluate a model (`eval --help` for flags)")
+    ev.add_argument("argv", nargs=argparse.REMAINDER)
     # Its flags depend on --attack: explorer.cli_attack parses them in two
     # passes. NUL never occurs in argv, so nothing here looks like an option
     # and every argument reaches it verbatim.
@@ -80,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", add_help=False, prefix_chars="\0",
                         help="train with a defense (`train --help` for flags)")
     tr.add_argument("argv", nargs=argparse.REMAINDER)
+    # Denoiser Lab: flags parsed by explorer.cli_denoise.
+    for name, what in (("denoise", "score a denoiser"),
+                       ("train-denoiser", "train a denoiser")):
+        dn = sub.add_parser(name, add_help=False, prefix_chars="\0",
+                            help=f"{what} (`{name} --help` for flags)")
+        dn.add_argument("argv", nargs=argparse.REMAINDER)
+    # Look inside: `boundary` (image-space slices) and `landscape` (loss).
+    from explorer.cli_inside import add_parsers as add_inside_parsers
+
+    add_inside_parsers(sub)
     return parser
 
 
@@ -212,18 +214,9 @@ def _runs_list(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from explorer.cli_eval import evaluate
+    from explorer.cli_eval import eval_command
 
-    results = evaluate(args)
-    if args.json:
-        from explorer.cli_jobs import to_json
-
-        print(json.dumps(to_json(results)))
-    else:
-        print(f"clean accuracy: {100 * results['clean_acc']:.2f}% "
-              f"on {results['n']} images of {results['data']} ({results['split']}), "
-              f"{results['seconds']:.1f} s — run {results['run_id']}")
-    return 0
+    return eval_command(args)
 
 
 def _attack(args: argparse.Namespace) -> int:
@@ -238,6 +231,18 @@ def _train(args: argparse.Namespace) -> int:
     return train_command(args)
 
 
+def _denoise(args: argparse.Namespace, name: str) -> int:
+    from explorer import cli_denoise
+
+    return getattr(cli_denoise, name)(args)
+
+
+def _inside(name: str, args: argparse.Namespace) -> int:
+    from explorer import cli_inside
+
+    return getattr(cli_inside, name)(args)
+
+
 COMMANDS = {
     "data": _data_list,
     "models": _models_list,
@@ -245,4 +250,8 @@ COMMANDS = {
     "eval": _eval,
     "attack": _attack,
     "train": _train,
+    "denoise": lambda args: _denoise(args, "denoise_command"),
+    "train-denoiser": lambda args: _denoise(args, "train_denoiser_command"),
+    "boundary": lambda args: _inside("boundary_command", args),
+    "landscape": lambda args: _inside("landscape_command", args),
 }

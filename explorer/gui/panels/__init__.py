@@ -29,6 +29,17 @@ PANELS: tuple[PanelSpec, ...] = (
         "attack", "Attack Lab", "explorer.gui.panels.attack_lab", "AttackLabPanel"
     ),
     PanelSpec("training", "Training", "explorer.gui.panels.training", "TrainingPanel"),
+    PanelSpec(
+        "evaluate", "Evaluate & Compare", "explorer.gui.panels.evaluate",
+        "EvaluatePanel",
+    ),
+    PanelSpec(
+        "playground", "Playground", "explorer.gui.panels.playground", "PlaygroundPanel"
+    ),
+    PanelSpec("inside", "Look Inside", "explorer.gui.panels.inside", "InsidePanel"),
+    PanelSpec(
+        "denoise", "Denoiser Lab", "explorer.gui.panels.denoise", "DenoiserLabPanel"
+    ),
 )
 
 
