@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,13 @@ from torch import Tensor, nn
 from explorer.core import accel, models
 from explorer.core import device as devices
 from explorer.core.attacks.base import make_generator
-from explorer.core.defenses import checkpoint
 from explorer.core.defenses.evaluation import (
     adversarial_strip,
     clean_and_robust,
     step_size,
 )
 from explorer.core.defenses.registry import create
-from explorer.core.defenses.schedules import check_schedule, lr_factor, make_optimizer
+from explorer.core.defenses.schedules import check_schedule, make_optimizer
 from explorer.core.jobs import (
     Artifact,
     Cancelled,
@@ -41,9 +39,8 @@ from explorer.core.jobs import (
     Event,
     Log,
     Metric,
-    Progress,
-    ProgressThrottle,
 )
+from explorer.core.training.loop import Position, RunState, TrainingLoop
 
 MAX_LOSS = 1e4
 # Must match for a resume: the rest (epochs, eval settings) may change.
@@ -55,32 +52,15 @@ class TrainingDiverged(RuntimeError):
 
 
 @dataclasses.dataclass
-class _Position:
-    """Where training stands: everything but weights, optimizer and RNGs."""
+class _Position(Position):
+    """The shared position plus accuracy counts and the best robust accuracy."""
 
-    epoch: int = 0  # epochs finished
-    batch: int = 0  # batches finished within the current epoch
-    step: int = 0  # updates finished in all
-    perm: Tensor | None = None  # this epoch's order of the training set
-    loss_sum: float = 0.0
     correct: int = 0
-    seen: int = 0
-    epoch_seconds: float = 0.0
-    seconds: float = 0.0
     best_robust: float = -1.0
-    best_epoch: int = 0
-    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
-    def state(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["perm"] = self.perm if self.perm is not None else torch.empty(0)
-        return out
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> _Position:
-        pos = cls(**state)
-        pos.perm = pos.perm if pos.perm.numel() else None
-        return pos
+    def next_epoch(self, metrics: dict[str, float], seconds: float) -> None:
+        super().next_epoch(metrics, seconds)
+        self.correct = 0
 
 
 def _arrays(dataset) -> tuple[Tensor, Tensor]:
@@ -149,87 +129,42 @@ def train(
     shuffle = torch.Generator().manual_seed(seed)
     method_rng = make_generator(seed + 1, device)
     eval_x, eval_y = test_set.as_tensors(0, min(eval_n, len(test_set)))
-
-    saved: dict[str, int] = {}
-
-    def save() -> None:
-        saved.update(epoch=pos.epoch, batch=pos.batch)
-        checkpoint.save(last_path, {
-            "format": 1, "config": config, "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": {"name": schedule, "step": pos.step, "total": total},
-            "position": pos.state(), "rng": checkpoint.rng_state(),
-            "shuffle_rng": shuffle.get_state(), "method_rng": method_rng.get_state(),
-            "method": defense.state_dict()})
-
+    run = RunState(
+        last_path, config, FIXED_KEYS, model, opt,
+        {"shuffle_rng": shuffle, "method_rng": method_rng},
+        extra=lambda pos: {"scheduler": {"name": schedule, "step": pos.step,
+                                         "total": total},
+                           "method": defense.state_dict()},
+        load_extra=lambda state: defense.load_state_dict(state["method"]))
+    pos = run.start(_Position, seed=seed, resume=resume)
     if resume:
-        state = checkpoint.load(last_path)
-        for key in FIXED_KEYS:
-            if state["config"].get(key) != config[key]:
-                raise checkpoint.CheckpointError(
-                    f"cannot resume {last_path}: its {key} is "
-                    f"{state['config'].get(key)!r}, this run's is {config[key]!r}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        pos = _Position.from_state(state["position"])
-        checkpoint.set_rng_state(state["rng"])
-        shuffle.set_state(state["shuffle_rng"])
-        method_rng.set_state(state["method_rng"])
-        defense.load_state_dict(state["method"])
-        saved.update(epoch=pos.epoch, batch=pos.batch)
         yield Log(f"resumed from {last_path} at epoch {pos.epoch + 1}, "
                   f"batch {pos.batch}")
-    else:
-        torch.manual_seed(seed)
-        pos = _Position()
-        save()
+    loop = TrainingLoop(run, pos, shuffle=shuffle, n_items=len(ys),
+                        batch_size=batch_size, epochs=epochs, total=total, lr=lr,
+                        schedule=schedule, checkpoint_minutes=checkpoint_minutes,
+                        token=token)
 
-    throttle = ProgressThrottle()
+    def train_batch(b: int, idx: Tensor) -> list[float]:
+        x, y = _batch(xs, ys, idx, device)
+        losses = []
+        for _ in range(defense.replays):
+            loss, logits = defense.loss(model, x, y, method_rng)
+            value = float(loss.detach())
+            if not math.isfinite(value) or value > MAX_LOSS:
+                raise TrainingDiverged(_diverged(value, pos.epoch, b, last_path,
+                                                 run.saved_at))
+            loop.update(loss, defense.after_backward)
+            pos.loss_sum += value * len(y)
+            pos.correct += int((logits.detach().argmax(1) == y).sum())
+            pos.seen += len(y)
+            losses.append(value)
+        return losses
+
     unsaved_logged = False  # a prepared model models.save cannot describe
-    every = max(1, n_batches // 100)
-    started = time.monotonic()
-    base_seconds = pos.seconds
     try:
         for epoch in range(pos.epoch, epochs):
-            if pos.perm is None:
-                pos.perm = torch.randperm(len(ys), generator=shuffle)
-            epoch_start = time.monotonic() - pos.epoch_seconds
-            last_save = time.monotonic()
-            window: list[float] = []
-            model.train()
-            for b in range(pos.batch, n_batches):
-                token.check()
-                x, y = _batch(xs, ys, pos.perm[b * batch_size:(b + 1) * batch_size],
-                              device)
-                for _ in range(defense.replays):
-                    for group in opt.param_groups:
-                        group["lr"] = lr * lr_factor(schedule, pos.step, total)
-                    loss, logits = defense.loss(model, x, y, method_rng)
-                    value = float(loss.detach())
-                    if not math.isfinite(value) or value > MAX_LOSS:
-                        raise TrainingDiverged(_diverged(value, epoch, b, last_path,
-                                                         saved))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    defense.after_backward()
-                    opt.step()
-                    pos.step += 1
-                    pos.loss_sum += value * len(y)
-                    pos.correct += int((logits.detach().argmax(1) == y).sum())
-                    pos.seen += len(y)
-                    window.append(value)
-                pos.batch = b + 1
-                pos.epoch_seconds = time.monotonic() - epoch_start
-                if time.monotonic() - last_save >= checkpoint_minutes * 60:
-                    pos.seconds = base_seconds + time.monotonic() - started
-                    save()
-                    last_save = time.monotonic()
-                if (b + 1) % every == 0 or b + 1 == n_batches:
-                    yield Metric("batch_loss", sum(window) / len(window), pos.step)
-                    window = []
-                if throttle.due(pos.step, total):
-                    yield Progress(pos.step, total, f"epoch {epoch + 1}/{epochs}")
-            pos.epoch_seconds = time.monotonic() - epoch_start
+            yield from loop.epoch(train_batch)
             clean, robust = clean_and_robust(model, eval_x, eval_y, eps=eval_eps,
                                              steps=eval_steps, device=device,
                                              token=token)
@@ -246,10 +181,7 @@ def train(
             improved = robust > pos.best_robust
             if improved:
                 pos.best_robust, pos.best_epoch = robust, epoch + 1
-            pos = dataclasses.replace(
-                pos, epoch=epoch + 1, batch=0, perm=None, loss_sum=0.0, correct=0,
-                seen=0, epoch_seconds=0.0, history=[*pos.history, metrics],
-                seconds=base_seconds + time.monotonic() - started)
+            pos.next_epoch(metrics, loop.seconds())
             if improved and getattr(model, "meta", None) is not None:
                 _save_best(model, best_path, config, epoch + 1, metrics, train_set)
                 yield Artifact("best", best_path)
@@ -259,30 +191,29 @@ def train(
                           "model metadata (an architecture models.load cannot "
                           "rebuild); best.safetensors is not written, last.pt "
                           "holds its weights")
-            save()
+            run.save(pos)
             for name, value in metrics.items():
                 yield Metric(name, value, epoch + 1)
             yield strip
     except Cancelled:
-        pos.seconds = base_seconds + time.monotonic() - started
-        save()
+        loop.save()
         raise
     last = pos.history[-1] if pos.history else {}
     yield Done({"epochs": pos.epoch, "clean_acc": last.get("test_clean_acc"),
                 "robust_acc": last.get("test_robust_acc"),
                 "best_robust_acc": max(pos.best_robust, 0.0),
                 "best_epoch": pos.best_epoch,
-                "seconds": base_seconds + time.monotonic() - started,
+                "seconds": loop.seconds(),
                 "checkpoint": str(last_path),
                 "best": str(best_path) if best_path.exists() else None})
 
 
 def _diverged(value: float, epoch: int, batch: int, path: Path,
-              saved: dict[str, int]) -> str:
+              saved: tuple[int, int]) -> str:
     what = "nan" if math.isnan(value) else f"{value:g}"
     return (f"loss became {what} at epoch {epoch + 1} batch {batch + 1}; the last "
-            f"good checkpoint is kept: {path} (after {saved['epoch']} epochs and "
-            f"{saved['batch']} batches)")
+            f"good checkpoint is kept: {path} (after {saved[0]} epochs and "
+            f"{saved[1]} batches)")
 
 
 def _save_best(model, path: Path, config: dict[str, Any], epoch: int,

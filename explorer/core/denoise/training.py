@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,9 @@ from explorer.core.jobs import (
     Done,
     Event,
     Metric,
-    Progress,
-    ProgressThrottle,
 )
-from explorer.core.training import checkpoint
-from explorer.core.training.schedules import check_schedule, lr_factor, make_optimizer
+from explorer.core.training.loop import Position, RunState, TrainingLoop
+from explorer.core.training.schedules import check_schedule, make_optimizer
 
 METHODS = ("standard", "hat")
 FIXED_KEYS = ("method", "noise", "level", "hat_weight", "rho", "attack_steps",
@@ -73,29 +70,8 @@ def hat_loss(model: nn.Module, v: Tensor, x: Tensor, weight: float,
 
 
 @dataclasses.dataclass
-class _Position:
-    epoch: int = 0
-    batch: int = 0
-    step: int = 0
-    perm: Tensor | None = None
-    loss_sum: float = 0.0
-    seen: int = 0
-    epoch_seconds: float = 0.0
-    seconds: float = 0.0
-    best: float = -math.inf
-    best_epoch: int = 0
-    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
-
-    def state(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["perm"] = self.perm if self.perm is not None else torch.empty(0)
-        return out
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> _Position:
-        pos = cls(**state)
-        pos.perm = pos.perm if pos.perm.numel() else None
-        return pos
+class _Position(Position):
+    best: float = -math.inf  # best attacked PSNR so far
 
 
 def _images(dataset) -> Tensor:
@@ -158,77 +134,34 @@ def train_denoiser(
     noise_rng = make_generator(seed + 1, device)
     crop_rng = torch.Generator().manual_seed(seed + 2)
     eval_x = test_set.as_tensors(0, min(eval_n, len(test_set)))[0]
+    run = RunState(last_path, config, FIXED_KEYS, model, opt,
+                   {"shuffle_rng": shuffle, "noise_rng": noise_rng,
+                    "crop_rng": crop_rng},
+                   extra=lambda pos: {"kind": "denoiser"})
+    pos = run.start(_Position, seed=seed, resume=resume)
+    loop = TrainingLoop(run, pos, shuffle=shuffle, n_items=len(xs),
+                        batch_size=batch_size, epochs=epochs, total=total, lr=lr,
+                        schedule=schedule, checkpoint_minutes=checkpoint_minutes,
+                        token=token)
 
-    def save() -> None:
-        checkpoint.save(last_path, {
-            "format": 1, "kind": "denoiser", "config": config,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "position": pos.state(), "rng": checkpoint.rng_state(),
-            "shuffle_rng": shuffle.get_state(), "noise_rng": noise_rng.get_state(),
-            "crop_rng": crop_rng.get_state()})
+    def train_batch(b: int, idx: Tensor) -> list[float]:
+        x = xs[idx]
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        x = _crop(x, crop, crop_rng).to(device)
+        v = noise.apply(x, cfg["noise"], cfg["level"], noise_rng)
+        loss = hat_loss(model, v, x, cfg["hat_weight"], attack, noise_rng)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise RuntimeError(f"loss became {value} at epoch {pos.epoch + 1} "
+                               f"batch {b + 1}; {last_path} is kept")
+        loop.update(loss)
+        pos.loss_sum += value * len(x)
+        pos.seen += len(x)
+        return [value]
 
-    if resume:
-        state = checkpoint.load(last_path)
-        for key in FIXED_KEYS:
-            if state["config"].get(key) != config[key]:
-                raise checkpoint.CheckpointError(
-                    f"cannot resume {last_path}: its {key} is "
-                    f"{state['config'].get(key)!r}, this run's is {config[key]!r}")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        pos = _Position.from_state(state["position"])
-        checkpoint.set_rng_state(state["rng"])
-        shuffle.set_state(state["shuffle_rng"])
-        noise_rng.set_state(state["noise_rng"])
-        crop_rng.set_state(state["crop_rng"])
-    else:
-        torch.manual_seed(seed)
-        pos = _Position()
-        save()
-
-    throttle = ProgressThrottle()
-    every = max(1, n_batches // 100)
-    started, base_seconds = time.monotonic(), pos.seconds
     try:
         for epoch in range(pos.epoch, epochs):
-            if pos.perm is None:
-                pos.perm = torch.randperm(len(xs), generator=shuffle)
-            epoch_start = time.monotonic() - pos.epoch_seconds
-            last_save = time.monotonic()
-            window: list[float] = []
-            model.train()
-            for b in range(pos.batch, n_batches):
-                token.check()
-                x = xs[pos.perm[b * batch_size:(b + 1) * batch_size]]
-                x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-                x = _crop(x, crop, crop_rng).to(device)
-                v = noise.apply(x, cfg["noise"], cfg["level"], noise_rng)
-                for group in opt.param_groups:
-                    group["lr"] = lr * lr_factor(schedule, pos.step, total)
-                loss = hat_loss(model, v, x, cfg["hat_weight"], attack, noise_rng)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise RuntimeError(f"loss became {value} at epoch {epoch + 1} "
-                                       f"batch {b + 1}; {last_path} is kept")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                pos.step += 1
-                pos.loss_sum += value * len(x)
-                pos.seen += len(x)
-                window.append(value)
-                pos.batch = b + 1
-                pos.epoch_seconds = time.monotonic() - epoch_start
-                if time.monotonic() - last_save >= checkpoint_minutes * 60:
-                    pos.seconds = base_seconds + time.monotonic() - started
-                    save()
-                    last_save = time.monotonic()
-                if (b + 1) % every == 0 or b + 1 == n_batches:
-                    yield Metric("batch_loss", sum(window) / len(window), pos.step)
-                    window = []
-                if throttle.due(pos.step, total):
-                    yield Progress(pos.step, total, f"epoch {epoch + 1}/{epochs}")
-            pos.epoch_seconds = time.monotonic() - epoch_start
+            yield from loop.epoch(train_batch)
             scores = evaluate_batch(model, eval_x, cfg["noise"], cfg["level"],
                                     rho=eval_rho, steps=eval_steps, seed=0,
                                     device=device)
@@ -241,21 +174,17 @@ def train_denoiser(
             improved = metrics["test_psnr_attacked"] > pos.best
             if improved:
                 pos.best, pos.best_epoch = metrics["test_psnr_attacked"], epoch + 1
-            pos = dataclasses.replace(
-                pos, epoch=epoch + 1, batch=0, perm=None, loss_sum=0.0, seen=0,
-                epoch_seconds=0.0, history=[*pos.history, metrics],
-                seconds=base_seconds + time.monotonic() - started)
+            pos.next_epoch(metrics, loop.seconds())
             if improved:
                 meta = dataclasses.replace(model.meta, training={
                     **config, "epoch": epoch + 1, **metrics})
                 files.save(model, best_path, meta)
                 yield Artifact("best", best_path)
-            save()
+            run.save(pos)
             for name, value in metrics.items():
                 yield Metric(name, value, epoch + 1)
     except Cancelled:
-        pos.seconds = base_seconds + time.monotonic() - started
-        save()
+        loop.save()
         raise
     last = pos.history[-1] if pos.history else {}
     model.eval()
@@ -263,6 +192,6 @@ def train_denoiser(
                 "psnr_attacked": last.get("test_psnr_attacked"),
                 "best_psnr_attacked": pos.best if pos.best_epoch else None,
                 "best_epoch": pos.best_epoch,
-                "seconds": base_seconds + time.monotonic() - started,
+                "seconds": loop.seconds(),
                 "checkpoint": str(last_path),
                 "best": str(best_path) if best_path.exists() else None})
