@@ -46,6 +46,8 @@ class LiveAttackView(QWidget):
         self.focus = 0
         self._follow = True
         self._curves_stale = False
+        self._strip_items: list[tuple[str, int, np.ndarray]] = []
+        self._marks: dict[int, str] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(PAINT_MS)
@@ -107,8 +109,13 @@ class LiveAttackView(QWidget):
         self.scrubber.blockSignals(False)
         self.curves.reset()
         self.triplet.clear()
-        self.strip.set_images([chw_to_hwc(it.x) for it in self.items],
-                              [self._name(it.y) for it in self.items])
+        shown = [(it.source, it.y, it.x) for it in self.items]
+        if not _same_images(shown, self._strip_items):
+            # Re-running on the same images (the usual tweak-and-rerun) keeps
+            # the strip's pixmaps: a new run then costs the UI thread less.
+            self.strip.set_images([chw_to_hwc(it.x) for it in self.items],
+                                  [self._name(it.y) for it in self.items])
+            self._strip_items, self._marks = shown, None
         self.step_label.setText("starting…")
         self._mark()
 
@@ -208,7 +215,9 @@ class LiveAttackView(QWidget):
         if snap is not None and snap.label != "clean":
             marks = {int(k): FOOLED for k in np.flatnonzero(snap.arrays["success"])}
         marks[self.focus] = FOCUS
-        self.strip.set_marked(marks)
+        if marks != self._marks:  # restyling tiles re-lays out the strip
+            self._marks = marks
+            self.strip.set_marked(marks)
 
     # -- user -----------------------------------------------------------------
     @Slot(int)
@@ -229,3 +238,10 @@ class LiveAttackView(QWidget):
 
     def _name(self, k: int) -> str:
         return self.classes[k] if 0 <= k < len(self.classes) else str(k)
+
+
+def _same_images(a: list[tuple[str, int, np.ndarray]],
+                 b: list[tuple[str, int, np.ndarray]]) -> bool:
+    return len(a) == len(b) and all(
+        sa == sb and ya == yb and np.array_equal(xa, xb)
+        for (sa, ya, xa), (sb, yb, xb) in zip(a, b, strict=True))

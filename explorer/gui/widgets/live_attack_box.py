@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +56,10 @@ class LiveAttackBox(QWidget):
         self.save_button.clicked.connect(self.save)
         self.status = QLabel("Select images, then Run.")
         self.status.setWordWrap(True)
+        # A fixed box: a new status text at the start and end of every run
+        # must not re-lay out the view below (that repaints every plot).
+        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.save_label = QLabel()
         self.save_label.setWordWrap(True)
         self.save_label.setTextInteractionFlags(

@@ -93,6 +93,7 @@ class TripletView(QWidget):
         self.delta: np.ndarray = np.zeros((0, 0))
         self.shown_adv: np.ndarray = np.zeros((0, 0))
         self.max_delta = 0.0
+        self._title = "perturbation"
 
     def clear(self) -> None:
         for item in self.items:
@@ -116,7 +117,10 @@ class TripletView(QWidget):
         self.perturbation.setImage(self.delta, autoLevels=False,
                                    levels=(-bound, bound))
         self.colorbar.setLevels((-bound, bound))
-        self.plots[1].setTitle(f"perturbation ×{1 / bound:.0f}")
+        title = f"perturbation ×{1 / bound:.0f}"
+        if title != self._title:  # a new title re-lays out the whole panel
+            self._title = title
+            self.plots[1].setTitle(title)
 
     def show_scores(
         self,
