@@ -19,18 +19,20 @@ def mini_batch():
     return data.load("fashion-mnist-mini", "test").as_tensors(0, 64)
 
 
-def test_place_keeps_cpu_layout_and_forces_channels_last(builtin, mini_batch):
+def test_place_stores_conv_weights_channels_last_with_the_same_outputs(mini_batch):
     x, _ = mini_batch
-    reference = builtin(x)
-    model = accel.place(builtin, "cpu")
+    model = models.load_builtin("fmnist-cnn-standard")
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        reference = model(x)
     assert conv.weight.is_contiguous()
-    accel.place(model, "cpu", channels_last=True)
+    placed = accel.place(model, "cpu")
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        assert torch.allclose(model(x), reference, atol=1e-4)
-    accel.place(model, "cpu", channels_last=False).to(
-        memory_format=torch.contiguous_format)
+        assert torch.allclose(placed(x), reference, atol=1e-4)
+    accel.place(model, "cpu", channels_last=False)  # keeps what it has
+    mlp = models.create("mlp", in_shape=(1, 28, 28), num_classes=10)
+    assert accel.place(mlp, "cpu") is mlp  # nothing to convert
 
 
 def test_autocast_returns_float32_close_to_full_precision(builtin, mini_batch):

@@ -47,20 +47,28 @@ def stripes_init(x: Tensor, eps: float, generator: torch.Generator) -> Tensor:
 
 def propose_linf(x: Tensor, x_best: Tensor, eps: float, p: float,
                  generator: torch.Generator) -> Tensor:
-    """Set one random square per sample to ±eps (one sign per channel)."""
+    """Set one random square per sample to ±eps (one sign per channel).
+
+    Where the new signs would leave the image unchanged (the square already
+    sits at those values), only those samples draw new signs, up to
+    ``_RESAMPLE`` times, as the paper does.
+    """
     b, ch, h, w = x.shape
     s = min(max(round(math.sqrt(p * h * w)), 1), h, w)
     r, c = _corners(x, s, generator)
     window = _window(r, c, s, h, w)
-    delta = x_best - x
-    x_new, todo = x_best, torch.ones(b, dtype=torch.bool, device=x.device)
-    for _ in range(_RESAMPLE):
-        candidate = (x + torch.where(window, eps * _signs((b, ch, 1, 1), generator, x),
-                                     delta)).clamp(0, 1)
-        x_new = torch.where(todo.view(-1, 1, 1, 1), candidate, x_new)
-        todo = todo & ((x_new - x_best).abs().flatten(1).amax(1) < 1e-7)
-        if not bool(todo.any()):
+    x_new = torch.where(window, (x + eps * _signs((b, ch, 1, 1), generator, x))
+                        .clamp(0, 1), x_best)
+    todo = (x_new - x_best).abs().flatten(1).amax(1) < 1e-7
+    for _ in range(_RESAMPLE - 1):
+        rows = todo.nonzero(as_tuple=True)[0]
+        if rows.numel() == 0:
             break
+        xr, best = x[rows], x_best[rows]
+        signs = eps * _signs((rows.numel(), ch, 1, 1), generator, x)
+        candidate = torch.where(window[rows], (xr + signs).clamp(0, 1), best)
+        x_new[rows] = candidate
+        todo[rows] = (candidate - best).abs().flatten(1).amax(1) < 1e-7
     return x_new
 
 

@@ -177,6 +177,13 @@ def train(
                        "test_clean_acc": clean, "test_robust_acc": robust,
                        "lr": opt.param_groups[0]["lr"],
                        "epoch_seconds": pos.epoch_seconds}
+            # Report first, then close the epoch with no yield in between: a
+            # stop while reporting saves a position whose epoch is not closed,
+            # so a resume evaluates it again (the same numbers at the same
+            # epoch) instead of skipping numbers nobody received.
+            for name, value in metrics.items():
+                yield Metric(name, value, epoch + 1)
+            yield strip
             defense.end_epoch(metrics)
             improved = robust > pos.best_robust
             if improved:
@@ -184,6 +191,8 @@ def train(
             pos.next_epoch(metrics, loop.seconds())
             if improved and getattr(model, "meta", None) is not None:
                 _save_best(model, best_path, config, epoch + 1, metrics, train_set)
+            run.save(pos)
+            if improved and getattr(model, "meta", None) is not None:
                 yield Artifact("best", best_path)
             elif improved and not unsaved_logged:
                 unsaved_logged = True
@@ -191,10 +200,6 @@ def train(
                           "model metadata (an architecture models.load cannot "
                           "rebuild); best.safetensors is not written, last.pt "
                           "holds its weights")
-            run.save(pos)
-            for name, value in metrics.items():
-                yield Metric(name, value, epoch + 1)
-            yield strip
     except Cancelled:
         loop.save()
         raise

@@ -171,6 +171,10 @@ def train_denoiser(
                        "test_psnr_attacked": scores["psnr_attacked"],
                        "lr": opt.param_groups[0]["lr"],
                        "epoch_seconds": pos.epoch_seconds}
+            # Report, then close the epoch with no yield in between (as the
+            # classifier trainer does): a stop never skips reported numbers.
+            for name, value in metrics.items():
+                yield Metric(name, value, epoch + 1)
             improved = metrics["test_psnr_attacked"] > pos.best
             if improved:
                 pos.best, pos.best_epoch = metrics["test_psnr_attacked"], epoch + 1
@@ -179,10 +183,9 @@ def train_denoiser(
                 meta = dataclasses.replace(model.meta, training={
                     **config, "epoch": epoch + 1, **metrics})
                 files.save(model, best_path, meta)
-                yield Artifact("best", best_path)
             run.save(pos)
-            for name, value in metrics.items():
-                yield Metric(name, value, epoch + 1)
+            if improved:
+                yield Artifact("best", best_path)
     except Cancelled:
         loop.save()
         raise

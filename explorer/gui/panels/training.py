@@ -189,8 +189,10 @@ class TrainingPanel(QWidget):
             self.status.setText(f"Run {run_id} has no checkpoint to resume from.")
             return
         config = ws.get(run_id).config
+        # Read the earlier epochs before the job starts recording new ones.
+        earlier = ws.metrics(run_id)
         self._launch(config, self.ctx.resume_recorder(run_id), resume=True)
-        for name, points in ws.metrics(run_id).items():
+        for name, points in earlier.items():
             for step, value in points:
                 self._add(Metric(name, value, step), check=False)
         self._schedule()

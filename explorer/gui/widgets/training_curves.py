@@ -101,7 +101,9 @@ class TrainingCurves(QWidget):
 
     def add_epoch(self, name: str, epoch: int, value: float) -> None:
         if name in self._epoch:
-            self._epoch[name].append((epoch, value))
+            # A resumed run may report an epoch again: the new value replaces it.
+            points = [p for p in self._epoch[name] if p[0] != epoch]
+            self._epoch[name] = [*points, (epoch, value)]
             self._epochs_dirty = True
             if name == "train_loss":
                 self._raise_loss_top(value)
