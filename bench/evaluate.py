@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from explorer.core import data, models
+from explorer.core import accel, data, models
 from explorer.core.analysis.cascade import run_suite
 from explorer.core.jobs import run_to_end
 
@@ -68,7 +68,8 @@ def main() -> None:
     print(f"{len(x)} images, eps {args.eps}, our APGD {args.steps or 20} iterations, "
           f"Square {args.queries} queries, {args.threads} CPU threads")
     for name in args.models:
-        model = models.load_builtin(name).eval()
+        # Placed as the app places models (channels-last); both sides use it.
+        model = accel.place(models.load_builtin(name), "cpu").eval()
         started = time.perf_counter()
         ours = run_to_end(run_suite(model, x, y, "standard", args.eps,
                                     steps=args.steps, queries=args.queries))

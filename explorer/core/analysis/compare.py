@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explorer.core import attacks
+from explorer.core import accel, attacks
 from explorer.core import models as model_files
 from explorer.core.analysis.cascade import run_suite
 from explorer.core.analysis.custom_suite import budget_curve, custom_suite_plan
@@ -97,7 +97,9 @@ def _materialise(name: str, source: ModelSource, info: Any,
         except model_files.ModelError as exc:
             raise model_files.ModelError(f"model {name!r} does not fit the data: "
                                          f"{exc}") from None
-    return model.to(device) if device is not None else model
+    if device is None:  # stay where it is
+        device = next(model.parameters(), torch.empty(0)).device
+    return accel.place(model, device)
 
 
 def _rescaled(event: Progress, lo: float, hi: float, total: int,
