@@ -206,17 +206,18 @@ class Square(Attack):
             ya, ta = y[active], _index(target, active)
             loss_new = self._loss(la, ya, ta)
             better = loss_new < loss[active]
-            keep = better.view(-1, 1, 1, 1)
-            x_best = x_best.index_copy(0, active, torch.where(keep, x_new, xb))
-            logits = logits.index_copy(0, active, torch.where(
-                better[:, None], la, logits[active]))
-            loss = loss.index_copy(0, active, torch.where(
-                better, loss_new, loss[active]))
-            marg = marg.index_copy(0, active, torch.where(
-                better, margin(la, ya, ta), marg[active]))
+            # Only the improved rows are written (in place): most proposals
+            # fail late in the attack, and full-batch copies cost ~10%.
+            rows = active[better]
+            if rows.numel():
+                x_best[rows] = x_new[better]
+                logits[rows] = la[better]
+                loss[rows] = loss_new[better]
+                marg[rows] = (loss_new[better] if ta is None
+                              else margin(la[better], ya[better], ta[better]))
             done = it + 1
-            if live and done % LIVE_EVERY == 0:
-                yield AttackStep(done, n_iter, x_best, logits, -loss,
+            if live and done % LIVE_EVERY == 0:  # copies: the loop writes in place
+                yield AttackStep(done, n_iter, x_best.clone(), logits.clone(), -loss,
                                  is_success(logits, y, target), target)
         yield AttackStep(done, n_iter, x_best, logits, -loss,
                          is_success(logits, y, target), target)
