@@ -8,7 +8,8 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from explorer.core.jobs import Done, Event
-from explorer.gui.runner import JobRunner
+from explorer.core.loading import load_data_job, load_model_job
+from explorer.gui.runner import JobHandle, JobRunner
 from explorer.gui.session import Session
 from explorer.store import Workspace
 
@@ -21,6 +22,27 @@ class AppContext:
     runner: JobRunner
     workspace: Workspace | None
     settings: QSettings
+
+    def load_data(self, name: str, split: str, *, slot: str) -> JobHandle:
+        """Load a data set in the background; it becomes the session's data
+        when done (panels' demos and the data chooser use this)."""
+        job = self.runner.start(load_data_job, name=f"load {name}", slot=slot,
+                                job_args=(name, split))
+        job.done.connect(self._set_data)
+        return job
+
+    def load_builtin_model(self, name: str, *, slot: str) -> JobHandle:
+        """Load a built-in model in the background into the session."""
+        job = self.runner.start(load_model_job, name="load model", slot=slot,
+                                job_args=(name,), builtin=True)
+        job.done.connect(self._set_model)
+        return job
+
+    def _set_data(self, result: dict[str, Any]) -> None:
+        self.session.set_data(result["dataset"], result["name"], result["split"])
+
+    def _set_model(self, result: dict[str, Any]) -> None:
+        self.session.set_model(result["model"], result["source"])
 
     def run_recorder(
         self, kind: str, config: dict[str, Any], title: str = ""

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from explorer.core.attacks import create
 from explorer.core.attacks.live import device_of, logits_of
-from explorer.core.data.batching import batches, num_batches
+from explorer.core.data.batching import batches, check_batching, num_batches
 from explorer.core.jobs import (
     CancelToken,
     Done,
@@ -49,13 +49,6 @@ def _values(name: str, values: Sequence[float], top: float, unit: str) -> list[f
                              f"got {v:g}")
         out.append(float(v))
     return out
-
-
-def _check_n(n: int | None, batch_size: int) -> None:
-    if n is not None and n < 1:
-        raise ParamError(f"n must be at least 1, got {n}")
-    if batch_size < 1:
-        raise ParamError(f"batch_size must be at least 1, got {batch_size}")
 
 
 def corruption_accuracy(
@@ -88,7 +81,7 @@ def corruption_accuracy(
     angles = _values("angles", angles, MAX_DEGREES, " degrees")
     if not sigmas and not angles:
         raise ParamError("give at least one sigma or one angle")
-    _check_n(n, batch_size)
+    check_batching(n, batch_size)
     dev = device_of(model, device)
     settings = [("noise", "gaussian-noise", {"sigma": s}) for s in sigmas] + [
         ("rotation", "rotation", {"degrees": a, "random_angle": False})
@@ -154,7 +147,7 @@ def adversarial_confusion(
     ``attack``, ``params``, ``seconds``.
     """
     token = token or CancelToken()
-    _check_n(n, batch_size)
+    check_batching(n, batch_size)
     dev = device_of(model, device)
     atk = create(attack, model, seed=seed, **dict(params))
     classes = list(getattr(dataset, "classes", ()))

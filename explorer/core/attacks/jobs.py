@@ -43,7 +43,7 @@ from explorer.core.attacks.examples import (
     save_examples,
 )
 from explorer.core.attacks.live import attack_live, device_of, logits_of, to_numpy
-from explorer.core.data.batching import batches, num_batches
+from explorer.core.data.batching import batches, check_batching, num_batches
 from explorer.core.jobs import (
     CancelToken,
     Done,
@@ -119,13 +119,6 @@ class _Tally:
         }  # fmt: skip
 
 
-def _check_n(n: int | None, batch_size: int) -> None:
-    if n is not None and n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-
-
 def attack_dataset(
     model: nn.Module,
     dataset: Dataset,
@@ -151,7 +144,7 @@ def attack_dataset(
     attack's budget and [0, 1] (RuntimeError naming the attack).
     """
     token = token or CancelToken()
-    _check_n(n, batch_size)
+    check_batching(n, batch_size)
     dev = device_of(model, device)
     atk = create(attack, model, seed=seed, **dict(params))
     tally, throttle = _Tally(), ProgressThrottle(0.01)
@@ -206,7 +199,7 @@ def eps_sweep(
     ``clean_acc``, ``n``, ``seconds``, ``attack``, ``params`` (without eps).
     """
     token = token or CancelToken()
-    _check_n(n, batch_size)
+    check_batching(n, batch_size)
     if "eps" not in {p.name for p in attack_class(attack).all_params()}:
         raise ValueError(f"attack {attack} has no eps parameter to sweep")
     if not eps_values:

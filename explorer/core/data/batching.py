@@ -7,6 +7,16 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from explorer.core.params import ParamError
+
+
+def check_batching(n: int | None, batch_size: int) -> None:
+    """A job's ``n`` (first N items; None = all) and ``batch_size``."""
+    if n is not None and n < 1:
+        raise ParamError(f"n must be at least 1, got {n}")
+    if batch_size < 1:
+        raise ParamError(f"batch_size must be at least 1, got {batch_size}")
+
 
 def batches(
     dataset: Dataset, batch_size: int, limit: int | None = None

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import models
-from explorer.core.loading import load_data_job, load_model_job
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.attack_form import AttackForm
@@ -272,23 +271,9 @@ class AttackLabPanel(QWidget):
     def _load_demo_pair(self) -> None:
         s = self.ctx.session
         if s.dataset is None or s.data_name != DEMO_DATA or s.split != "test":
-            job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
-                                        slot="attack/demo-data",
-                                        job_args=(DEMO_DATA, "test"))
-            job.done.connect(self._on_demo_data)
+            self.ctx.load_data(DEMO_DATA, "test", slot="attack/demo-data")
         if s.model is None or self.problem() is not None:
-            job = self.ctx.runner.start(load_model_job, name="load model",
-                                        slot="attack/demo-model",
-                                        job_args=(DEMO_MODEL,), builtin=True)
-            job.done.connect(self._on_demo_model)
-
-    @Slot(dict)
-    def _on_demo_data(self, result: dict) -> None:
-        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
-
-    @Slot(dict)
-    def _on_demo_model(self, result: dict) -> None:
-        self.ctx.session.set_model(result["model"], result["source"])
+            self.ctx.load_builtin_model(DEMO_MODEL, slot="attack/demo-model")
 
 
 if __name__ == "__main__":

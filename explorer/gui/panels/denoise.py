@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 
 from explorer.core import denoise
 from explorer.core.jobs import Progress, Snapshot
-from explorer.core.loading import load_data_job
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.denoise_jobs import SEP, obsatk_rows
@@ -276,14 +275,7 @@ class DenoiserLabPanel(QWidget):
             self._demo_attack()
         elif not self._demo_loading:
             self._demo_loading = True
-            job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
-                                        slot="denoise/demo-data",
-                                        job_args=(DEMO_DATA, "test"))
-            job.done.connect(self._on_demo_data)
-
-    @Slot(dict)
-    def _on_demo_data(self, result: dict) -> None:
-        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
+            self.ctx.load_data(DEMO_DATA, "test", slot="denoise/demo-data")
 
     def _demo_attack(self) -> None:
         if not self.denoisers.names():  # no built-ins shipped: show the idea anyway

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 from explorer.core.analysis import report
 from explorer.core.analysis.compare import compare_dataset_job
 from explorer.core.jobs import Metric, Progress, Snapshot
-from explorer.core.loading import load_data_job
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.compare_table import CompareTable, metric_columns
 from explorer.gui.widgets.compare_views import (
@@ -284,14 +283,7 @@ class EvaluatePanel(QWidget):
         if self.ctx.session.data_name == DEMO_DATA:
             self.on_data_changed()
             return
-        job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
-                                    slot="evaluate/demo-data",
-                                    job_args=(DEMO_DATA, "test"))
-        job.done.connect(self._on_demo_data)
-
-    @Slot(dict)
-    def _on_demo_data(self, result: dict) -> None:
-        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
+        self.ctx.load_data(DEMO_DATA, "test", slot="evaluate/demo-data")
 
 
 if __name__ == "__main__":

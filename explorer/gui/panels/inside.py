@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from explorer.core import models
 from explorer.core.analysis.result_files import ResultFileError, load_npz
-from explorer.core.loading import load_data_job, load_model_job
 from explorer.gui.context import AppContext
 from explorer.gui.inside_jobs import features_of, landscape_of, slice_with_builtins
 from explorer.gui.widgets.feature_view import FeatureForm, FeatureView
@@ -263,23 +262,9 @@ class InsidePanel(QWidget):
         elif not self._demo_loading and not self.ctx.runner.active():
             self._demo_loading = True
             if s.data_name != DEMO_DATA or s.split != "test":
-                job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
-                                            slot="inside/demo-data",
-                                            job_args=(DEMO_DATA, "test"))
-                job.done.connect(self._on_demo_data)
+                self.ctx.load_data(DEMO_DATA, "test", slot="inside/demo-data")
             if s.model_source != DEMO_MODEL:
-                job = self.ctx.runner.start(load_model_job, name="load model",
-                                            slot="inside/demo-model",
-                                            job_args=(DEMO_MODEL,), builtin=True)
-                job.done.connect(self._on_demo_model)
-
-    @Slot(dict)
-    def _on_demo_data(self, result: dict) -> None:
-        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
-
-    @Slot(dict)
-    def _on_demo_model(self, result: dict) -> None:
-        self.ctx.session.set_model(result["model"], result["source"])
+                self.ctx.load_builtin_model(DEMO_MODEL, slot="inside/demo-model")
 
     @Slot()
     def _on_slice_shown(self) -> None:

@@ -24,7 +24,6 @@ from explorer.core.defenses import alarms
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.defenses.run_job import PLAN, train_run
 from explorer.core.jobs import Metric, Progress, Snapshot
-from explorer.core.loading import load_data_job
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.adversarial_strip import AdversarialStrip
@@ -302,14 +301,11 @@ class TrainingPanel(QWidget):
         if s.dataset is not None and s.data_name == DEMO_DATA and s.split == "test":
             self.start_training(limit_train=DEMO_TRAIN)
             return
-        job = self.ctx.runner.start(load_data_job, name=f"load {DEMO_DATA}",
-                                    slot="training/demo-data",
-                                    job_args=(DEMO_DATA, "test"))
+        job = self.ctx.load_data(DEMO_DATA, "test", slot="training/demo-data")
         job.done.connect(self._on_demo_data)
 
     @Slot(dict)
-    def _on_demo_data(self, result: dict) -> None:
-        self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
+    def _on_demo_data(self, _result: dict) -> None:
         self.start_training(limit_train=DEMO_TRAIN)
 
 
