@@ -190,34 +190,79 @@ class Square(Attack):
         x_best = threat.project(init(x, eps, generator), x)
         logits = self.model(x_best)
         loss, marg = self._loss(logits, y, target), margin(logits, y, target)
+        work = _WorkingSet(x, y, target, x_best, logits, loss, marg)
         done = 0
         for it in range(n_iter):
-            active = (marg > 0).nonzero(as_tuple=True)[0]
-            if active.numel() == 0:
+            if work.empty:
                 break
             p = p_schedule(p_init, it, n_iter)
-            xa, xb = x[active], x_best[active]
-            if linf:
-                x_new = propose_linf(xa, xb, eps, p, generator)
+            if linf:  # inside the ball by construction (see propose_linf)
+                x_new = propose_linf(work.x, work.x_best, eps, p, generator)
             else:
-                x_new = propose_l2(xa, xb, eps, p, generator)
-            x_new = threat.project(x_new, xa)
+                x_new = threat.project(
+                    propose_l2(work.x, work.x_best, eps, p, generator), work.x)
             la = self.model(x_new)
-            ya, ta = y[active], _index(target, active)
-            loss_new = self._loss(la, ya, ta)
-            better = loss_new < loss[active]
-            # Only the improved rows are written (in place): most proposals
-            # fail late in the attack, and full-batch copies cost ~10%.
-            rows = active[better]
-            if rows.numel():
-                x_best[rows] = x_new[better]
-                logits[rows] = la[better]
-                loss[rows] = loss_new[better]
-                marg[rows] = (loss_new[better] if ta is None
-                              else margin(la[better], ya[better], ta[better]))
+            loss_new = self._loss(la, work.y, work.target)
+            better = loss_new < work.loss
+            if better.any():
+                work.improve(better, x_new, la, loss_new,
+                             loss_new if target is None else None)
             done = it + 1
             if live and done % LIVE_EVERY == 0:  # copies: the loop writes in place
+                work.flush()
                 yield AttackStep(done, n_iter, x_best.clone(), logits.clone(), -loss,
                                  is_success(logits, y, target), target)
+        work.flush()
         yield AttackStep(done, n_iter, x_best, logits, -loss,
                          is_success(logits, y, target), target)
+
+
+class _WorkingSet:
+    """Square's samples still to fool, packed together.
+
+    The full-batch tensors (``x_best``, ``logits``, ``loss``, ``marg``) are
+    written back only when samples leave the set (fooled) and on ``flush``;
+    between those, every query works on the packed copies, so the loop does
+    no gathering from the full batch. Late in an attack almost nothing is
+    fooled any more, and the packed set stays the same for thousands of
+    queries.
+    """
+
+    def __init__(self, x, y, target, x_best, logits, loss, marg) -> None:
+        self._full = (x_best, logits, loss, marg)
+        self._x, self._y, self._target = x, y, target
+        self.rows = torch.arange(len(x), device=x.device)
+        self._select(marg > 0)
+
+    def _select(self, keep: Tensor) -> None:
+        self.rows = self.rows[keep]
+        x_best, logits, loss, marg = self._full
+        r = self.rows
+        self.x, self.y, self.target = self._x[r], self._y[r], _index(self._target, r)
+        self.x_best, self.logits = x_best[r], logits[r]
+        self.loss, self.marg = loss[r], marg[r]
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.numel() == 0
+
+    def improve(self, better: Tensor, x_new: Tensor, logits: Tensor, loss: Tensor,
+                marg: Tensor | None) -> None:
+        """Keep the improved proposals; samples now fooled leave the set."""
+        self.x_best[better] = x_new[better]
+        self.logits[better] = logits[better]
+        self.loss[better] = loss[better]
+        if marg is None:  # targeted: the margin is not the loss
+            marg = margin(logits, self.y, self.target)
+        self.marg[better] = marg[better]
+        fooled = self.marg <= 0
+        if fooled.any():
+            self.flush()
+            self._select(~fooled)
+
+    def flush(self) -> None:
+        """Write the packed state back into the full-batch tensors."""
+        x_best, logits, loss, marg = self._full
+        r = self.rows
+        x_best[r], logits[r], loss[r], marg[r] = (self.x_best, self.logits,
+                                                  self.loss, self.marg)

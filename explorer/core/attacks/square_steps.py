@@ -2,9 +2,9 @@
 random square updates for the l-inf and l2 threat models.
 
 Every sample draws its own square (position, signs, orientation) from the
-caller's generator. Proposals are returned unclipped to the ball only where
-the construction already keeps them inside it; the attack projects them with
-the threat model as a final safety net.
+caller's generator. The l-inf proposals stay inside the ball and the image
+range by construction; the l2 ones are rescaled to the budget here and
+projected by the attack as a final safety net.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 _TINY = 1e-12
-_RESAMPLE = 10  # the paper redraws a square that would not change the image
 
 
 def _signs(shape: tuple[int, ...], generator: torch.Generator, like: Tensor) -> Tensor:
@@ -49,26 +48,33 @@ def propose_linf(x: Tensor, x_best: Tensor, eps: float, p: float,
                  generator: torch.Generator) -> Tensor:
     """Set one random square per sample to ±eps (one sign per channel).
 
-    Where the new signs would leave the image unchanged (the square already
-    sits at those values), only those samples draw new signs, up to
-    ``_RESAMPLE`` times, as the paper does.
+    The paper redraws the signs while they would leave the image unchanged.
+    Per channel, at most one sign leaves the square as it is (x + eps and
+    x - eps never clip to the same value), so at most one sign vector is
+    "unchanged"; redrawing until the image changes is therefore the same as
+    flipping that vector by a uniformly drawn non-zero channel mask, which is
+    done here for those samples in one pass. Values are built as
+    ``clamp(x ± eps, 0, 1)`` inside the square and copied from ``x_best``
+    elsewhere, so proposals never leave the l-inf ball or the image range.
     """
     b, ch, h, w = x.shape
     s = min(max(round(math.sqrt(p * h * w)), 1), h, w)
     r, c = _corners(x, s, generator)
-    window = _window(r, c, s, h, w)
-    x_new = torch.where(window, (x + eps * _signs((b, ch, 1, 1), generator, x))
-                        .clamp(0, 1), x_best)
-    todo = (x_new - x_best).abs().flatten(1).amax(1) < 1e-7
-    for _ in range(_RESAMPLE - 1):
-        rows = todo.nonzero(as_tuple=True)[0]
-        if rows.numel() == 0:
-            break
-        xr, best = x[rows], x_best[rows]
-        signs = eps * _signs((rows.numel(), ch, 1, 1), generator, x)
-        candidate = torch.where(window[rows], (xr + signs).clamp(0, 1), best)
-        x_new[rows] = candidate
-        todo[rows] = (candidate - best).abs().flatten(1).amax(1) < 1e-7
+    # Only the B·s·s pixels of the squares are touched (late in an attack s
+    # is 1-4 pixels): advanced indexing gives B×s×s×C blocks.
+    k = torch.arange(s, device=x.device)
+    ii, jj = (r[:, None] + k)[:, :, None], (c[:, None] + k)[:, None, :]
+    at = (torch.arange(b, device=x.device)[:, None, None], slice(None), ii, jj)
+    signs = _signs((b, 1, 1, ch), generator, x)
+    square = (x[at] + eps * signs).clamp(0, 1)
+    unchanged = (square - x_best[at]).abs().flatten(1).amax(1) < 1e-7
+    if unchanged.any():
+        masks = torch.randint(1, 2**ch, (b, 1), generator=generator, device=x.device)
+        bits = (masks >> torch.arange(ch, device=x.device)) & 1  # B×C, never all 0
+        flip = torch.where(unchanged[:, None] & (bits == 1), -1.0, 1.0).to(x.dtype)
+        square = (x[at] + eps * signs * flip.view(b, 1, 1, ch)).clamp(0, 1)
+    x_new = x_best.clone()
+    x_new[at] = square
     return x_new
 
 
