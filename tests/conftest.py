@@ -11,7 +11,7 @@ os.environ.setdefault("EXPLORER_THREADS", "2")
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ["EXPLORER_THREADS"]))
 
 
 @pytest.fixture(autouse=True)
