@@ -151,11 +151,8 @@ def boundary_command(args: argparse.Namespace) -> int:
 
 
 def landscape_command(args: argparse.Namespace) -> int:
-    from explorer.core.analysis.landscape import (
-        SPACES,
-        input_landscape_job,
-        weight_landscape_job,
-    )
+    from explorer.core.analysis.input_landscape import input_landscape_job
+    from explorer.core.analysis.landscape import SPACES, weight_landscape_job
     from explorer.core.analysis.slices import check_grid
 
     if args.space not in SPACES:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from explorer.core import accel, models
 from explorer.core.analysis.features import feature_projection_job
-from explorer.core.analysis.landscape import input_landscape_job, weight_landscape_job
+from explorer.core.analysis.input_landscape import input_landscape_job
+from explorer.core.analysis.landscape import weight_landscape_job
 from explorer.core.analysis.result_files import saving_result
 from explorer.core.analysis.slices import image_slice_job
 from explorer.core.jobs import Event

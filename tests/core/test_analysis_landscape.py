@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from explorer.core import models
+from explorer.core.analysis.input_landscape import input_landscape
 from explorer.core.analysis.landscape import (
     filter_normalized_direction,
-    input_landscape,
     load_npz,
     roughness,
     save_npz,
