@@ -36,14 +36,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explorer.core import accel, attacks
+from explorer.core import accel
 from explorer.core import models as model_files
 from explorer.core.analysis.cascade import run_suite
+from explorer.core.analysis.compare_stages import SWEEP_ATTACK, example_table, rescaled
+from explorer.core.analysis.compare_stages import checks as masking_stage
+from explorer.core.analysis.compare_stages import examples as example_stage
+from explorer.core.analysis.compare_stages import sweep as sweep_stage
 from explorer.core.analysis.custom_suite import budget_curve, custom_suite_plan
-from explorer.core.analysis.masking import masking_checks
 from explorer.core.analysis.suites import CUSTOM, suite_plan
-from explorer.core.attacks.jobs import eps_sweep
-from explorer.core.attacks.live import device_of, logits_of
 from explorer.core.data.batching import batches
 from explorer.core.jobs import (
     CancelToken,
@@ -56,7 +57,6 @@ from explorer.core.jobs import (
 )
 from explorer.core.params import ParamError
 
-SWEEP_ATTACK = "apgd-ce"
 # Shares of one model's progress: the suite dominates, the rest is smaller.
 _WEIGHTS = {"suite": 0.6, "sweep": 0.2, "checks": 0.15, "examples": 0.05}
 ModelSource = nn.Module | Callable[[], nn.Module]
@@ -65,22 +65,6 @@ ModelSource = nn.Module | Callable[[], nn.Module]
 def default_sweep(eps: float) -> list[float]:
     """Budgets around ``eps``: a quarter, half, itself, 1.5× and 2× (≤ 1)."""
     return [e for e in (eps / 4, eps / 2, eps, 1.5 * eps, 2 * eps) if 0 < e <= 1]
-
-
-class _Tensors(torch.utils.data.Dataset):
-    """In-memory images for the sweep job (sliced directly, no DataLoader)."""
-
-    def __init__(self, x: Tensor, y: Tensor) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return self.x[i], self.y[i]
-
-    def as_tensors(self, start: int, stop: int) -> tuple[Tensor, Tensor]:
-        return self.x[start:stop], self.y[start:stop]
 
 
 def _materialise(name: str, source: ModelSource, info: Any,
@@ -100,13 +84,6 @@ def _materialise(name: str, source: ModelSource, info: Any,
     if device is None:  # stay where it is
         device = next(model.parameters(), torch.empty(0)).device
     return accel.place(model, device)
-
-
-def _rescaled(event: Progress, lo: float, hi: float, total: int,
-              name: str) -> Progress:
-    frac = lo + (hi - lo) * event.fraction
-    label = f"{name}: {event.label}" if event.label else name
-    return Progress(round(frac * total), total, label)
 
 
 def _spans(parts: dict[str, bool], i: int, n_models: int
@@ -197,7 +174,7 @@ def compare_job(
             if isinstance(event, Metric):
                 yield Metric(event.name, event.value, step=i)
             elif isinstance(event, Progress):
-                yield _rescaled(event, a, b, total, name)
+                yield rescaled(event, a, b, total, name)
             elif isinstance(event, Log):
                 yield Log(f"{name}: {event.message}", event.level)
             elif isinstance(event, Done):
@@ -209,18 +186,18 @@ def compare_job(
                                             for k in ("eps", "robust_acc")}, "sweep")
         if sweep:
             a, b = span["sweep"]
-            entry["sweep"] = yield from _sweep(model, x, y, sweep, sweep_steps,
+            entry["sweep"] = yield from sweep_stage(model, x, y, sweep, sweep_steps,
                                                entry["clean_acc"], i, len(loaded),
                                                (a, b, total, name), batch_size,
                                                seed, token)
         if check_n:
             a, b = span["checks"]
-            entry["checks"] = yield from _checks(model, x[:check_n], y[:check_n],
+            entry["checks"] = yield from masking_stage(model, x[:check_n], y[:check_n],
                                                  eps, check_options, i, len(loaded),
                                                  (a, b, total, name), seed, token)
         if examples > 0:
             token.check()
-            shown[name] = _examples(model, x[:examples], y[:examples],
+            shown[name] = example_stage(model, x[:examples], y[:examples],
                                     shown_stage, seed)
             yield Snapshot(i, len(loaded), shown[name], "examples")
         yield Progress(round(total * (i + 1) / len(loaded)), total, f"{name}: done")
@@ -230,77 +207,10 @@ def compare_job(
         "sweep_attack": SWEEP_ATTACK if sweep else None, "sweep_steps": sweep_steps,
         **({"attacks": per_model[0]["attacks"], "budgets": per_model[0]["budgets"]}
            if custom else {}),
-        "check_n": check_n, "examples": _example_table(shown),
+        "check_n": check_n, "examples": example_table(shown),
         "classes": list(classes), "config": dict(config or {}),
         "seconds": time.perf_counter() - started,
     })
-
-
-def _sweep(model, x, y, values, steps, clean_acc, i, n_models, where, batch_size,
-           seed, token):
-    a, b, total, name = where
-    curve: dict[str, list[float]] = {"eps": [0.0], "robust_acc": [clean_acc]}
-    yield Snapshot(i, n_models, {k: np.array(v) for k, v in curve.items()}, "sweep")
-    for event in eps_sweep(model, _Tensors(x, y), attack=SWEEP_ATTACK,
-                           params={"steps": steps, "norm": "linf"},
-                           eps_values=list(values), n=None, batch_size=batch_size,
-                           seed=seed, token=token):
-        if isinstance(event, Progress):
-            yield _rescaled(event, a, b, total, f"{name}: sweep")
-        elif isinstance(event, Snapshot):
-            eps_done = [0.0, *event.arrays["eps"].tolist()]
-            accs = [clean_acc, *event.arrays["robust_acc"].tolist()]
-            curve = {"eps": eps_done, "robust_acc": accs}
-            yield Snapshot(i, n_models, {k: np.array(v) for k, v in curve.items()},
-                           "sweep")
-    return {**curve, "attack": SWEEP_ATTACK, "steps": steps}
-
-
-def _checks(model, x, y, eps, options, i, n_models, where, seed, token):
-    a, b, total, name = where
-    results: dict[str, Any] = {}
-    for event in masking_checks(model, x, y, eps, "linf", seed=seed, token=token,
-                                **dict(options or {})):
-        if isinstance(event, Progress):
-            yield _rescaled(event, a, b, total, f"{name}: masking checks")
-        elif isinstance(event, Log):
-            yield Log(f"{name}: {event.message}", event.level)
-        elif isinstance(event, Done):
-            results = event.results
-    found = results.get("check_dicts") or [c.as_dict()
-                                            for c in results.get("checks", [])]
-    yield Snapshot(i, n_models, {
-        key: np.array([c[key] for c in found])
-        for key in ("key", "name", "passed", "value_text", "explanation")
-    }, "checks")
-    return found
-
-
-def _examples(model: nn.Module, x: Tensor, y: Tensor, stage, seed) -> dict:
-    dev = device_of(model, None)
-    x, y = x.to(dev), y.to(dev)
-    atk = attacks.create(stage.name, model, seed=seed, **stage.params)
-    x_adv = atk(x, y)
-    return {
-        "x": x.detach().cpu().float().numpy(),
-        "x_adv": x_adv.detach().cpu().float().numpy(),
-        "y": y.cpu().numpy(),
-        "pred_clean": logits_of(model, x).argmax(1).cpu().numpy(),
-        "pred_adv": logits_of(model, x_adv).argmax(1).cpu().numpy(),
-        "attack": np.array(stage.label),
-    }
-
-
-def _example_table(shown: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
-    """The shared clean images once, then each model's adversarial versions."""
-    if not shown:
-        return {}
-    first = next(iter(shown.values()))
-    return {"x": first["x"], "y": first["y"].tolist(),
-            "attack": str(first["attack"]),
-            "x_adv": {m: s["x_adv"] for m, s in shown.items()},
-            "pred_clean": {m: s["pred_clean"].tolist() for m, s in shown.items()},
-            "pred_adv": {m: s["pred_adv"].tolist() for m, s in shown.items()}}
 
 
 def compare_dataset_job(models: Mapping[str, ModelSource], dataset: Any,
