@@ -29,16 +29,25 @@ META_KEY = "explorer.denoiser"
 CLASSIFIER_META_KEY = "explorer.meta"  # what explorer.core.models writes
 
 # name -> (what it is, the command that rebuilds its weights file)
+# Both built-ins are fine-tuned the same way (1 epoch on the first 30 000
+# official training images, lr 1e-3) from one base denoiser trained 1 epoch
+# on all 60 000; only HAT's attack term differs, so comparing them is fair.
+_BASE = ("scripts/train_denoisers.py IDX_DIR --method standard --epochs 1 "
+         "--out base.safetensors && python ")
 BUILTINS: dict[str, tuple[str, str]] = {
     "dncnn-fmnist-standard": (
         "DnCNN trained on Fashion-MNIST with Gaussian noise, sigma 0.1",
-        "scripts/train_denoisers.py IDX_DIR --method standard --epochs 1"),
+        _BASE + "scripts/train_denoisers.py IDX_DIR --method standard --init "
+        "base.safetensors --n-train 30000 --lr 1e-3"),
     "dncnn-fmnist-hat": (
         "DnCNN trained on Fashion-MNIST with hybrid adversarial training (HAT) "
-        "against ObsAtk, Gaussian noise sigma 0.1",
-        "scripts/train_denoisers.py IDX_DIR --method hat --init "
-        "resources/models/dncnn-fmnist-standard.safetensors --n-train 30000 "
-        "--lr 1e-3 --hat-weight 8 --rho 0.88 --attack-steps 3"),
+        "against ObsAtk, Gaussian noise sigma 0.1; trained as long as the "
+        "standard one. On these small images it is only slightly more robust "
+        "(+0.1 dB under ObsAtk): the attack's direction passes through any "
+        "good denoiser almost unchanged, and HAT lowers that gain by ~5%",
+        _BASE + "scripts/train_denoisers.py IDX_DIR --method hat --init "
+        "base.safetensors --n-train 30000 --lr 1e-3 --hat-weight 8 --rho 0.88 "
+        "--attack-steps 3"),
 }
 
 
