@@ -24,6 +24,7 @@ import argparse
 import torch
 
 from explorer.core import data, denoise
+from explorer.core.denoise.obsatk import pass_through_gain
 from explorer.core.jobs import run_to_end
 
 
@@ -33,13 +34,6 @@ def scores(model, dataset, attack: str, rho: float, steps: int, n: int) -> dict:
         steps=steps, n=n, seed=0))
 
 
-@torch.no_grad()
-def _gain(model, v: torch.Tensor, d: torch.Tensor, t: float = 1e-3) -> float:
-    """Mean ||f(v + t·d/|d|) - f(v)|| / t: the perturbation's pass-through."""
-    unit = d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-    return float((model(v + t * unit) - model(v)).flatten(1).norm(dim=1).mean() / t)
-
-
 def gains(model, dataset, rho: float, steps: int, n: int) -> tuple[float, float]:
     """Gain along ObsAtk's perturbation and along the random baseline's."""
     x = dataset.as_tensors(0, n)[0]
@@ -47,7 +41,8 @@ def gains(model, dataset, rho: float, steps: int, n: int) -> tuple[float, float]
     v = denoise.noise.apply(x, "gaussian", 0.1, gen)
     d_atk = denoise.ObsAtk(rho, steps)(model, v, x)
     d_rnd = denoise.random_baseline(tuple(v.shape), rho, gen)
-    return _gain(model, v, d_atk), _gain(model, v, d_rnd)
+    return (float(pass_through_gain(model, v, d_atk).mean()),
+            float(pass_through_gain(model, v, d_rnd).mean()))
 
 
 def main() -> None:

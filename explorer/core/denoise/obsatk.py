@@ -72,6 +72,23 @@ def reconstruction_error(denoiser: nn.Module, v: Tensor, x: Tensor) -> Tensor:
     return (denoiser(v) - x).flatten(1).pow(2).sum(dim=1)
 
 
+@torch.no_grad()
+def pass_through_gain(denoiser: nn.Module, v: Tensor, d: Tensor,
+                      t: float = 1e-3) -> Tensor:
+    """Per image, how much of a small perturbation along ``d`` reaches the
+    output: ``||f(v + t·u) - f(v)|| / t`` with ``u = d / ||d||``.
+
+    Near 1, the denoiser passes the direction through as if it were image
+    content; a random zero-mean direction is mostly removed (about 0.4 for
+    the built-in DnCNNs). ObsAtk finds directions of gain about 1, so its
+    damage is roughly its own norm added along the denoiser's error.
+    """
+    unit = d / d.flatten(1).norm(dim=1).clamp_min(_TINY).view(-1, *[1] * (d.dim() - 1))
+    with model_frozen(denoiser):
+        moved = denoiser(v + t * unit) - denoiser(v)
+    return moved.flatten(1).norm(dim=1) / t
+
+
 @dataclass
 class ObsAtkStep:
     """One iterate: ``delta`` the perturbation, ``v_adv = v + delta``,
