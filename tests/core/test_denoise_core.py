@@ -120,6 +120,9 @@ def test_save_load_round_trip_and_registry(tmp_path):
     for arch in denoise.names():
         torch.manual_seed(0)
         model = denoise.create(arch, width=4)
+        with torch.no_grad():  # an untrained denoiser is the identity
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))
         path = denoise.save(model, tmp_path / f"{arch}.safetensors")
         back = denoise.load(path)
         x = torch.rand(2, 1, 28, 28)

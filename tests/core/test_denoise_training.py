@@ -67,7 +67,7 @@ def test_training_events_checkpoint_and_best(mini, tmp_path):
     per_epoch = {e.name for e in events if isinstance(e, Metric) and e.step == 1
                  and e.name != "batch_loss"}
     assert per_epoch == {"train_loss", "test_psnr_clean", "test_psnr_attacked",
-                         "lr", "epoch_seconds"}
+                         "test_psnr_noisy", "lr", "epoch_seconds"}
     assert any(isinstance(e, Metric) and e.name == "batch_loss" for e in events)
     done = events[-1]
     assert isinstance(done, Done)

@@ -1,16 +1,29 @@
 """Denoiser architectures: a DnCNN-style residual network and a small U-Net.
 
 Both are residual: the body predicts the noise and the output is the input
-minus that prediction (Zhang et al., DnCNN), so an untrained body starts near
-the identity. Inputs and outputs are pixel images N×C×H×W; a noisy input may
-leave [0, 1] (Gaussian noise is not clipped), the output is not clamped so
-the reconstruction error stays differentiable everywhere.
+minus that prediction (Zhang et al., DnCNN). The body's last layer starts at
+zero, so an untrained denoiser is exactly the identity, in train and eval
+mode alike. With PyTorch's default init a DnCNN with batch norm started at
+7-10 dB on noisy Fashion-MNIST (sigma 0.1, 20 dB) in train mode, where batch
+statistics scale the hidden activations up to unit variance, and a U-Net at
+8-15 dB; a short training run then ended below the noisy input. Inputs and
+outputs are pixel images N×C×H×W; a noisy input may leave [0, 1] (Gaussian
+noise is not clipped), the output is not clamped so the reconstruction error
+stays differentiable everywhere.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+
+def _zero(conv: nn.Conv2d) -> nn.Conv2d:
+    """The noise-predicting layer starts at zero (see the module doc); its
+    weights still get gradients, so training moves it at the first step."""
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 class DnCNN(nn.Module):
@@ -26,7 +39,7 @@ class DnCNN(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.ReLU(inplace=True))
-        layers.append(nn.Conv2d(width, channels, 3, padding=1))
+        layers.append(_zero(nn.Conv2d(width, channels, 3, padding=1)))
         self.body = nn.Sequential(*layers)
 
     def noise(self, v: Tensor) -> Tensor:
@@ -64,7 +77,7 @@ class UNet(nn.Module):
         for w_low, w in zip(widths[:0:-1], widths[-2::-1], strict=True):
             self.up.append(nn.ConvTranspose2d(w_low, w, 2, stride=2))
             self.merge.append(_block(2 * w, w))
-        self.head = nn.Conv2d(widths[0], channels, 1)
+        self.head = _zero(nn.Conv2d(widths[0], channels, 1))
 
     def noise(self, v: Tensor) -> Tensor:
         skips = []

@@ -4,10 +4,11 @@ HAT mixes the plain loss on noisy observations v with the loss on ObsAtk's
 perturbed observations v + d*: ``(L(f(v), x) + w * L(f(v + d*), x)) / (1 + w)``
 with mixing weight ``w`` (``w = 0`` is plain training). The job follows the
 classifier trainer's protocol: throttled ``batch_loss``, per epoch
-``train_loss``, ``test_psnr_clean``, ``test_psnr_attacked``, ``lr`` and
-``epoch_seconds``; ``run_dir/last.pt`` after every epoch, every
-``checkpoint_minutes`` and on cancel; ``best.safetensors`` whenever the
-attacked PSNR improves; ``resume=True`` continues exactly.
+``train_loss``, ``test_psnr_clean``, ``test_psnr_attacked``,
+``test_psnr_noisy`` (the noisy input itself: the bar a denoiser must clear),
+``lr`` and ``epoch_seconds``; ``run_dir/last.pt`` after every
+epoch, every ``checkpoint_minutes`` and on cancel; ``best.safetensors``
+whenever the attacked PSNR improves; ``resume=True`` continues exactly.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ def train_denoiser(
             model.train()
             metrics = {"train_loss": pos.loss_sum / max(pos.seen, 1),
                        "test_psnr_clean": scores["psnr_denoised"],
+                       # the bar to clear; the same every epoch (same noise)
+                       "test_psnr_noisy": scores["psnr_noisy"],
                        "test_psnr_attacked": scores["psnr_attacked"],
                        "lr": opt.param_groups[0]["lr"],
                        "epoch_seconds": pos.epoch_seconds}
@@ -191,7 +194,8 @@ def train_denoiser(
         raise
     last = pos.history[-1] if pos.history else {}
     model.eval()
-    yield Done({"epochs": pos.epoch, "psnr_clean": last.get("test_psnr_clean"),
+    yield Done({"epochs": pos.epoch, "psnr_noisy": last.get("test_psnr_noisy"),
+                "psnr_clean": last.get("test_psnr_clean"),
                 "psnr_attacked": last.get("test_psnr_attacked"),
                 "best_psnr_attacked": pos.best if pos.best_epoch else None,
                 "best_epoch": pos.best_epoch,

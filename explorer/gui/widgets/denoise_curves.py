@@ -1,17 +1,20 @@
 """Live curves of a denoiser training run: loss, and test PSNR clean and
-under ObsAtk. Items are made once and updated with ``setData``."""
+under ObsAtk beside the noisy input's (dashed: the bar a denoiser must
+clear). Items are made once and updated with ``setData``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.gui.widgets.plots import CLASS_COLORS
 from explorer.gui.widgets.training_curves import make_plot
 
-PSNR_KEYS = {"test_psnr_clean": "test, noisy input",
-             "test_psnr_attacked": "test, under ObsAtk"}
+PSNR_KEYS = {"test_psnr_clean": "denoised f(v)",
+             "test_psnr_attacked": "denoised under ObsAtk",
+             "test_psnr_noisy": "noisy input v (no denoiser)"}
 
 
 class DenoiseCurves(QWidget):
@@ -33,10 +36,12 @@ class DenoiseCurves(QWidget):
             symbolBrush=CLASS_COLORS[0], name="train (epoch)")
         self.psnr_curves = {}
         for i, (key, label) in enumerate(PSNR_KEYS.items()):
-            color = CLASS_COLORS[i + 2]
+            color = CLASS_COLORS[i + 2] if key != "test_psnr_noisy" else (120, 120, 120)
+            style = (Qt.PenStyle.DashLine if key == "test_psnr_noisy"
+                     else Qt.PenStyle.SolidLine)
             self.psnr_curves[key] = self.psnr_plot.plot(
-                pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
-                symbolBrush=color, name=label)
+                pen=pg.mkPen(color, width=2, style=style), symbol="o",
+                symbolSize=5, symbolBrush=color, name=label)
         self.reset(1)
 
     def reset(self, epochs: int) -> None:

@@ -29,6 +29,10 @@ KIND = "train-denoiser"
 SLOT = "denoise/train"
 RESUMABLE = ("interrupted", "cancelled", "failed")
 REDRAW_MS = 100
+WORSE_HINT = ("The denoiser is still worse than the noisy input ({clean:.2f} dB "
+              "vs {noisy:.2f} dB): train longer (more epochs or images; smaller "
+              "batches give more updates) or check the learning rate (about "
+              "1e-3 suits Adam here; much larger diverges).")
 
 
 class DenoiseTrainBox(QWidget):
@@ -56,6 +60,8 @@ class DenoiseTrainBox(QWidget):
             buttons.addWidget(b)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.hint = QLabel(wordWrap=True, styleSheet="color: #8a5300;")
+        self.hint.hide()
         left = QWidget()
         left.setFixedWidth(330)
         ll = QVBoxLayout(left)
@@ -63,6 +69,7 @@ class DenoiseTrainBox(QWidget):
         ll.addWidget(scroll, 1)
         ll.addLayout(buttons)
         ll.addWidget(self.status)
+        ll.addWidget(self.hint)
         self.curves = DenoiseCurves()
         self.runs = QListWidget()
         self.runs.setMaximumHeight(110)
@@ -162,6 +169,7 @@ class DenoiseTrainBox(QWidget):
     def _launch(self, config: dict[str, Any], recorder, *, resume: bool) -> None:
         self.run_id = recorder.run_id
         self.curves.reset(config["epochs"])
+        self.hint.hide()
         self.handle = self.ctx.runner.start(
             train_denoiser_run, name=f"training {config['method']} denoiser",
             slot=SLOT, job_args=(config,), recorder=recorder,
@@ -204,6 +212,10 @@ class DenoiseTrainBox(QWidget):
                   if isinstance(clean, float) and isinstance(attacked, float) else "")
         self.status.setText(f"run {self.run_id} finished: {results.get('epochs')} "
                             f"epochs, {scores}. Weights: {results.get('best')}")
+        noisy = results.get("psnr_noisy")
+        worse = isinstance(clean, float) and isinstance(noisy, float) and clean < noisy
+        self.hint.setText(WORSE_HINT.format(clean=clean, noisy=noisy) if worse else "")
+        self.hint.setVisible(worse)
         self.finished.emit("done")
 
     @Slot(str)

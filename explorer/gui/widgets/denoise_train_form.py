@@ -1,4 +1,9 @@
-"""The choices of a denoiser training run: method, noise, HAT, architecture."""
+"""The choices of a denoiser training run: method, noise, HAT, architecture.
+
+The defaults are a quick demo: about 280 Adam steps on 1,500 images, some 20-30
+s on one CPU core, ending about 6 dB above the noisy input (sigma 0.1). A run
+of a few dozen steps (600 images in batches of 64, 3 epochs) barely gets past
+the noisy input: Adam at lr 1e-3 needs a few hundred steps here."""
 
 from __future__ import annotations
 
@@ -31,16 +36,21 @@ METHOD = (
 )
 GENERAL = (
     Param("epochs", int, 3, "passes over the training images", 1, 1000),
-    Param("batch_size", int, 64, "images per update", 1, 4096, label="batch size"),
+    Param("batch_size", int, 16, "images per update (small batches: more updates "
+          "per second of training)", 1, 4096, label="batch size"),
     Param("lr", float, 1e-3, "Adam's learning rate (cosine schedule)", 1e-6, 1.0,
           label="learning rate"),
-    Param("limit_train", int, 2000, "train on the first N images of the train "
+    Param("limit_train", int, 1500, "train on the first N images of the train "
           "split (0 = all)", 0, 10_000_000, label="train images"),
     Param("eval_n", int, 100, "test PSNR on the first N test images", 1, 100_000,
           label="eval images"),
     Param("eval_steps", int, 5, "ObsAtk steps of the per-epoch test", 1, 1000,
           label="eval steps"),
 )
+
+
+# smaller than the architectures' defaults, so the default run is quick
+ARCH_DEFAULTS = {"dncnn": {"depth": 5, "width": 16}, "unet": {"width": 8}}
 
 
 class DenoiseTrainForm(QWidget):
@@ -74,6 +84,7 @@ class DenoiseTrainForm(QWidget):
     @Slot(str)
     def _on_arch(self, arch: str) -> None:
         self.arch_form.set_params(denoise.spec(arch))
+        self.arch_form.set_values(ARCH_DEFAULTS.get(arch, {}))
 
     @Slot()
     def _on_values(self) -> None:
