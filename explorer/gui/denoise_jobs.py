@@ -1,11 +1,13 @@
 """The Denoiser Lab's jobs: core denoise jobs plus what must happen off the
-UI thread first (loading the training split, building the denoiser), and
-several denoisers attacked one after the other in one job."""
+UI thread first (loading the training split, building the denoiser, reading
+a real noisy image), and several denoisers attacked one after the other in
+one job."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +50,41 @@ def obsatk_rows(denoisers: Mapping[str, nn.Module], x: torch.Tensor, *,
         results[name]["ssim_random"] = np.asarray(random["ssim_attacked"]).tolist()
     yield Progress(len(denoisers), len(denoisers), "done")
     yield Done({"denoisers": results, "rho": rho, "steps": steps})
+
+
+def obsatk_real_rows(denoisers: Mapping[str, nn.Module], path: str,
+                     reference: str | None = None, *, rms: float, steps: int,
+                     seed: int = 0, every: int = 1,
+                     token: CancelToken) -> Iterator[Event]:
+    """ObsAtk live on a user's real noisy image, for each denoiser in turn.
+
+    The file is read here, off the UI thread, as each denoiser takes it
+    (channels, crop); the budget is the RMS per pixel, so rho follows the
+    image's size. Snapshots as in :func:`obsatk_rows`; ``Done`` maps each
+    name to its ``obsatk_real_live`` results plus ``shape`` and ``notes``.
+    """
+    results: dict[str, Any] = {}
+    for i, (name, model) in enumerate(denoisers.items()):
+        token.check()
+        yield Progress(i, len(denoisers), f"reading {Path(path).name} for {name}")
+        try:
+            obs = denoise.real.prepare(path, model, reference)
+        except denoise.DenoiserError as exc:
+            raise denoise.DenoiserError(f"{name}: {exc}") from None
+        shape = tuple(obs.noisy.shape)
+        yield Progress(i, len(denoisers), f"ObsAtk on {name}")
+        clean = None if obs.clean is None else obs.clean[None]
+        for event in denoise.obsatk_real_live(
+                model, obs.noisy[None], clean, rho=denoise.rms_to_rho(rms, shape),
+                steps=steps, seed=seed, every=every, token=token):
+            if isinstance(event, Snapshot):
+                yield Snapshot(event.step, event.total, event.arrays,
+                               f"{name}{SEP}{event.label}")
+            elif isinstance(event, Done):
+                results[name] = {**event.results, "shape": list(shape),
+                                 "notes": list(obs.notes)}
+    yield Progress(len(denoisers), len(denoisers), "done")
+    yield Done({"denoisers": results, "steps": steps, "reference": bool(reference)})
 
 
 def _limited(dataset, n: int | None):

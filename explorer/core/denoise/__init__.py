@@ -4,11 +4,12 @@
 ``save/load`` use safetensors with denoiser metadata; ``builtin_names()`` /
 ``load_builtin(name)`` read the shipped weights; ``noise.apply`` makes noisy
 observations; ``ObsAtk`` and ``random_baseline`` perturb them; ``psnr`` and
-``ssim`` measure per image; the jobs evaluate, sweep rho, compare classifier
-accuracy and train (``train_denoiser``).
+``ssim`` measure per image; ``real`` reads a user's real noisy image and
+attacks it without a clean image (``obsatk_real_live``); the jobs evaluate,
+sweep rho, compare classifier accuracy and train (``train_denoiser``).
 """
 
-from explorer.core.denoise import noise
+from explorer.core.denoise import noise, real
 from explorer.core.denoise.evaluation import denoise_dataset, evaluate_batch
 from explorer.core.denoise.files import (
     builtin_names,
@@ -33,6 +34,7 @@ from explorer.core.denoise.obsatk import (
     rho_to_rms,
     rms_to_rho,
 )
+from explorer.core.denoise.real import obsatk_real_live
 from explorer.core.denoise.registry import (
     DenoiserError,
     DenoiserMeta,
@@ -61,10 +63,12 @@ __all__ = [
     "names",
     "noise",
     "obsatk_live",
+    "obsatk_real_live",
     "project",
     "psnr",
     "psnr_vs_rho",
     "random_baseline",
+    "real",
     "rho_to_rms",
     "rms_to_rho",
     "save",

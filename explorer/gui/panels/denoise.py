@@ -1,7 +1,9 @@
 """Denoiser Lab: ObsAtk against denoisers, live, and training them (HAT).
 
 Attack tab: ``obsatk_rows`` on the chosen images (a row per denoiser, a
-scrubber through the steps), then ``psnr_vs_rho``. Train tab: DenoiseTrainBox.
+scrubber through the steps), then ``psnr_vs_rho``; or, with the noise choice
+"real image", ``obsatk_real_rows`` on a user's file (RealImageBox). Train
+tab: DenoiseTrainBox.
 """
 
 from __future__ import annotations
@@ -26,19 +28,21 @@ from explorer.core import denoise
 from explorer.core.jobs import Progress, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
-from explorer.gui.denoise_jobs import SEP, obsatk_rows
+from explorer.gui.denoise_jobs import SEP, obsatk_real_rows, obsatk_rows
 from explorer.gui.widgets.baseline_table import BaselineTable
+from explorer.gui.widgets.denoise_demo import DenoiseDemo
 from explorer.gui.widgets.denoise_form import DenoiseForm, rms_text
+from explorer.gui.widgets.denoise_real import REFERENCE_FREE_TIP, RealImageBox, summary
 from explorer.gui.widgets.denoise_rows import DenoiseRows
 from explorer.gui.widgets.denoise_train_box import DenoiseTrainBox
 from explorer.gui.widgets.denoiser_list import DenoiserList
 from explorer.gui.widgets.image_picker import ImagePicker
 from explorer.gui.widgets.rho_curve import RhoCurve, RhoSweep
 
-DEMO_DATA = "fashion-mnist-mini"
 ERROR_STYLE = "color: #b00020; font-weight: 600;"
 SWEEP_N = 32
 LIVE_SNAPSHOTS = 50  # at most this many steps kept for the scrubber
+NOISE_KEY = "denoise/noise"  # settings: the last noise choice
 
 
 class DenoiserLabPanel(QWidget):
@@ -53,8 +57,7 @@ class DenoiserLabPanel(QWidget):
         self.attack_job = None
         self._models, self._values = {}, {}
         self.sweep_n = SWEEP_N  # images of the PSNR-vs-rho sweep
-        self._demo: str | None = None  # None, "waiting" for data, "running"
-        self._demo_loading = False
+        self.demo = DenoiseDemo(self)
         self._build()
         ctx.session.data_changed.connect(self.on_data_changed)
         self.on_data_changed()
@@ -65,8 +68,10 @@ class DenoiserLabPanel(QWidget):
         self.picker = ImagePicker()
         self.picker.selection_changed.connect(self._update_buttons)
         self.denoisers = DenoiserList()
-        self.denoisers.changed.connect(self._update_buttons)
+        self.denoisers.changed.connect(self._on_noise_source)
         self.form = DenoiseForm()
+        self.real_box = RealImageBox(self.ctx.settings)
+        self.real_box.hide()  # shown with the real-image noise choice
         self.sweep_check = QCheckBox(f"then PSNR vs ρ on the first {SWEEP_N} images")
         self.sweep_check.setChecked(True)
         self.run_button = QPushButton("Run ObsAtk")
@@ -79,10 +84,14 @@ class DenoiserLabPanel(QWidget):
         left.setFixedWidth(360)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        for title, widget in (("Images", self.picker), ("Denoisers", self.denoisers),
-                              ("Noise and ObsAtk", self.form)):
-            box = QGroupBox(title)
-            QVBoxLayout(box).addWidget(widget)
+        self.boxes = {}
+        for title, widgets in (("Images", [self.picker]),
+                               ("Denoisers", [self.denoisers]),
+                               ("Noise and ObsAtk", [self.form, self.real_box])):
+            self.boxes[title] = box = QGroupBox(title)
+            box_layout = QVBoxLayout(box)
+            for widget in widgets:
+                box_layout.addWidget(widget)
             ll.addWidget(box)
         ll.addWidget(self.sweep_check)
         buttons = QHBoxLayout()
@@ -125,6 +134,9 @@ class DenoiserLabPanel(QWidget):
         root.addWidget(self.banner)
         root.addWidget(self.tabs, 1)
         self.curve.set_marker(self.form.rms())
+        self.form.kind.setCurrentText(str(self.ctx.settings.value(NOISE_KEY, "")))
+        self.form.kind_changed.connect(self._on_noise_source)
+        self.real_box.changed.connect(self._on_noise_source)
 
     # -- data -----------------------------------------------------------------------
     def problem(self) -> str | None:
@@ -144,13 +156,27 @@ class DenoiserLabPanel(QWidget):
         shape = tuple(s.dataset.info.shape) if problem is None else None
         classes = tuple(s.dataset.classes) if problem is None else ()
         self.picker.set_source(s.dataset if shape else None, shape, classes)
-        self.form.set_shape(shape)
         self.train_box.problem = problem or ""
+        self._on_noise_source()
+
+    @Slot()
+    def _on_noise_source(self) -> None:
+        """Synthetic noise on the chosen images, or a real noisy image file."""
+        real = self.form.is_real()
+        self.ctx.settings.setValue(NOISE_KEY, self.form.kind.currentText())
+        self.real_box.setVisible(real)
+        self.boxes["Images"].setVisible(not real)  # the file is the image
+        self.sweep_check.setEnabled(not real)  # the sweep needs clean images
+        self.curve.setVisible(not real)
+        self.form.set_shape(self.real_box.shape_for(self.denoisers) if real else (
+            tuple(self.ctx.session.dataset.info.shape) if self.problem() is None
+            else None))
         self._update_buttons()
 
     @Slot()
     def _update_buttons(self) -> None:
-        self.run_button.setEnabled(not self.running and self.problem() is None)
+        ready = self.form.is_real() or self.problem() is None
+        self.run_button.setEnabled(not self.running and ready)
         self.cancel_button.setEnabled(self.running)
 
     @property
@@ -159,16 +185,22 @@ class DenoiserLabPanel(QWidget):
                                       and self.attack_job.running)
 
     # -- the live attack ---------------------------------------------------------------
-    def _prepare(self) -> tuple[dict, torch.Tensor, dict] | str:
-        """Denoisers, images and values, or a message saying what is wrong."""
-        problem, items = self.problem(), self.picker.selection()
+    def _prepare(self) -> tuple[dict, torch.Tensor | tuple, dict] | str:
+        """Denoisers, images (or a real image's paths) and values, or a
+        message saying what is wrong."""
+        real = self.form.is_real()
+        problem = self.real_box.problem() if real else self.problem()
+        items = [] if real else self.picker.selection()
         names = self.denoisers.checked()
-        if problem or not items or not names:
-            return problem or ("Select at least one image first." if not items
-                               else "Check at least one denoiser.")
+        if problem or not (items or real) or not names:
+            return problem or ("Check at least one denoiser." if real or items
+                               else "Select at least one image first.")
         try:
             values = self.form.values()
             models = self.denoisers.models(names)
+            if real:  # the job reads the file, as each denoiser takes it
+                return ({n: m.to(self.ctx.session.device).eval()
+                         for n, m in models.items()}, self.real_box.paths(), values)
             x = torch.from_numpy(np.stack([item.x for item in items]))
             for name, model in models.items():
                 try:
@@ -190,12 +222,16 @@ class DenoiserLabPanel(QWidget):
         self.cancel()
         models, x, values = prepared
         self._models, self._values = models, values
-        self.rows.reset(list(models), len(x))
+        real = isinstance(x, tuple)
+        self.rows.reset(list(models), 1 if real else len(x))
+        self.rows.set_reference_free(REFERENCE_FREE_TIP if real and x[1] is None
+                                     else "")
         self.table.set_results({})
         every = max(1, values["steps"] // LIVE_SNAPSHOTS)
         self.attack_job = self.ctx.runner.start(
-            obsatk_rows, name="ObsAtk on denoisers", slot="denoise/attack",
-            job_args=(models, x), every=every, **values)
+            obsatk_real_rows if real else obsatk_rows, name="ObsAtk on denoisers",
+            slot="denoise/attack", job_args=(models, *(x if real else (x,))),
+            every=every, **values)
         for name in ("snapshot", "progress", "done", "failed", "cancelled",
                      "finished"):
             getattr(self.attack_job, name).connect(getattr(self, f"_on_attack_{name}"))
@@ -216,15 +252,18 @@ class DenoiserLabPanel(QWidget):
     def _on_attack_done(self, results: dict) -> None:
         self.rows.repaint_now()
         per = results["denoisers"]  # Qt sorted its keys: rows in the chosen order
-        self.table.set_results({n: per[n] for n in self._models if n in per})
+        per = {n: per[n] for n in self._models if n in per}
+        self.table.set_results(per, REFERENCE_FREE_TIP)
         self.status.setText(f"ObsAtk done: {results['steps']} steps at "
                             f"{rms_text(self.form.rms(), self.form.shape)}.")
+        if "reference" in results:  # a real image: no sweep over clean images
+            self.status.setText(f"{self.status.text()}\n{summary(per)}")
         self.attack_finished.emit()
-        if self.sweep_check.isChecked():
+        if self.sweep_check.isChecked() and "reference" not in results:
             self.sweep.start(self._models, self.ctx.session.dataset, self._values,
                              self.sweep_n)  # buttons: _on_attack_finished follows
-        elif self._demo == "running":
-            self._finish_demo()
+        else:
+            self.demo.finish()
 
     @Slot()
     def _on_attack_cancelled(self) -> None:
@@ -244,8 +283,7 @@ class DenoiserLabPanel(QWidget):
         self.status.setText(f"Done: ObsAtk live, and PSNR vs ρ on the first "
                             f"{self.sweep_n} images.")
         self.sweep_finished.emit()
-        if self._demo == "running":
-            self._finish_demo()
+        self.demo.finish()
 
     @Slot()
     def cancel(self) -> None:
@@ -259,36 +297,7 @@ class DenoiserLabPanel(QWidget):
     def run_demo(self) -> None:
         """The built-in denoisers on 4 test images, sigma 0.1, ObsAtk at RMS
         4/255 with 20 steps, then a short PSNR-vs-rho sweep."""
-        self._demo, self._demo_loading = "waiting", False
-        self.ctx.runner.jobs_changed.connect(self._demo_step)
-        self._demo_step()
-
-    @Slot()
-    def _demo_step(self) -> None:
-        s = self.ctx.session
-        if self._demo != "waiting" or self.ctx.runner.active():
-            return  # wait until whoever loads data at start-up is done
-        if s.data_name == DEMO_DATA and s.split == "test" and \
-                self.picker.dataset is s.dataset:
-            self._demo = "running"
-            self.ctx.runner.jobs_changed.disconnect(self._demo_step)
-            self._demo_attack()
-        elif not self._demo_loading:
-            self._demo_loading = True
-            self.ctx.load_data(DEMO_DATA, "test", slot="denoise/demo-data")
-
-    def _demo_attack(self) -> None:
-        if not self.denoisers.names():  # no built-ins shipped: show the idea anyway
-            self.denoisers.add_model("untrained dncnn", denoise.create("dncnn"))
-        self.denoisers.set_checked(self.denoisers.names())
-        self.picker.select_first(4)
-        self.form.choose("gaussian", 0.1, 4 / 255, 20)
-        self.sweep_check.setChecked(True)
-        self.run_attack()
-
-    def _finish_demo(self) -> None:
-        self._demo = None
-        self.demo_finished.emit()
+        self.demo.start()
 
 
 if __name__ == "__main__":

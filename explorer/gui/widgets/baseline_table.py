@@ -20,6 +20,8 @@ KEYS = ("psnr_noisy", "psnr_denoised", "psnr_random", "psnr_attacked")
 
 
 def _mean_db(values) -> str:
+    if values is None:
+        return "—"  # not computed (no clean image to compare with)
     v = np.minimum(np.asarray(values, dtype=float), 100.0)
     return f"{v.mean():.2f}" if v.size else "–"
 
@@ -43,15 +45,19 @@ class BaselineTable(QTableWidget):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.set_results({})
 
-    def set_results(self, results: dict[str, dict]) -> None:
+    def set_results(self, results: dict[str, dict], missing_tip: str = "") -> None:
+        """``missing_tip`` explains the cells of scores a result lacks."""
         self.setRowCount(len(results))
         rows = max(len(results), 1)
         self.setFixedHeight(self.horizontalHeader().height() + 4 +
                             rows * self.verticalHeader().defaultSectionSize())
         for row, (name, res) in enumerate(results.items()):
-            cells = [name] + [_mean_db(res.get(key, [])) for key in KEYS]
+            cells = [name] + [_mean_db(res.get(key)) for key in KEYS]
             for col, text in enumerate(cells):
-                self.setItem(row, col, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if text == "—":
+                    item.setToolTip(missing_tip)
+                self.setItem(row, col, item)
 
     def cell_text(self, row: int, col: int) -> str:
         item = self.item(row, col)

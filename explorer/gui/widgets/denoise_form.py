@@ -1,4 +1,8 @@
-"""Noise model and level, ObsAtk budget (RMS k/255 and rho) and steps."""
+"""Noise model and level, ObsAtk budget (RMS k/255 and rho) and steps.
+
+Besides the synthetic noise models the noise choice offers ``REAL``: the
+observation is then a user's real noisy image (chosen in RealImageBox), and
+there is no level to set."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from explorer.core.denoise import noise, rms_to_rho
 
 HALF_STEPS = 32  # the slider moves in halves of 1/255: 0 … 16/255 RMS
 DEFAULT_LEVELS = {"gaussian": 0.1, "poisson": 30.0, "salt-pepper": 0.05}
+REAL = "real image (file)…"
 
 
 def rms_text(rms: float, shape: tuple[int, ...] | None) -> str:
@@ -34,6 +39,7 @@ class DenoiseForm(QWidget):
     norm rho too, since rho depends on the image size."""
 
     rms_changed = Signal(float)
+    kind_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,7 +47,9 @@ class DenoiseForm(QWidget):
         self.kind = QComboBox()
         for name in noise.names():
             self.kind.addItem(name)
-        self.kind.setToolTip("noise model of the observations")
+        self.kind.addItem(REAL)
+        self.kind.setToolTip("noise model of the observations, or a real noisy "
+                             "image from a file")
         self.level = QDoubleSpinBox()
         self.level.setDecimals(3)
         self.kind.currentTextChanged.connect(self._on_kind)
@@ -61,7 +69,7 @@ class DenoiseForm(QWidget):
         budget_row.addWidget(self.slider, 1)
         budget_row.addWidget(self.budget)
         self.level_label = QLabel("sigma")
-        form = QFormLayout(self)
+        self.layout_form = form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("noise", self.kind)
         form.addRow(self.level_label, self.level)
@@ -72,6 +80,12 @@ class DenoiseForm(QWidget):
 
     @Slot(str)
     def _on_kind(self, kind: str) -> None:
+        self.layout_form.setRowVisible(self.level, kind != REAL)
+        if kind != REAL:
+            self._set_level_range(kind)
+        self.kind_changed.emit(kind)
+
+    def _set_level_range(self, kind: str) -> None:
         name, lo, hi, help_text = noise.KINDS[kind]
         self.level_label.setText(name)
         self.level.setRange(lo, hi)
@@ -89,6 +103,9 @@ class DenoiseForm(QWidget):
         self.shape = tuple(shape) if shape else None
         self._on_slider(self.slider.value())
 
+    def is_real(self) -> bool:
+        return self.kind.currentText() == REAL
+
     def rms(self) -> float:
         return self.slider.value() / 2 / 255
 
@@ -99,8 +116,11 @@ class DenoiseForm(QWidget):
         return rms_to_rho(self.rms(), self.shape) if self.shape else 0.0
 
     def values(self) -> dict:
-        """kind, level (checked against the noise model's range), rho, steps."""
+        """kind, level (checked against the noise model's range), rho, steps;
+        for a real image only rms and steps (rho follows its size)."""
         kind = self.kind.currentText()
+        if kind == REAL:
+            return {"rms": self.rms(), "steps": self.steps.value()}
         level = noise.check(kind, self.level.value())
         return {"kind": kind, "level": level, "rho": self.rho(),
                 "steps": self.steps.value()}

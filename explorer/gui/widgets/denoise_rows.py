@@ -1,6 +1,9 @@
 """One row per denoiser: clean | noisy | denoised | ObsAtk-perturbed |
 denoised under attack | error map, each tile captioned with PSNR/SSIM, and a
-scrubber through the attack's steps shared by all rows.
+scrubber through the attack's steps shared by all rows. For a real noisy
+image without a clean reference there is no clean image: its tile stays
+empty, PSNR/SSIM read "—", and the error map shows the change of the output
+|f(v+d) − f(v)| that ObsAtk maximised instead.
 
 Every snapshot is kept so the scrubber can go back; painting goes through a
 single-shot timer, so the rows repaint at most ~10 times a second.
@@ -34,6 +37,14 @@ COLUMN_TIPS = ("the clean image", "the noisy observation", "the denoiser's outpu
                "the observation plus ObsAtk's zero-mean perturbation d",
                "the denoiser's output under attack",
                "absolute error of the output under attack (max over channels)")
+# (column, title, tip) when there is no clean image (see set_reference_free)
+NO_REFERENCE_COLUMNS = (
+    (0, "no clean image", "a real noisy image has no clean ground truth"),
+    (3, "ObsAtk vs f(v)", "the observation plus ObsAtk's zero-mean perturbation d, "
+     "which maximises ||f(v+d) − f(v)||²"),
+    (5, "|f(v+d)−f(v)|", "how far the attack moved the output, on the error "
+     "scale (max over channels)"))
+NO_VALUE = "PSNR —\nSSIM —"
 PAINT_MS = 100
 _LUT = pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False)
 
@@ -100,6 +111,8 @@ class DenoiseRows(QWidget):
         self.tiles: dict[str, list[_Tile]] = {}
         self._row_widgets: list[QWidget] = []
         self._follow = True
+        self.no_reference_tip = ""  # set when there is no clean image
+        self.headers: list[QLabel] = []
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(PAINT_MS)
@@ -113,6 +126,7 @@ class DenoiseRows(QWidget):
             label.setStyleSheet("font-weight: 600; font-size: 10px;")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.grid.addWidget(label, 0, col + 1)
+            self.headers.append(label)
         self.grid.addWidget(_scale_bar(), 1, len(COLUMNS),
                             Qt.AlignmentFlag.AlignHCenter)
         self.scrubber = QSlider(Qt.Orientation.Horizontal)
@@ -166,6 +180,15 @@ class DenoiseRows(QWidget):
         self.scrubber.blockSignals(False)
         self.step_label.setText("waiting…")
 
+    def set_reference_free(self, tip: str) -> None:
+        """No clean image (``tip`` says why) or, with ``""``, the usual columns."""
+        self.no_reference_tip = tip
+        titles = {c: (t, why) for c, t, why in NO_REFERENCE_COLUMNS} if tip else {}
+        for col, (label, title, why) in enumerate(zip(self.headers, COLUMNS,
+                                                      COLUMN_TIPS, strict=True)):
+            label.setText(titles.get(col, (title,))[0])
+            label.setToolTip(titles.get(col, (title, why))[1])
+
     def add_snapshot(self, name: str, snap: Snapshot) -> None:
         if name not in self.snapshots:
             return
@@ -203,17 +226,27 @@ class DenoiseRows(QWidget):
         self.repainted.emit()
 
     def _paint_row(self, name: str, first: Snapshot, snap: Snapshot, j: int) -> None:
-        clean = first.arrays["clean"][j]
-        denoised_err = np.abs(snap.arrays["denoised"][j] - clean).max(axis=0)
-        shown = (clean, first.arrays["noisy"][j], first.arrays["denoised"][j],
+        clean = first.arrays["clean"][j] if "clean" in first.arrays else None
+        # without a clean image, the attack's target: the unattacked output
+        target = first.arrays["denoised"][j] if clean is None else clean
+        denoised_err = np.abs(snap.arrays["denoised"][j] - target).max(axis=0)
+        shown = (first.arrays["noisy"][j], first.arrays["denoised"][j],
                  snap.arrays["v_adv"][j], snap.arrays["denoised"][j])
         tiles = self.tiles[name]
-        for tile, image in zip(tiles, shown, strict=False):
+        if clean is None:
+            tiles[0].picture.clear()
+        else:
+            tiles[0].picture.setPixmap(_pixmap(chw_to_hwc(clean)))
+        tiles[0].caption.setText("reference" if clean is not None else "—")
+        for tile, image in zip(tiles[1:5], shown, strict=True):
             tile.picture.setPixmap(_pixmap(chw_to_hwc(image)))
-        tiles[0].caption.setText("reference")
-        for tile, image in zip(tiles[1:5], shown[1:], strict=True):
-            p, s = quality(clean, image)
-            tile.caption.setText(f"PSNR {p:.2f} dB\nSSIM {s:.3f}")
+            if clean is None:
+                tile.caption.setText(NO_VALUE)
+            else:
+                p, s = quality(clean, image)
+                tile.caption.setText(f"PSNR {p:.2f} dB\nSSIM {s:.3f}")
+        for tile in tiles[:5]:
+            tile.setToolTip(self.no_reference_tip if clean is None else "")
         tiles[5].picture.setPixmap(_pixmap(error_rgb(denoised_err)))
         tiles[5].caption.setText(f"mean {denoised_err.mean():.3f}\n"
                                  f"max {denoised_err.max():.3f}")
