@@ -8,6 +8,7 @@ from torch import nn
 
 from explorer.core import data, denoise
 from explorer.core.denoise.obsatk import pass_through_gain
+from explorer.core.jobs import Done
 
 
 class _Mean(nn.Module):
@@ -47,3 +48,12 @@ def test_gain_is_a_first_order_quantity(t):
     v, d = torch.rand(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
     assert torch.allclose(pass_through_gain(lin, v, d, t),
                           pass_through_gain(lin, v, d, 1e-3), rtol=1e-2)
+
+
+def test_live_obsatk_reports_the_gains():
+    x = data.load("fashion-mnist-mini", "test").as_tensors(0, 4)[0]
+    model = denoise.load_builtin("dncnn-fmnist-standard")
+    done = next(e for e in denoise.obsatk_live(model, x, rho=0.44, steps=5)
+            if isinstance(e, Done)).results
+    assert len(done["gain_attacked"]) == len(done["gain_random"]) == 4
+    assert min(done["gain_attacked"]) > max(done["gain_random"])

@@ -60,6 +60,10 @@ def test_obsatk_rows_scrubber_and_sweep(qtbot, panel, tiny_file):
     # The table compares ObsAtk with random noise of the same norm.
     assert panel.table.cell_text(0, 0) == "tiny-dncnn"
     assert float(panel.table.cell_text(0, 4)) < float(panel.table.cell_text(0, 3))
+    # ... and how much of each direction passes through: the untrained tiny
+    # DnCNN is the identity, so all of it (the built-in's are in the core tests)
+    gains = [float(g) for g in panel.table.cell_text(0, 5).split(" / ")]
+    assert gains == pytest.approx([1.0, 1.0], abs=0.01)
     # Step 0 is the unperturbed observation: attacked == denoised.
     with qtbot.waitSignal(rows.repainted, timeout=TIMEOUT):
         rows.scrubber.setValue(0)

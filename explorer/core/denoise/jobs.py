@@ -16,7 +16,13 @@ from explorer.core.attacks.base import make_generator, model_frozen
 from explorer.core.denoise import metrics, noise
 from explorer.core.denoise.evaluation import denoise_dataset
 from explorer.core.denoise.files import check_input
-from explorer.core.denoise.obsatk import ObsAtk, check_budget, project
+from explorer.core.denoise.obsatk import (
+    ObsAtk,
+    check_budget,
+    pass_through_gain,
+    project,
+    random_baseline,
+)
 from explorer.core.jobs import CancelToken, Done, Event, Metric, Progress, Snapshot
 from explorer.core.params import ParamError
 
@@ -34,7 +40,8 @@ def obsatk_live(denoiser: nn.Module, x: Tensor, *, kind: str = "gaussian",
     Snapshot arrays: ``v_adv`` (perturbed observation), ``delta``,
     ``denoised`` (f(v_adv)), ``loss`` (per-image ||f(v_adv) - x||^2) and
     ``psnr``; the first carries ``noisy`` and ``clean`` too. ``Done`` holds the
-    best iterate's scores per image.
+    best iterate's scores per image, and ``gain_attacked`` / ``gain_random``:
+    the pass-through gain along ObsAtk's direction and a random zero-mean one.
     """
     token = token or CancelToken()
     check_budget(rho, steps)
@@ -59,11 +66,17 @@ def obsatk_live(denoiser: nn.Module, x: Tensor, *, kind: str = "gaussian",
         yield Snapshot(min(it.step, steps), steps, arrays, label)
     with torch.no_grad():
         plain, attacked = denoiser(v), denoiser(last.v_adv)
+    # how much of ObsAtk's direction, and of a random one, reaches the output
+    gain_attacked = pass_through_gain(denoiser, v, last.delta)
+    gain_random = pass_through_gain(
+        denoiser, v, random_baseline(tuple(v.shape), 1.0, gen, v.device))
     yield Done({"psnr_noisy": metrics.psnr(x, v).tolist(),
                 "psnr_denoised": metrics.psnr(x, plain).tolist(),
                 "psnr_attacked": metrics.psnr(x, attacked).tolist(),
                 "ssim_denoised": metrics.ssim(x, plain).tolist(),
                 "ssim_attacked": metrics.ssim(x, attacked).tolist(),
+                "gain_attacked": gain_attacked.tolist(),
+                "gain_random": gain_random.tolist(),
                 "rho": rho, "steps": steps})
 
 

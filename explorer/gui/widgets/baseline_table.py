@@ -1,5 +1,6 @@
 """Mean PSNR per denoiser: noisy, denoised, under the random zero-mean
-perturbation of the same norm, and under ObsAtk."""
+perturbation of the same norm, and under ObsAtk; then how much of each
+direction passes through the denoiser (the reason for the gap)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-COLUMNS = ("mean PSNR (dB)", "noisy", "denoised", "random d", "ObsAtk d")
+COLUMNS = ("mean PSNR (dB)", "noisy", "denoised", "random d", "ObsAtk d",
+           "pass-through")
 TIPS = ("averaged over the chosen images", "the noisy observation v",
         "f(v)", "f(v + d), d random with zero mean and the same norm as ObsAtk's",
-        "f(v + d), d found by ObsAtk")
+        "f(v + d), d found by ObsAtk",
+        "ObsAtk d / random d: how much of a small step along ObsAtk's direction, "
+        "and along a random "
+        "zero-mean one, reaches the output: 1 = passed through as if it were "
+        "image content, 0 = removed like noise")
 KEYS = ("psnr_noisy", "psnr_denoised", "psnr_random", "psnr_attacked")
 
 
@@ -24,6 +30,12 @@ def _mean_db(values) -> str:
         return "—"  # not computed (no clean image to compare with)
     v = np.minimum(np.asarray(values, dtype=float), 100.0)
     return f"{v.mean():.2f}" if v.size else "–"
+
+
+def _gains(attacked, random) -> str:
+    if attacked is None or random is None:
+        return "—"
+    return f"{np.mean(attacked):.2f} / {np.mean(random):.2f}"
 
 
 class BaselineTable(QTableWidget):
@@ -52,7 +64,8 @@ class BaselineTable(QTableWidget):
         self.setFixedHeight(self.horizontalHeader().height() + 4 +
                             rows * self.verticalHeader().defaultSectionSize())
         for row, (name, res) in enumerate(results.items()):
-            cells = [name] + [_mean_db(res.get(key)) for key in KEYS]
+            cells = [name] + [_mean_db(res.get(key)) for key in KEYS] + [
+                _gains(res.get("gain_attacked"), res.get("gain_random"))]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if text == "—":
