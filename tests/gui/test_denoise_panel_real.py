@@ -183,3 +183,18 @@ def test_the_train_tab_says_when_the_denoiser_is_worse_than_its_input(panel):
                                       "input (18.60 dB vs 20.00 dB): train longer")
     box._on_done({**base, "psnr_clean": 25.8, "psnr_noisy": 20.0})
     assert box.hint.isHidden()
+
+
+def test_a_real_image_needs_no_data_set(qtbot, monkeypatch, ctx, files):
+    p = DenoiserLabPanel(ctx)  # no data set chosen
+    qtbot.addWidget(p)
+    assert p.banner.text().startswith("Choose a data set")
+    assert not p.run_button.isEnabled()
+    p.form.kind.setCurrentText(REAL)
+    pick(monkeypatch, p.real_box.noisy_button, files["noisy"])
+    assert p.banner.text().startswith("Only for training: Choose a data set")
+    p.denoisers.set_checked([BUILTIN])
+    p.form.steps.setValue(3)
+    assert p.run_button.isEnabled()
+    run(qtbot, p)
+    assert p.table.cell_text(0, 2) == "—"  # denoised PSNR: no clean image

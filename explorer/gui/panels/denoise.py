@@ -151,8 +151,6 @@ class DenoiserLabPanel(QWidget):
     @Slot()
     def on_data_changed(self) -> None:
         s, problem = self.ctx.session, self.problem()
-        self.banner.setText(problem or "")
-        self.banner.setVisible(problem is not None)
         shape = tuple(s.dataset.info.shape) if problem is None else None
         classes = tuple(s.dataset.classes) if problem is None else ()
         self.picker.set_source(s.dataset if shape else None, shape, classes)
@@ -162,14 +160,18 @@ class DenoiserLabPanel(QWidget):
     @Slot()
     def _on_noise_source(self) -> None:
         """Synthetic noise on the chosen images, or a real noisy image file."""
-        real = self.form.is_real()
+        real, problem = self.form.is_real(), self.problem()
         self.ctx.settings.setValue(NOISE_KEY, self.form.kind.currentText())
+        # a real image needs no data set; only the Train tab still does
+        self.banner.setText(f"Only for training: {problem}" if real and problem
+                            else problem or "")
+        self.banner.setVisible(problem is not None)
         self.real_box.setVisible(real)
         self.boxes["Images"].setVisible(not real)  # the file is the image
         self.sweep_check.setEnabled(not real)  # the sweep needs clean images
         self.curve.setVisible(not real)
         self.form.set_shape(self.real_box.shape_for(self.denoisers) if real else (
-            tuple(self.ctx.session.dataset.info.shape) if self.problem() is None
+            tuple(self.ctx.session.dataset.info.shape) if problem is None
             else None))
         self._update_buttons()
 
