@@ -198,3 +198,20 @@ def test_cancel_stops_a_long_attack(qtbot, panel, tmp_path):
     assert panel.status.text() == "Cancelled."
     assert panel.run_button.isEnabled()
     assert len(panel.rows.snapshots["tiny-dncnn"]) < 50  # 200 steps, every 4th
+
+
+def test_resume_without_a_checkpoint_says_so(qtbot, ctx, panel):
+    box = panel.train_box
+    box.form.choose("dncnn", {"depth": 3, "width": 4, "batch_norm": False},
+                    {"method": "standard", "epochs": 4, "limit_train": 64,
+                     "batch_size": 32, "eval_n": 8, "eval_steps": 1})
+    assert box.start()
+    qtbot.waitUntil(lambda: box.curves.points("train_loss") >= 1, timeout=TIMEOUT)
+    with qtbot.waitSignal(box.finished, timeout=TIMEOUT):
+        box.stop_button.click()
+    run_id = box.run_id
+    (ctx.workspace.run_dir(run_id) / "last.pt").unlink()
+    box.runs.item(0).setSelected(True)
+    box.resume_button.click()
+    assert box.status.text() == f"Run {run_id} has no checkpoint to resume from."
+    assert not box.running

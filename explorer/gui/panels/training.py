@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 from explorer.core.defenses import alarms
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.defenses.run_job import PLAN, train_run
-from explorer.core.jobs import Metric, Progress, Snapshot
+from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.adversarial_strip import AdversarialStrip
 from explorer.gui.widgets.alarm_banner import AlarmBanner
+from explorer.gui.widgets.run_controls import STOPPED, TrainingRunMixin
 from explorer.gui.widgets.run_list import RESUMABLE, RunList
 from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_form import TrainingForm
@@ -43,7 +44,7 @@ SLOT = "training/run"
 REDRAW_MS = 100
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(TrainingRunMixin, QWidget):
     title = "Training"
     demo_finished = Signal()
     epoch_shown = Signal(int)  # an epoch's metrics are on the curves
@@ -118,10 +119,6 @@ class TrainingPanel(QWidget):
         self._redraw.timeout.connect(self._draw)
 
     # -- state -----------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.handle is not None and self.handle.running
-
     def problem(self) -> str | None:
         s = self.ctx.session
         if s.dataset is None:
@@ -184,8 +181,7 @@ class TrainingPanel(QWidget):
         if ws is None or len(selected) != 1 or self.running:
             return
         run_id = selected[0]
-        if not (ws.run_dir(run_id) / "last.pt").exists():
-            self.status.setText(f"Run {run_id} has no checkpoint to resume from.")
+        if not self._can_resume(run_id):
             return
         config = ws.get(run_id).config
         # Read the earlier epochs before the job starts recording new ones.
@@ -208,23 +204,13 @@ class TrainingPanel(QWidget):
         same_data = s.data_name == config["data"] and s.dataset is not None
         self._classes = tuple(s.dataset.info.classes) if same_data else ()
         same_test = s.split == "test" and s.data_name == config["data"]
-        self.handle = self.ctx.runner.start(
+        self._follow(self.ctx.runner.start(
             train_run, name=f"training {config['defense']}", slot=SLOT,
             job_args=(config,), recorder=recorder, run_dir=self.run_dir,
             test_set=s.dataset if same_test else None, device=s.device,
-            resume=resume)
-        for name in ("metric", "snapshot", "progress", "done", "failed", "cancelled",
-                     "finished"):
-            getattr(self.handle, name).connect(getattr(self, f"_on_{name}"))
-        self.status.setText(f"{'resuming' if resume else 'starting'} {self.run_id}…")
+            resume=resume), resume=resume)
         self.tabs.setCurrentIndex(0)
         self.refresh_runs()
-
-    @Slot()
-    def stop(self) -> None:
-        if self.running:
-            self.handle.cancel()
-            self.status.setText("stopping after the current batch…")
 
     # -- events ------------------------------------------------------------------
     @Slot(object)
@@ -233,11 +219,6 @@ class TrainingPanel(QWidget):
             self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
         elif event.label == STRIP:
             self.strip.show_snapshot(event, self._classes)
-
-    @Slot(object)
-    def _on_progress(self, event: Progress) -> None:
-        self.status.setText(f"run {self.run_id}: {event.label} "
-                            f"({100 * event.done / max(event.total, 1):.0f}%)")
 
     @Slot(object)
     def _on_metric(self, event: Metric) -> None:
@@ -276,20 +257,10 @@ class TrainingPanel(QWidget):
             self._demo = False
             self.demo_finished.emit()
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.status.setText(f"training failed: {message}")
-
     @Slot()
     def _on_cancelled(self) -> None:
         self._draw()
-        self.status.setText(f"run {self.run_id} stopped; its checkpoint is kept — "
-                            "select it under Runs and press Resume.")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self.handle = None
-        self.refresh_runs()
+        self.status.setText(STOPPED.format(run_id=self.run_id, where="under Runs"))
 
     # -- demo (screenshots, `python -m explorer.gui.panels.training`) -------------
     def run_demo(self) -> None:

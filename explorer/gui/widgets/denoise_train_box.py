@@ -18,12 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.jobs import Metric, Progress, Snapshot
+from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.denoise_jobs import PLAN, train_denoiser_run
 from explorer.gui.widgets.denoise_curves import DenoiseCurves
 from explorer.gui.widgets.denoise_train_form import DenoiseTrainForm
+from explorer.gui.widgets.run_controls import STOPPED, TrainingRunMixin
 
 KIND = "train-denoiser"
 SLOT = "denoise/train"
@@ -35,7 +36,7 @@ WORSE_HINT = ("The denoiser is still worse than the noisy input ({clean:.2f} dB 
               "1e-3 suits Adam here; much larger diverges).")
 
 
-class DenoiseTrainBox(QWidget):
+class DenoiseTrainBox(TrainingRunMixin, QWidget):
     finished = Signal(str)  # the outcome: done, failed or cancelled
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
@@ -92,9 +93,6 @@ class DenoiseTrainBox(QWidget):
         ctx.runner.jobs_changed.connect(self.refresh_runs)
         self.refresh_runs()
 
-    @property
-    def running(self) -> bool:
-        return self.handle is not None and self.handle.running
 
     # -- runs -------------------------------------------------------------------
     @Slot()
@@ -156,8 +154,7 @@ class DenoiseTrainBox(QWidget):
         run_id, ws = self.selected(), self.ctx.workspace
         if ws is None or run_id is None or self.running:
             return
-        if not (ws.run_dir(run_id) / "last.pt").exists():
-            self.status.setText(f"Run {run_id} has no checkpoint to resume from.")
+        if not self._can_resume(run_id):
             return
         self._launch(ws.get(run_id).config, self.ctx.resume_recorder(run_id),
                      resume=True)
@@ -170,22 +167,12 @@ class DenoiseTrainBox(QWidget):
         self.run_id = recorder.run_id
         self.curves.reset(config["epochs"])
         self.hint.hide()
-        self.handle = self.ctx.runner.start(
+        self._follow(self.ctx.runner.start(
             train_denoiser_run, name=f"training {config['method']} denoiser",
             slot=SLOT, job_args=(config,), recorder=recorder,
             run_dir=self.ctx.workspace.run_dir(self.run_id),
-            device=self.ctx.session.device, resume=resume)
-        for name in ("metric", "snapshot", "progress", "done", "failed", "cancelled",
-                     "finished"):
-            getattr(self.handle, name).connect(getattr(self, f"_on_{name}"))
-        self.status.setText(f"{'resuming' if resume else 'starting'} {self.run_id}…")
+            device=self.ctx.session.device, resume=resume), resume=resume)
         self.refresh_runs()
-
-    @Slot()
-    def stop(self) -> None:
-        if self.running:
-            self.handle.cancel()
-            self.status.setText("stopping after the current batch…")
 
     # -- events -------------------------------------------------------------------
     @Slot(object)
@@ -198,11 +185,6 @@ class DenoiseTrainBox(QWidget):
         self.curves.add(event.name, event.step, event.value)
         if not self._redraw.isActive():
             self._redraw.start()
-
-    @Slot(object)
-    def _on_progress(self, event: Progress) -> None:
-        self.status.setText(f"run {self.run_id}: {event.label} "
-                            f"({100 * event.done / max(event.total, 1):.0f}%)")
 
     @Slot(dict)
     def _on_done(self, results: dict) -> None:
@@ -218,19 +200,12 @@ class DenoiseTrainBox(QWidget):
         self.hint.setVisible(worse)
         self.finished.emit("done")
 
-    @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"training failed: {message}")
+        super()._on_failed(message)
         self.finished.emit("failed")
 
     @Slot()
     def _on_cancelled(self) -> None:
         self.curves.redraw()
-        self.status.setText(f"run {self.run_id} stopped; its checkpoint is kept — "
-                            "select it below and press Resume.")
+        self.status.setText(STOPPED.format(run_id=self.run_id, where="below"))
         self.finished.emit("cancelled")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self.handle = None
-        self.refresh_runs()
