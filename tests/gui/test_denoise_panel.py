@@ -159,8 +159,8 @@ def test_a_tiny_hat_run_draws_curves_and_is_recorded(qtbot, ctx, panel):
     assert panel.denoisers.add_file(str(best))  # usable on the Attack tab
 
 
-def test_stop_then_resume_finishes_the_run(qtbot, ctx, panel):
-    box = panel.train_box
+def _start_then_stop(qtbot, box):
+    """A tiny 4-epoch run, stopped once its first loss is drawn."""
     box.form.choose("dncnn", {"depth": 3, "width": 4, "batch_norm": False},
                     {"method": "standard", "epochs": 4, "limit_train": 64,
                      "batch_size": 32, "eval_n": 8, "eval_steps": 1})
@@ -169,6 +169,11 @@ def test_stop_then_resume_finishes_the_run(qtbot, ctx, panel):
     with qtbot.waitSignal(box.finished, timeout=TIMEOUT) as outcome:
         box.stop_button.click()
     assert outcome.args == ["cancelled"]
+
+
+def test_stop_then_resume_finishes_the_run(qtbot, ctx, panel):
+    box = panel.train_box
+    _start_then_stop(qtbot, box)
     run_id = box.run_id
     assert ctx.workspace.get(run_id).status == "cancelled"
     assert "Resume" in box.status.text()
@@ -202,13 +207,7 @@ def test_cancel_stops_a_long_attack(qtbot, panel, tmp_path):
 
 def test_resume_without_a_checkpoint_says_so(qtbot, ctx, panel):
     box = panel.train_box
-    box.form.choose("dncnn", {"depth": 3, "width": 4, "batch_norm": False},
-                    {"method": "standard", "epochs": 4, "limit_train": 64,
-                     "batch_size": 32, "eval_n": 8, "eval_steps": 1})
-    assert box.start()
-    qtbot.waitUntil(lambda: box.curves.points("train_loss") >= 1, timeout=TIMEOUT)
-    with qtbot.waitSignal(box.finished, timeout=TIMEOUT):
-        box.stop_button.click()
+    _start_then_stop(qtbot, box)
     run_id = box.run_id
     (ctx.workspace.run_dir(run_id) / "last.pt").unlink()
     box.runs.item(0).setSelected(True)
