@@ -214,3 +214,20 @@ def test_resume_without_a_checkpoint_says_so(qtbot, ctx, panel):
     box.resume_button.click()
     assert box.status.text() == f"Run {run_id} has no checkpoint to resume from."
     assert not box.running
+
+
+def test_curves_replace_a_repeated_epoch(qtbot):
+    """A resumed run re-reports its unfinished epoch; the history read at
+    resume may hold it too: one point per epoch, the newest value."""
+    from explorer.gui.widgets.denoise_curves import DenoiseCurves
+
+    curves = DenoiseCurves()
+    qtbot.addWidget(curves)
+    curves.reset(3)
+    for step, value in ((1, 0.5), (2, 0.4), (2, 0.3), (3, 0.2)):
+        curves.add("train_loss", step, value)
+    curves.redraw()
+    assert curves.points("train_loss") == 3
+    x, y = curves.train_loss.getData()
+    assert list(x) == [1, 2, 3]
+    assert list(y) == pytest.approx([0.5, 0.3, 0.2])

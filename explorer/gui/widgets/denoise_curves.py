@@ -47,8 +47,10 @@ class DenoiseCurves(QWidget):
     def reset(self, epochs: int) -> None:
         self.epochs = max(1, epochs)
         self.steps_per_epoch = 0
-        self.series: dict[str, list[tuple[float, float]]] = {
-            k: [] for k in ("batch_loss", "train_loss", *PSNR_KEYS)}
+        # step -> value: a resumed run re-reports its unfinished epoch, and
+        # the history read at resume may already hold the newest points
+        self.series: dict[str, dict[float, float]] = {
+            k: {} for k in ("batch_loss", "train_loss", *PSNR_KEYS)}
         for curve in (self.batch_curve, self.train_loss, *self.psnr_curves.values()):
             curve.setData([], [])
         for plot in (self.loss_plot, self.psnr_plot):
@@ -61,7 +63,7 @@ class DenoiseCurves(QWidget):
 
     def add(self, name: str, step: int, value: float) -> None:
         if name in self.series and np.isfinite(value):
-            self.series[name].append((step, value))
+            self.series[name][step] = value
 
     def points(self, name: str) -> int:
         return len(self.series[name])
@@ -72,7 +74,8 @@ class DenoiseCurves(QWidget):
                                    ("train_loss", self.train_loss, 1)):
             x, y = _xy(self.series[name])
             curve.setData(x / scale, y)
-        losses = [v for k in ("batch_loss", "train_loss") for _, v in self.series[k]]
+        losses = [v for k in ("batch_loss", "train_loss")
+                  for v in self.series[k].values()]
         if losses:
             self.loss_plot.setYRange(0, max(losses) * 1.1, padding=0.02)
         values = []
@@ -82,7 +85,7 @@ class DenoiseCurves(QWidget):
             values += list(y)
         if values:
             self.psnr_plot.setYRange(min(values) - 1, max(values) + 1, padding=0.02)
-        last = max((e for k in ("train_loss", *PSNR_KEYS) for e, _ in self.series[k]),
+        last = max((e for k in ("train_loss", *PSNR_KEYS) for e in self.series[k]),
                    default=0)
         if last > self.epochs:
             self.epochs = int(last)
@@ -90,8 +93,8 @@ class DenoiseCurves(QWidget):
                 plot.setXRange(0, self.epochs, padding=0.02)
 
 
-def _xy(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+def _xy(points: dict[float, float]) -> tuple[np.ndarray, np.ndarray]:
     if not points:
         return np.zeros(0), np.zeros(0)
-    arr = np.asarray(points, dtype=float)
+    arr = np.asarray(sorted(points.items()), dtype=float)
     return arr[:, 0], arr[:, 1]

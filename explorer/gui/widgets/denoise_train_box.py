@@ -156,9 +156,10 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
             return
         if not self._can_resume(run_id):
             return
+        earlier = ws.metrics(run_id)  # read before the job records new epochs
         self._launch(ws.get(run_id).config, self.ctx.resume_recorder(run_id),
                      resume=True)
-        for name, points in ws.metrics(run_id).items():
+        for name, points in earlier.items():
             for step, value in points:
                 self.curves.add(name, step, value)
         self._redraw.start()
