@@ -110,6 +110,7 @@ def test_without_a_reference_obsatk_attacks_the_deviation_from_f_of_v(noisy_pair
     assert delta.norm(dim=1).max() <= 0.5 + 1e-5
     res = done.results
     assert res["deviation_attacked"][0] > 2 * res["deviation_random"][0] > 0
+    assert res["gain_attacked"][0] > res["gain_random"][0] > 0  # no clean image needed
     moved = ((best.arrays["denoised"] - target.numpy()) ** 2).sum()
     assert moved == pytest.approx(res["deviation_attacked"][0], rel=1e-4)
 

@@ -88,6 +88,8 @@ def test_a_real_image_without_reference_shows_dashes(qtbot, monkeypatch, panel,
     assert not any(t.picture.pixmap().isNull() for t in tiles[1:])
     assert panel.table.cell_text(0, 2) == "—"
     assert "no clean ground truth" in panel.table.item(0, 2).toolTip()
+    gains = [float(g) for g in panel.table.cell_text(0, 5).split(" / ")]
+    assert gains[0] > gains[1] > 0  # the pass-through needs no clean image
     assert "ObsAtk moved f(v) by RMS" in panel.status.text()
     assert not panel.sweep.running  # no sweep without clean images
 

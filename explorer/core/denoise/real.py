@@ -29,7 +29,12 @@ from explorer.core.attacks.base import make_generator
 from explorer.core.denoise import metrics
 from explorer.core.denoise.files import check_input
 from explorer.core.denoise.noise import load_real
-from explorer.core.denoise.obsatk import ObsAtk, check_budget, random_baseline
+from explorer.core.denoise.obsatk import (
+    ObsAtk,
+    check_budget,
+    pass_through_gain,
+    random_baseline,
+)
 from explorer.core.denoise.registry import DenoiserError, size_multiple
 from explorer.core.jobs import CancelToken, Done, Event, Snapshot
 
@@ -164,7 +169,8 @@ def obsatk_real_live(denoiser: nn.Module, v: Tensor, clean: Tensor | None = None
     ``v_adv``, ``delta``, ``denoised`` and ``loss``; the first also ``noisy``
     and, with a reference, ``clean``. ``Done`` holds per image the squared
     deviations ``deviation_attacked`` / ``deviation_random`` (a random
-    zero-mean d of the same norm) and, with a reference, the PSNR/SSIM keys
+    zero-mean d of the same norm), the pass-through gains ``gain_attacked`` /
+    ``gain_random`` along both and, with a reference, the PSNR/SSIM keys
     of :func:`explorer.core.denoise.obsatk_live` plus ``psnr_random``.
     """
     token = token or CancelToken()
@@ -190,11 +196,14 @@ def obsatk_real_live(denoiser: nn.Module, v: Tensor, clean: Tensor | None = None
         label = "best" if it.step > steps else f"step {it.step}/{steps}"
         yield Snapshot(min(it.step, steps), steps, arrays, label)
     attacked = reconstruction(denoiser, last.v_adv)
-    randomly = reconstruction(denoiser, v + random_baseline(tuple(v.shape), rho,
-                                                            gen, v.device))
+    d_random = random_baseline(tuple(v.shape), rho, gen, v.device)
+    randomly = reconstruction(denoiser, v + d_random)
     results = {"rho": rho, "steps": steps,
                "deviation_attacked": _sq(attacked - plain),
-               "deviation_random": _sq(randomly - plain)}
+               "deviation_random": _sq(randomly - plain),
+               # needs no clean image: how much of each direction gets through
+               "gain_attacked": pass_through_gain(denoiser, v, last.delta).tolist(),
+               "gain_random": pass_through_gain(denoiser, v, d_random).tolist()}
     if clean is not None:
         for key, image in (("noisy", v), ("denoised", plain), ("attacked", attacked),
                            ("random", randomly)):
