@@ -23,7 +23,7 @@ from explorer.core.denoise.registry import (
     size_multiple,
 )
 from explorer.core.fileio import atomic_save
-from explorer.core.resources import resource_path
+from explorer.core.resources import builtin_weights, present_builtins
 
 META_KEY = "explorer.denoiser"
 CLASSIFIER_META_KEY = "explorer.meta"  # what explorer.core.models writes
@@ -115,13 +115,9 @@ def check_input(model: nn.Module, x: Tensor) -> None:
                             f"and width divisible by {multiple}")
 
 
-def _file(name: str) -> Path:
-    return resource_path("models", f"{name}.safetensors")
-
-
 def builtin_names() -> list[str]:
     """Built-in denoisers whose weights file is present."""
-    return [name for name in BUILTINS if _file(name).is_file()]
+    return present_builtins(BUILTINS)
 
 
 def describe(name: str) -> str:
@@ -129,13 +125,7 @@ def describe(name: str) -> str:
 
 
 def load_builtin(name: str) -> nn.Module:
-    if name not in BUILTINS:
-        known = ", ".join(builtin_names()) or "none installed"
-        raise DenoiserError(f"unknown built-in denoiser {name!r} (available: {known})")
-    path = _file(name)
-    if not path.is_file():
-        raise DenoiserError(f"built-in denoiser {name!r}: weights file {path} is "
-                            f"missing; rebuild it with `python {BUILTINS[name][1]}`")
+    path = builtin_weights("denoiser", BUILTINS, name, DenoiserError)
     model = load(path)
     model.meta.source = name
     return model

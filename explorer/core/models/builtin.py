@@ -6,7 +6,7 @@ from torch import nn
 
 from explorer.core.models.files import load
 from explorer.core.models.meta import ModelError
-from explorer.core.resources import resource_path
+from explorer.core.resources import builtin_weights, present_builtins
 
 # name -> (what it is, the script that rebuilds its weights file)
 BUILTINS: dict[str, tuple[str, str]] = {
@@ -25,13 +25,9 @@ BUILTINS: dict[str, tuple[str, str]] = {
 }
 
 
-def _file(name: str):
-    return resource_path("models", f"{name}.safetensors")
-
-
 def builtin_names() -> list[str]:
     """Built-in models whose weights file is present."""
-    return [name for name in BUILTINS if _file(name).is_file()]
+    return present_builtins(BUILTINS)
 
 
 def describe(name: str) -> str:
@@ -40,15 +36,7 @@ def describe(name: str) -> str:
 
 def load_builtin(name: str) -> nn.Module:
     """A built-in pretrained model in eval mode; ``meta.source`` is its name."""
-    if name not in BUILTINS:
-        known = ", ".join(builtin_names()) or "none installed"
-        raise ModelError(f"unknown built-in model {name!r} (available: {known})")
-    path = _file(name)
-    if not path.is_file():
-        raise ModelError(
-            f"built-in model {name!r}: weights file {path} is missing; "
-            f"rebuild it with `python {BUILTINS[name][1]}`"
-        )
+    path = builtin_weights("model", BUILTINS, name, ModelError)
     model = load(path)
     model.meta.source = name
     return model
