@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench lint screenshots clean
+.PHONY: setup run test test-fast stress bench soak lint screenshots clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ test: setup
 
 test-fast: setup
 	QT_QPA_PLATFORM=offscreen CUDA_VISIBLE_DEVICES= $(PY) -m pytest -q -m "not slow"
+
+# The GUI tests N times in a row: a thread deadlock shows up one run in a few.
+N ?= 10
+stress: setup
+	$(PY) scripts/stress_gui.py --runs $(N)
 
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(PY) bench/startup.py

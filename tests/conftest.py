@@ -8,6 +8,8 @@ os.environ["PYQTGRAPH_QT_LIB"] = "PySide6"
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("EXPLORER_THREADS", "2")
 
+import sys
+
 import pytest
 import torch
 
@@ -21,3 +23,13 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EXPLORER_HOME", str(home / "workspace"))
     monkeypatch.setenv("EXPLORER_CONFIG_DIR", str(home / "config"))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _collect_in_main_thread():
+    """Once the GUI tests have turned automatic collection off (Qt objects may
+    be freed only in the GUI thread), later tests collect here, between tests."""
+    yield
+    gui_collector = sys.modules.get("explorer.gui.collector")
+    if gui_collector is not None and gui_collector.instance() is not None:
+        gui_collector.instance().collect_due()

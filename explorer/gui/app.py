@@ -30,6 +30,9 @@ def application() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Robustness Explorer")
     app.setOrganizationName("robustness-explorer")
+    from explorer.gui import collector
+
+    collector.install()  # garbage collection in this thread only (see there)
     return app
 
 

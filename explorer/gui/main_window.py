@@ -10,7 +10,7 @@ import gc
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -27,6 +27,9 @@ from explorer.gui import settings as settings_mod
 
 log = logging.getLogger(__name__)
 MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ts", ".jit", ".pt2"}
+# After start-up, once the user is looking at the window: pay torch's lazy
+# imports in the background (explorer.core.training.warmup).
+WARM_UP_DELAY_MS = 1500
 
 
 class MainWindow(QMainWindow):
@@ -110,7 +113,19 @@ class MainWindow(QMainWindow):
         gc.freeze()
         last = str(self.settings.value("window/panel", PANELS[0].key))
         self.show_panel(last if last in self.panels else PANELS[0].key)
+        self.warm_up_handle = None
+        QTimer.singleShot(WARM_UP_DELAY_MS, self, self.warm_up)
         self.loaded.emit()
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Import what the first training run would otherwise import mid-run."""
+        from explorer.core.training.warmup import warm_up
+
+        if self.ctx is not None and self.warm_up_handle is None:
+            self.warm_up_handle = self.ctx.runner.start(
+                warm_up, name="warm up", background=True
+            )
 
     def _workspace_path(self) -> str | None:
         """--workspace, then EXPLORER_HOME, then the folder chosen last time."""

@@ -6,6 +6,13 @@ One long-lived :class:`JobRunner` (owned by the main window) creates one
 its ``finally`` blocks run in the worker thread. Image and progress events are
 coalesced so the UI repaints at most ~30 times a second whatever the job
 yields; metrics, logs and the result are all delivered.
+
+Qt objects are destroyed only in the GUI thread (see
+:mod:`explorer.gui.collector` for the deadlock this prevents): the runner
+installs the GUI-thread collector, and each handle keeps the superqt worker
+(whose signals object is a QObject) and everything the job was given until
+the worker thread has let go of them, then releases them in the GUI thread.
+A job must still never be given a widget: pass plain values and copies.
 """
 
 from __future__ import annotations
@@ -16,7 +23,13 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QObject,
+    QTimer,
+    Signal,
+    Slot,
+)
 from superqt.utils import create_worker
 
 from explorer.core.jobs import (
@@ -31,6 +44,7 @@ from explorer.core.jobs import (
     Progress,
     Snapshot,
 )
+from explorer.gui import collector
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +134,19 @@ class JobHandle(QObject):
     cancelled = Signal()
     finished = Signal()  # always last
 
-    def __init__(self, name: str, parent: QObject | None = None) -> None:
+    def __init__(
+        self, name: str, parent: QObject | None = None, background: bool = False
+    ) -> None:
         super().__init__(parent)
         self.name = name
+        self.background = background  # housekeeping: not listed, never asked about
         self.token = CancelToken()
         self.state = "queued"
         self.last_progress: Progress | None = None
         self.results: dict[str, Any] | None = None
         self.error: str | None = None
         self._worker = None
+        self._given: tuple | None = None  # what the worker holds (released later)
         self._pending_images: dict[str, Image] = {}
         self._pending_progress: Progress | None = None
         self._paint = QTimer(self)
@@ -168,6 +186,7 @@ class JobHandle(QObject):
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self._worker = worker
+        self._given = (job, args, kwargs, recorder)
         worker.start()
 
     @Slot()
@@ -227,9 +246,16 @@ class JobHandle(QObject):
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         )
 
+    def _release_worker(self) -> None:
+        # The pool thread may still be returning from the worker's run():
+        # the collector drops these once nothing else refers to them, here.
+        collector.release_later(self._worker, self._given)
+        self._worker = self._given = None
+
     @Slot()
     def _on_finished(self) -> None:
         self._paint.stop()
+        self._release_worker()
         if self.state not in {"done", "failed"}:
             self.state = "cancelled"
         if self._detached:
@@ -242,7 +268,6 @@ class JobHandle(QObject):
             self.failed.emit(self.error or "failed")
         else:
             self.cancelled.emit()
-        self._worker = None
         self.finished.emit()
 
 
@@ -253,6 +278,7 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collector.install()
         self._by_slot: dict[str, JobHandle] = {}
         self._active: list[JobHandle] = []
 
@@ -264,12 +290,14 @@ class JobRunner(QObject):
         slot: str | None = None,
         job_args: tuple = (),
         recorder: Recorder | None = None,
+        background: bool = False,
         **kwargs: Any,
     ) -> JobHandle:
         """Run ``job(*job_args, token=..., **kwargs)`` in the thread pool.
 
         ``recorder`` receives every event and then the outcome, in the
-        worker thread (see :func:`_drive`).
+        worker thread (see :func:`_drive`). A ``background`` job (housekeeping
+        such as the start-up warm-up) is not listed by :meth:`active`.
 
         Connect to the returned handle's signals before control returns to
         the event loop (they are queued, so nothing is missed).
@@ -279,7 +307,7 @@ class JobRunner(QObject):
         if old is not None and old.running:
             old.detach()
             old.cancel()
-        handle = JobHandle(name, self)
+        handle = JobHandle(name, self, background)
         self._by_slot[slot] = handle
         self._active.append(handle)
         handle.finished.connect(self._on_handle_finished)
@@ -287,11 +315,14 @@ class JobRunner(QObject):
         self.jobs_changed.emit()
         return handle
 
-    def active(self) -> list[JobHandle]:
-        return [h for h in self._active if h.running]
+    def active(self, background: bool = False) -> list[JobHandle]:
+        """Running jobs; housekeeping ones only with ``background=True``."""
+        return [
+            h for h in self._active if h.running and (background or not h.background)
+        ]
 
     def cancel_all(self) -> None:
-        for handle in self.active():
+        for handle in self.active(background=True):
             handle.cancel()
 
     @Slot()
@@ -312,3 +343,6 @@ class JobRunner(QObject):
         # Deliver the workers' last queued signals so every job records its
         # outcome (e.g. "cancelled") before the workspace closes.
         QCoreApplication.sendPostedEvents()
+        gui_collector = collector.instance()
+        if gui_collector is not None:
+            gui_collector.sweep()

@@ -5,17 +5,33 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QSettings, QThreadPool
 
+from explorer.gui import collector
 from explorer.gui.context import AppContext
 from explorer.gui.runner import JobRunner
 from explorer.gui.session import Session
 from explorer.store import Workspace
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gui_thread_collector(qapp):
+    """Garbage collection in the GUI thread only, as in the application."""
+    return collector.install()
+
+
 @pytest.fixture(autouse=True)
-def _no_thread_left_running(qapp):
-    """Fail a test that leaves a worker running (napari's dangling-thread idea)."""
+def _no_thread_left_running(qapp, _gui_thread_collector):
+    """Fail a test that leaves a worker running (napari's dangling-thread idea),
+    or during which the garbage collector ran outside the GUI thread."""
+    before = _gui_thread_collector.worker_collections
     yield
     assert QThreadPool.globalInstance().waitForDone(5000), "a job was left running"
+    _gui_thread_collector.sweep()
+    _gui_thread_collector.collect_due()
+    ran = _gui_thread_collector.worker_collections - before
+    assert ran == 0, (
+        f"garbage collection ran {ran}x outside the GUI thread "
+        f"({', '.join(_gui_thread_collector.offenders[-ran:])})"
+    )
 
 
 @pytest.fixture

@@ -417,3 +417,13 @@ def test_close_without_jobs_does_not_ask(qtbot, open_window, monkeypatch):
     _wait_evaluated(qtbot, window)
     monkeypatch.setattr(QMessageBox, "question", _no_dialog)
     assert window.close()
+
+
+def test_torch_lazy_imports_are_warmed_up_in_the_background(qtbot, open_window):
+    window = open_window()
+    qtbot.waitUntil(lambda: window.warm_up_handle is not None, timeout=10_000)
+    handle = window.warm_up_handle
+    assert handle.background
+    assert handle not in window.ctx.runner.active()  # not listed, never asked
+    qtbot.waitUntil(lambda: handle.state == "done", timeout=60_000)
+    assert not window.jobs_bar.chips
