@@ -16,7 +16,7 @@ from typing import Any
 
 from explorer.cli import CliError, OneLineParser
 from explorer.cli_eval import resolve_model
-from explorer.cli_jobs import RecordedRun, run_job, to_json
+from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files, to_json
 from explorer.cli_wrap import (
     add_wrap_flag,
     add_wrapper_flags,
@@ -112,7 +112,7 @@ def _check(ns: argparse.Namespace) -> None:
 
 def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
     """Load, attack, record the run; the results' scalars plus ``run_id``."""
-    from explorer.core import accel, attacks, data, models
+    from explorer.core import accel, attacks, models
     from explorer.core import device as devices
     from explorer.core.attacks.jobs import attack_dataset, save_examples
     from explorer.core.jobs import CancelToken
@@ -121,7 +121,7 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     _check(ns)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = data.load(ns.data, ns.split, root=ns.root)
+    dataset = load_data(ns.data, ns.split, root=ns.root)
     model = resolve_model(ns.model, ns.arch)
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
@@ -156,7 +156,7 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
             summary["examples"] = str(folder)
         run.summary = summary
     return {**summary, "model": ns.model, "data": ns.data, "split": ns.split,
-            "device": str(device), "run_id": run.id}
+            "device": str(device), "run_id": run.id, **skipped_files(dataset)}
 
 
 def _lean(event):

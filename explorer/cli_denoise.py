@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from explorer.cli import CliError, OneLineParser
-from explorer.cli_jobs import RecordedRun, run_job, to_json
+from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files, to_json
 
 
 def _common(p: OneLineParser) -> None:
@@ -45,7 +45,7 @@ def _denoise_parser() -> OneLineParser:
 
 
 def denoise_command(args: argparse.Namespace) -> int:
-    from explorer.core import data, denoise
+    from explorer.core import denoise
     from explorer.core import device as devices
     from explorer.core.denoise.evaluation import check_attack
     from explorer.core.denoise.obsatk import check_budget, rho_to_rms
@@ -60,7 +60,7 @@ def denoise_command(args: argparse.Namespace) -> int:
     denoise.noise.check(ns.noise, ns.sigma)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = data.load(ns.data, ns.split, root=ns.root)
+    dataset = load_data(ns.data, ns.split, root=ns.root)
     model = denoise.load_any(ns.model).to(device)
     denoise.check_input(model, dataset.as_tensors(0, 1)[0])
     config = {"model": ns.model, "data": ns.data, "split": ns.split,
@@ -78,7 +78,7 @@ def denoise_command(args: argparse.Namespace) -> int:
         run.summary = results
     shape = tuple(dataset.info.shape)
     results = {**results, "rms": rho_to_rms(ns.rho, shape), "model": ns.model,
-               "data": ns.data, "run_id": run.id}
+               "data": ns.data, "run_id": run.id, **skipped_files(dataset)}
     if ns.json:
         print(json.dumps(to_json(results)))
         return 0
@@ -115,7 +115,7 @@ def _train_parser() -> OneLineParser:
 
 
 def train_denoiser_command(args: argparse.Namespace) -> int:
-    from explorer.core import data, denoise
+    from explorer.core import denoise
     from explorer.core import device as devices
     from explorer.core.data.base import ArrayDataset
     from explorer.core.jobs import CancelToken
@@ -126,8 +126,8 @@ def train_denoiser_command(args: argparse.Namespace) -> int:
         raise CliError(f"--epochs must be at least 1, got {ns.epochs}")
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    train_set = data.load(ns.data, "train", root=ns.root)
-    test_set = data.load(ns.data, "test", root=ns.root)
+    train_set = load_data(ns.data, "train", root=ns.root)
+    test_set = load_data(ns.data, "test", root=ns.root)
     if ns.limit_train is not None:
         k = ns.limit_train
         train_set = ArrayDataset(train_set.images[:k], train_set.labels[:k],
@@ -154,7 +154,8 @@ def train_denoiser_command(args: argparse.Namespace) -> int:
         results = run_job(events, token, as_json=ns.json, recorder=run.record,
                           title="training denoiser")
         run.summary = results
-    results: dict[str, Any] = {**results, "method": ns.method, "run_id": run.id}
+    results: dict[str, Any] = {**results, "method": ns.method, "run_id": run.id,
+                               **skipped_files(train_set, test_set)}
     if ns.json:
         print(json.dumps(to_json(results)))
         return 0

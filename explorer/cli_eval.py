@@ -14,7 +14,7 @@ from typing import Any
 
 from explorer.cli import CliError, OneLineParser
 from explorer.cli_eval_suite import add_suite_flags, suite_command, wants_suite
-from explorer.cli_jobs import RecordedRun, run_job
+from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files
 from explorer.cli_wrap import (
     add_wrap_flag,
     add_wrapper_flags,
@@ -90,8 +90,8 @@ def resolve_model(source: str, arch: str | None):
 
 def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
     """``args`` the global options (workspace, device), ``ns`` eval's own."""
-    from explorer.core import data, models
     from explorer.core import device as devices
+    from explorer.core import models
     from explorer.core.analysis.accuracy import clean_accuracy
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
@@ -102,7 +102,7 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
         raise ValueError(f"--batch-size must be at least 1, got {ns.batch_size}")
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = data.load(ns.data, ns.split, root=ns.root)
+    dataset = load_data(ns.data, ns.split, root=ns.root)
     model = resolve_model(ns.model, ns.arch)
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
@@ -119,4 +119,4 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
                           title="clean accuracy")
         run.summary = results
     return {**results, "model": ns.model, "data": ns.data, "split": ns.split,
-            "device": str(device), "run_id": run.id}
+            "device": str(device), "run_id": run.id, **skipped_files(dataset)}

@@ -96,10 +96,10 @@ def _images(ns: argparse.Namespace):
     """The first N images of the split, in order, as two tensors."""
     import torch
 
-    from explorer.core import data
+    from explorer.cli_jobs import load_data
     from explorer.core.data.batching import batches
 
-    dataset = data.load(ns.data, ns.split, root=ns.root)
+    dataset = load_data(ns.data, ns.split, root=ns.root)
     xs, ys = zip(*batches(dataset, 1000, ns.n), strict=True)
     return dataset, torch.cat(xs), torch.cat([torch.as_tensor(y) for y in ys])
 
@@ -151,7 +151,7 @@ def _clean_only(args, ns, name: str) -> dict[str, Any]:
 
 
 def suite_command(args: argparse.Namespace, ns: argparse.Namespace) -> int:
-    from explorer.cli_jobs import to_json
+    from explorer.cli_jobs import skipped_files, to_json
     from explorer.core import device as devices
 
     if ns.n is not None and ns.n < 1:
@@ -181,6 +181,7 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace) -> int:
     if ns.json:
         shown = [{k: v for k, v in r.items() if k != "robust"} for r in per_model]
         line = shown[0] if len(shown) == 1 else {**results, "models": shown}
+        line = {**line, **skipped_files(dataset)}
         print(json.dumps(to_json(line)))
     else:
         for r in per_model:

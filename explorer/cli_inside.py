@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.cli_eval import resolve_model
-from explorer.cli_jobs import RecordedRun, run_job, to_json
+from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files, to_json
 
 
 def _common(p: argparse.ArgumentParser, model_help: str) -> None:
@@ -65,8 +65,8 @@ def add_parsers(sub) -> None:
 
 
 def _setup(args: argparse.Namespace):
-    from explorer.core import data, models
     from explorer.core import device as devices
+    from explorer.core import models
     from explorer.core.params import Param
 
     if args.out and Path(args.out).suffix != ".npz":
@@ -76,7 +76,7 @@ def _setup(args: argparse.Namespace):
     args.eps = Param("eps", float, 0.1, minimum=0.0, maximum=1.0).validate(args.eps)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = data.load(args.data, args.split, root=args.root)
+    dataset = load_data(args.data, args.split, root=args.root)
     if not 0 <= args.index < len(dataset):
         raise ValueError(f"--index must be in [0, {len(dataset) - 1}] for "
                          f"{args.data} ({args.split}), got {args.index}")
@@ -141,7 +141,8 @@ def boundary_command(args: argparse.Namespace) -> int:
                                seed=args.seed, clamp=not args.no_clamp,
                                batch_size=args.batch_size or 2048, token=token)
 
-    results = _run(args, "boundary", config, events_of, "boundary.npz")
+    results = {**_run(args, "boundary", config, events_of, "boundary.npz"),
+               **skipped_files(dataset)}
     shares = ", ".join(f"{m}: {100 * s:.1f}%" for m, s in
                        zip(args.model, results["label_share"], strict=True))
     return _finish(args, results, f"{args.grid}x{args.grid} slice through image "
@@ -190,8 +191,8 @@ def landscape_command(args: argparse.Namespace) -> int:
                                        batch_size=args.batch_size or 2048,
                                        token=token)
 
-    results = _run(args, "landscape", config, events_of, "landscape.npz")
-    r = results
+    r = {**_run(args, "landscape", config, events_of, "landscape.npz"),
+         **skipped_files(dataset)}
     return _finish(args, r, f"{args.space} landscape, {args.grid} points per side, "
                    f"in {r['seconds']:.1f} s: loss {r['loss_centre']:.4g} at the "
                    f"centre, {r['loss_min']:.4g}..{r['loss_max']:.4g} overall; "

@@ -17,7 +17,13 @@ import sys
 from typing import Any
 
 from explorer.cli import CliError, OneLineParser
-from explorer.cli_jobs import JobInterrupted, RecordedRun, to_json
+from explorer.cli_jobs import (
+    JobInterrupted,
+    RecordedRun,
+    load_data,
+    skipped_files,
+    to_json,
+)
 
 EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
                  "lr", "epoch_seconds")  # fmt: skip
@@ -178,7 +184,7 @@ def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool) -> None:
 
 
 def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
-    from explorer.core import data, defenses, models
+    from explorer.core import defenses, models
     from explorer.core import device as devices
     from explorer.core.data.base import ArrayDataset
     from explorer.core.jobs import CancelToken
@@ -194,8 +200,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             config = record.config
         else:
             config = _config(ns)
-        train_set = data.load(config["data"], "train", root=config["root"])
-        test_set = data.load(config["data"], "test", root=config["root"])
+        train_set = load_data(config["data"], "train", root=config["root"])
+        test_set = load_data(config["data"], "test", root=config["root"])
         if config["limit_train"] is not None:
             k = config["limit_train"]
             train_set = ArrayDataset(train_set.images[:k], train_set.labels[:k],
@@ -226,7 +232,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             results = _drain(events, token, run, ns.json)
             run.summary = {k: results.get(k) for k in SUMMARY_KEYS}
     return {"run_id": run.id, **run.summary, "defense": config["defense"],
-            "params": config["params"], "device": str(device)}
+            "params": config["params"], "device": str(device),
+            **skipped_files(train_set, test_set)}
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -144,3 +144,33 @@ def test_gui_screenshot_unknown_panel(tmp_path):
     )
     assert out.returncode == 2
     assert "unknown panel 'nope'" in out.stderr
+
+
+def test_image_folder_skips_and_names_unreadable_images(capsys, tmp_path):
+    """Notes are ignored; a broken picture is skipped, named on stderr and
+    listed as skipped_files in the JSON result."""
+    from PIL import Image
+
+    folder = tmp_path / "pics"
+    for k in range(10):  # the built-in model's ten classes
+        (folder / f"class{k}").mkdir(parents=True)
+        Image.new("L", (28, 28), 20 * k).save(folder / f"class{k}" / "0.png")
+    (folder / "class0" / "notes.txt").write_text("scanned in 2024")
+    broken = folder / "class9" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    code = main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--data", "image-folder", "--root",
+                 str(folder), "--json"])
+    assert code == 0
+    captured = capsys.readouterr()
+    results = json.loads(captured.out.strip().splitlines()[-1])
+    assert results["n"] == 10
+    assert results["skipped_files"] == [str(broken)]
+    (warning,) = [ln for ln in captured.err.splitlines() if ln.startswith("warning")]
+    assert f"1 unreadable image skipped: {broken}: " in warning
+
+
+def test_builtin_data_results_have_no_skipped_files(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--n", "10", "--json"]) == 0
+    assert "skipped_files" not in _json_last_line(capsys)

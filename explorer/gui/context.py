@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,22 @@ from explorer.core.jobs import Done, Event
 from explorer.core.loading import load_data_job, load_model_job
 from explorer.gui.runner import JobHandle, JobRunner
 from explorer.gui.session import Session
-from explorer.store import Workspace
+from explorer.store import Workspace, WorkspaceError
 
+log = logging.getLogger(__name__)
 _OUTCOME = {"done": "finished", "failed": "failed", "cancelled": "cancelled"}
+
+
+def workspace_runs(ws: Workspace | None, kind: str) -> list:
+    """The workspace's runs of ``kind``; none when it is missing or unusable
+    (closed at quit, its disk gone): a list to show never raises in a slot."""
+    if ws is None:
+        return []
+    try:
+        return ws.runs(kind=kind)
+    except WorkspaceError as exc:
+        log.warning("cannot list %s runs: %s", kind, exc)
+        return []
 
 
 @dataclass

@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self._workspace_arg, self._device_arg = workspace, device
         self.ctx = None
         self._retired: list = []  # replaced workspaces that jobs still record into
+        self._closed = False
         self.panels: dict[str, object] = {}
         self.nav = QListWidget()
         self.nav.setFixedWidth(150)
@@ -122,7 +123,7 @@ class MainWindow(QMainWindow):
         """Import what the first training run would otherwise import mid-run."""
         from explorer.core.training.warmup import warm_up
 
-        if self.ctx is not None and self.warm_up_handle is None:
+        if self.ctx is not None and self.warm_up_handle is None and not self._closed:
             self.warm_up_handle = self.ctx.runner.start(
                 warm_up, name="warm up", background=True
             )
@@ -291,6 +292,7 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
+        self._closed = True
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.sync()
         if runner is not None:

@@ -312,7 +312,8 @@ class JobRunner(QObject):
         self._active.append(handle)
         handle.finished.connect(self._on_handle_finished)
         handle._start(job, job_args, kwargs, recorder)
-        self.jobs_changed.emit()
+        if not background:
+            self.jobs_changed.emit()
         return handle
 
     def active(self, background: bool = False) -> list[JobHandle]:
@@ -330,8 +331,9 @@ class JobRunner(QObject):
         handle = self.sender()
         if handle in self._active:
             self._active.remove(handle)
-        self.jobs_changed.emit()
         if isinstance(handle, JobHandle):
+            if not handle.background:
+                self.jobs_changed.emit()
             handle.deleteLater()
 
     def shutdown(self, msecs: int = 3000) -> None:
@@ -339,10 +341,19 @@ class JobRunner(QObject):
         from superqt.utils import WorkerBase
 
         self.cancel_all()
-        WorkerBase.await_workers(msecs)
+        try:
+            WorkerBase.await_workers(msecs)
+        except RuntimeError:  # superqt: "did not quit gracefully in the time"
+            names = ", ".join(h.name for h in self.active(background=True))
+            log.warning("jobs still running at shutdown: %s", names or "?")
         # Deliver the workers' last queued signals so every job records its
         # outcome (e.g. "cancelled") before the workspace closes.
         QCoreApplication.sendPostedEvents()
+        # A job still running now (one that cannot stop mid-step) must not
+        # reach panels or the closed workspace when it ends.
+        for handle in self.active(background=True):
+            handle.detach()
+        self.blockSignals(True)
         gui_collector = collector.instance()
         if gui_collector is not None:
             gui_collector.sweep()

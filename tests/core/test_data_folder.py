@@ -64,29 +64,65 @@ def test_train_test_subfolders_pick_the_split(tmp_path):
     assert len(data.load("image-folder", "test", root=tmp_path)) == 1
 
 
-def test_non_image_file_is_named(tmp_path):
+def test_files_that_are_not_images_by_name_are_ignored(tmp_path):
+    """As torchvision's ImageFolder: notes, thumbnails caches, hidden files."""
     _save(tmp_path / "a" / "ok.png")
-    bad = tmp_path / "a" / "notes.txt"
-    bad.write_text("hello")
-    with pytest.raises(DataError, match=rf"{bad}: not a readable image file"):
+    _save(tmp_path / "b" / "ok.JPG")
+    (tmp_path / "a" / "notes.txt").write_text("hello")
+    (tmp_path / "a" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" * 64)
+    (tmp_path / "b" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" * 32)
+    (tmp_path / "only-notes").mkdir()
+    (tmp_path / "only-notes" / "readme.md").write_text("# not a class")
+    ds = data.load("image-folder", root=tmp_path)
+    assert ds.classes == ("a", "b")
+    assert len(ds) == 2
+    assert ds.skipped_files == []
+
+
+def _noise_png(path, size=64):
+    raw = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(raw).save(path)
+    return path
+
+
+def test_unreadable_images_are_skipped_and_named(tmp_path):
+    _save(tmp_path / "a" / "ok.png")
+    _save(tmp_path / "b" / "ok.png")
+    truncated = _noise_png(tmp_path / "a" / "truncated.png")
+    truncated.write_bytes(truncated.read_bytes()[:200])  # header fine, data cut
+    fake = tmp_path / "b" / "fake.jpg"
+    fake.write_text("not really a jpeg")
+    ds = data.load("image-folder", root=tmp_path)
+    assert len(ds) == 2
+    assert sorted(ds.skipped_files) == sorted([str(truncated), str(fake)])
+    reasons = {e.path: e.why for e in ds.skipped}
+    assert "damaged or unreadable" in reasons[truncated]
+    assert "not an image file" in reasons[fake]
+    x, _ = ds.as_tensors()
+    assert x.shape == (2, 1, 28, 28)
+
+
+def test_a_folder_of_only_unreadable_images_names_them(tmp_path):
+    for i in range(5):
+        (tmp_path / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(i))
+    with pytest.raises(DataError, match=r"no readable images \(5 unreadable images"):
         data.load("image-folder", root=tmp_path)
 
 
-def test_truncated_image_is_named_when_read(tmp_path):
-    path = _save(tmp_path / "a" / "big.png", (64, 64))
-    raw = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    Image.fromarray(raw).save(path)
+def test_an_image_damaged_after_loading_is_named_when_read(tmp_path):
+    path = _noise_png(tmp_path / "a" / "big.png")
+    ds = data.load("image-folder", root=tmp_path)
     path.write_bytes(path.read_bytes()[:200])
-    ds = data.load("image-folder", root=tmp_path)  # header is fine
-    with pytest.raises(DataError, match=rf"{path}: cannot decode the image"):
+    with pytest.raises(DataError, match=rf"{path}: damaged or unreadable image"):
         ds[0]
 
 
 def test_empty_and_missing_folder(tmp_path):
-    with pytest.raises(DataError, match=rf"{tmp_path}: the folder is empty"):
+    with pytest.raises(DataError, match=rf"{tmp_path}: the folder has no images"):
         data.load("image-folder", root=tmp_path)
     (tmp_path / "class_a").mkdir()
-    with pytest.raises(DataError, match="the folder is empty"):
+    with pytest.raises(DataError, match="the folder has no images"):
         data.load("image-folder", root=tmp_path)
     with pytest.raises(DataError, match="folder not found"):
         data.load("image-folder", root=tmp_path / "nope")

@@ -93,7 +93,7 @@ def test_real_noisy_image_loads(tmp_path):
     assert img.shape == (1, 10, 12)
     assert img.max() == pytest.approx(128 / 255)
     (tmp_path / "bad.png").write_text("no")
-    with pytest.raises(denoise.DenoiserError, match=r"bad\.png: cannot read"):
+    with pytest.raises(denoise.DenoiserError, match=r"bad\.png: not an image file"):
         noise.load_real(tmp_path / "bad.png")
 
 

@@ -74,7 +74,7 @@ def test_bad_files_name_the_file_and_what_is_wrong(tmp_path):
         real.prepare(tmp_path / "missing.png", tiny())
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(denoise.DenoiserError,
-                       match=r"notes\.png: not an image this app can read"):
+                       match=r"notes\.png: not an image file Pillow can read"):
         real.prepare(tmp_path / "notes.png", tiny())
     small = write(tmp_path / "small.png", np.zeros((3, 3), np.uint8))
     with pytest.raises(denoise.DenoiserError, match=r"small\.png: 3×3 is too "

@@ -225,3 +225,33 @@ def test_own_image_folder_is_converted_to_the_model_input(qtbot, panel, ctx, tmp
     assert tuple(x.shape) == (1, 28, 28)  # the built-in model's input
     assert ctx.session.dataset.classes == ("shirts", "shoes")
     assert panel.data_form.values()["height"] == 28
+
+
+def test_image_folder_as_people_have_it(qtbot, panel, ctx, tmp_path):
+    """Notes and thumbnail caches are ignored; unreadable images are skipped
+    and counted, with their names and reasons in the tooltip."""
+    from PIL import Image as PILImage
+
+    _wait_for_accuracy(qtbot, panel)
+    mine = tmp_path / "mine"
+    for cls in ("shoes", "shirts"):
+        (mine / cls).mkdir(parents=True)
+        PILImage.new("RGB", (32, 32), (200, 10, 10)).save(mine / cls / "ok.png")
+    (mine / "shoes" / "notes.txt").write_text("bought in May")
+    (mine / "shoes" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" * 8)
+    (mine / "shirts" / ".DS_Store").write_bytes(b"Bud1" * 8)
+    broken = mine / "shirts" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 but then nothing")
+    ctx.settings.setValue("data/root/image-folder", str(mine))
+    panel.data_combo.setCurrentIndex(panel.data_combo.findData("image-folder"))
+    qtbot.waitUntil(lambda: ctx.session.data_name == "image-folder"
+                    and ctx.session.dataset is not None, timeout=10_000)
+    assert len(ctx.session.dataset) == 2
+    skipped = panel.data_box.skipped
+    assert skipped.isVisible()
+    assert skipped.text().startswith("1 unreadable image file skipped")
+    assert str(broken) in skipped.toolTip()
+    assert "Traceback" not in skipped.toolTip()
+    broken.unlink()
+    panel.data_box.load_data()
+    qtbot.waitUntil(lambda: not skipped.isVisible(), timeout=10_000)

@@ -130,7 +130,7 @@ def test_bad_files_are_named_in_the_panel(qtbot, monkeypatch, panel, files,
     assert "gone.png: no such file" in panel.real_box.error.text()
     (tmp_path / "notes.png").write_text("not a picture")
     pick(monkeypatch, panel.real_box.noisy_button, tmp_path / "notes.png")
-    assert "notes.png: not an image this app can read" in \
+    assert "notes.png: not an image file Pillow can read" in \
         panel.real_box.error.text()
     panel.run_button.click()
     assert panel.attack_job is None
@@ -143,7 +143,7 @@ def test_bad_files_are_named_in_the_panel(qtbot, monkeypatch, panel, files,
     assert panel.running
     qtbot.waitUntil(lambda: not panel.running, timeout=TIMEOUT)
     assert panel.status.text().startswith(f"ObsAtk failed: {BUILTIN}: ")
-    assert "cut.png: cannot read the image" in panel.status.text()
+    assert "cut.png: damaged or unreadable image" in panel.status.text()
     pick(monkeypatch, panel.real_box.noisy_button, files["colour"])
     pick(monkeypatch, panel.real_box.ref_button, files["clean"])
     assert panel.real_box.error.text().endswith(

@@ -178,3 +178,37 @@ def test_cancel_between_events_runs_the_jobs_cancel_path(qtbot, runner):
     with qtbot.waitSignal(handle.cancelled, timeout=5000):
         handle.cancel()
     assert saved == ["checkpoint"]
+
+
+def uninterruptible_job(release: threading.Event, *, token):
+    """One long step that cannot look at the token (a big import, say)."""
+    yield Progress(0, 1)
+    release.wait(10)
+    yield Done({"late": True})
+
+
+def test_a_job_outliving_shutdown_reaches_nobody(qtbot, qapp):
+    runner = JobRunner()
+    release = threading.Event()
+    handle = runner.start(uninterruptible_job, name="slow", job_args=(release,))
+    qtbot.waitUntil(lambda: handle.state == "running", timeout=5000)
+    seen: list[str] = []
+    handle.done.connect(lambda _r: seen.append("done"))
+    runner.jobs_changed.connect(lambda: seen.append("jobs_changed"))
+    runner.shutdown(50)  # the window closes; the job is still inside its step
+    release.set()
+    qtbot.waitUntil(lambda: not handle.running, timeout=10_000)
+    qapp.processEvents()
+    assert seen == []
+
+
+def test_background_jobs_are_not_listed(qtbot, runner):
+    changes: list[int] = []
+    runner.jobs_changed.connect(lambda: changes.append(len(runner.active())))
+    handle = runner.start(counting_job, name="housekeeping", job_args=(3,),
+                          background=True)
+    assert runner.active() == []
+    assert runner.active(background=True) == [handle]
+    with qtbot.waitSignal(handle.done, timeout=5000):
+        pass
+    assert changes == []

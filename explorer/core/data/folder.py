@@ -1,8 +1,11 @@
 """A folder of the user's own images: class sub-folders, or one flat class.
 
-Every file is opened lazily at load time (PIL reads only the header), so a
-non-image is reported at once without decoding a large folder; pixels are
-decoded, converted and resized to the requested C×H×W when an item is read.
+Folders as people have them: files that are not images by extension
+(``notes.txt``, ``Thumbs.db``) and hidden files (``.DS_Store``) are ignored,
+as torchvision's ``ImageFolder`` does. Every image is decoded once at load
+time (JPEGs at reduced scale), and those that cannot be read are skipped and
+named in ``skipped_files``; pixels are decoded again, converted and resized
+to the requested C×H×W when an item is read.
 """
 
 from __future__ import annotations
@@ -11,16 +14,21 @@ import dataclasses
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from explorer.core.data.base import DataError, DataInfo
+from explorer.core.data.images import (
+    ImageFileError,
+    is_image_name,
+    read_chw,
+    read_image,
+)
 from explorer.core.data.paths import require_root
 from explorer.core.params import Param, ParamError, validate
 
 LAYOUT = "image files, or one sub-folder of images per class"
+SKIPPED_SHOWN = 3  # skipped files named in a message before "and N more"
 
 FOLDER_INFO = DataInfo(
     name="image-folder",
@@ -52,37 +60,61 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _scan(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
-    if subdirs:
-        groups = [
-            (d.name, sorted(f for f in d.iterdir() if f.is_file() and _visible(f)))
-            for d in subdirs
-        ]
-    else:
-        groups = [
-            (
-                root.name,
-                sorted(f for f in root.iterdir() if f.is_file() and _visible(f)),
-            )
-        ]
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(
+        f for f in folder.iterdir()
+        if _visible(f) and is_image_name(f) and f.is_file()
+    )
+
+
+def _scan(root: Path) -> list[tuple[str, list[Path]]]:
+    """``(class name, image files)`` per class, empty classes left out."""
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+        if subdirs:
+            groups = [(d.name, _images_in(d)) for d in subdirs]
+        else:
+            groups = [(root.name, _images_in(root))]
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise DataError(f"{root}: cannot list the folder ({why})") from None
     groups = [(name, files) for name, files in groups if files]
     if not groups:
-        raise DataError(f"{root}: the folder is empty (expected {LAYOUT})")
-    paths, labels = [], []
-    for label, (_name, files) in enumerate(groups):
-        paths.extend(files)
-        labels.extend([label] * len(files))
-    return paths, labels, tuple(name for name, _ in groups)
+        raise DataError(f"{root}: the folder has no images (expected {LAYOUT})")
+    return groups
 
 
-def _check_image(path: Path) -> None:
-    try:
-        with Image.open(path) as img:
-            if img.width < 1 or img.height < 1:
-                raise DataError(f"{path}: the image has no pixels")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{path}: not a readable image file ({exc})") from None
+def _readable(
+    groups: list[tuple[str, list[Path]]], channels: int, size: tuple[int, int]
+) -> tuple[list[Path], list[int], tuple[str, ...], tuple[ImageFileError, ...]]:
+    """Decode each image once; skip (and report) those that cannot be read."""
+    paths: list[Path] = []
+    labels: list[int] = []
+    classes: list[str] = []
+    skipped: list[ImageFileError] = []
+    for name, files in groups:
+        good = []
+        for path in files:
+            try:
+                read_image(path, channels, size)
+            except ImageFileError as exc:
+                skipped.append(exc)
+            else:
+                good.append(path)
+        if good:
+            paths.extend(good)
+            labels.extend([len(classes)] * len(good))
+            classes.append(name)
+    return paths, labels, tuple(classes), tuple(skipped)
+
+
+def describe_skipped(errors: tuple[ImageFileError, ...]) -> str:
+    """"2 unreadable images skipped: a.png (…), b.jpg (…)" for messages."""
+    shown = "; ".join(str(e) for e in errors[:SKIPPED_SHOWN])
+    more = len(errors) - SKIPPED_SHOWN
+    tail = f"; and {more} more" if more > 0 else ""
+    noun = "image" if len(errors) == 1 else "images"
+    return f"{len(errors)} unreadable {noun} skipped: {shown}{tail}"
 
 
 class ImageFolderDataset(Dataset):
@@ -94,11 +126,18 @@ class ImageFolderDataset(Dataset):
         labels: list[int],
         classes: tuple[str, ...],
         info: DataInfo,
+        skipped: tuple[ImageFileError, ...] = (),
     ) -> None:
         self.paths = paths
         self.labels = torch.tensor(labels, dtype=torch.int64)
         self.classes = classes
         self.info = info
+        self.skipped = skipped  # unreadable images left out, with the reasons
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """The paths of the images left out because they could not be read."""
+        return [str(e.path) for e in self.skipped]
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -119,17 +158,8 @@ class ImageFolderDataset(Dataset):
         return x, self.labels[start:stop].clone()
 
     def _decode(self, path: Path) -> torch.Tensor:
-        c, h, w = self.info.shape
-        try:
-            with Image.open(path) as img:
-                img = img.convert("L" if c == 1 else "RGB")
-                if img.size != (w, h):
-                    img = img.resize((w, h), Image.Resampling.BILINEAR)
-                array = np.array(img, dtype=np.uint8, copy=True)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"{path}: cannot decode the image ({exc})") from None
-        x = torch.from_numpy(array).to(torch.float32).div_(255.0)
-        return x.unsqueeze(0) if c == 1 else x.permute(2, 0, 1).contiguous()
+        # Readable at load time; a file changed since then says so here.
+        return torch.from_numpy(read_chw(path, self.info.shape))
 
 
 def load_image_folder(
@@ -142,10 +172,11 @@ def load_image_folder(
     base = require_root(FOLDER_INFO, root, LAYOUT)
     if (base / "train").is_dir() and (base / "test").is_dir():
         base = base / split
-    paths, labels, classes = _scan(base)
-    for path in paths:
-        _check_image(path)
     c = values["channels"]
+    size = (values["width"], values["height"])
+    paths, labels, classes, skipped = _readable(_scan(base), c, size)
+    if not paths:
+        raise DataError(f"{base}: no readable images ({describe_skipped(skipped)})")
     info = dataclasses.replace(
         FOLDER_INFO,
         title=f"Image folder {base.name}",
@@ -154,4 +185,4 @@ def load_image_folder(
         mean=(0.5,) * c,
         std=(0.5,) * c,
     )
-    return ImageFolderDataset(paths, labels, classes, info)
+    return ImageFolderDataset(paths, labels, classes, info, skipped)

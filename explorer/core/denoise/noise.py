@@ -11,12 +11,12 @@ read by :func:`load_real`: there is no clean image to compare it with.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from explorer.core.data import images
 from explorer.core.denoise.registry import DenoiserError
 from explorer.core.params import ParamError
 
@@ -63,15 +63,10 @@ def apply(x: Tensor, kind: str, level: float,
 
 def load_real(path: str | os.PathLike[str], channels: int = 1) -> Tensor:
     """A user's real noisy photo as a C×H×W tensor in [0, 1] (no resizing)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            array = np.asarray(img, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DenoiserError(f"{path}: cannot read the image ({exc})") from None
+        array = images.read_image(path, channels).astype(np.float32) / 255.0
+    except images.ImageFileError as exc:
+        raise DenoiserError(str(exc)) from None
     if array.ndim == 2:
         array = array[None]
     else:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core.attacks.base import make_generator
+from explorer.core.data import images
 from explorer.core.denoise import metrics
 from explorer.core.denoise.files import check_input
 from explorer.core.denoise.noise import load_real
@@ -39,7 +40,6 @@ from explorer.core.denoise.registry import DenoiserError, size_multiple
 from explorer.core.jobs import CancelToken, Done, Event, Snapshot
 
 MAX_SIDE = 256  # larger images are centre-cropped to this many pixels a side
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # PIL modes without colour
 
 
 @dataclass(frozen=True)
@@ -63,19 +63,11 @@ class RealObservation:
 
 def inspect(path: str | os.PathLike[str]) -> ImageInfo:
     """Read only the header (fast enough for the UI thread)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
-    if not path.is_file():
-        raise DenoiserError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
-            width, height = img.size
-            colour = img.mode not in GRAY_MODES
-    except (OSError, UnidentifiedImageError, ValueError,
-            Image.DecompressionBombError) as exc:
-        raise DenoiserError(f"{path}: not an image this app can read "
-                            f"({type(exc).__name__}: {exc})") from None
+        width, height, colour = images.header(path)
+    except images.ImageFileError as exc:
+        raise DenoiserError(str(exc)) from None
     return ImageInfo(path, height, width, colour)
 
 

@@ -41,6 +41,11 @@ class DataBox(QGroupBox):
         self.form = ParamForm()
         self.status = QLabel()
         self.status.setWordWrap(True)
+        # Unreadable images left out of an image folder: a count, the names
+        # and reasons in the tooltip.
+        self.skipped = QLabel()
+        self.skipped.setStyleSheet("color: #a15c00;")
+        self.skipped.setVisible(False)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder_label, 1)
         folder_row.addWidget(self.folder_button)
@@ -51,6 +56,7 @@ class DataBox(QGroupBox):
         dl.addLayout(folder_row)
         dl.addWidget(self.form)
         dl.addWidget(self.status)
+        dl.addWidget(self.skipped)
 
         self.combo.currentIndexChanged.connect(self.on_data_choice)
         self.split_combo.currentIndexChanged.connect(self.load_data)
@@ -147,10 +153,23 @@ class DataBox(QGroupBox):
         self.ctx.settings.setValue("data/name", result["name"])
         self.ctx.settings.setValue("data/split", result["split"])
         self.status.setText(f"{result['n']} items")
+        self._show_skipped(getattr(result["dataset"], "skipped", ()))
         self.ctx.session.set_data(result["dataset"], result["name"], result["split"])
+
+    def _show_skipped(self, errors) -> None:
+        if not errors:
+            self.skipped.setVisible(False)
+            self.skipped.setToolTip("")
+            return
+        noun = "file" if len(errors) == 1 else "files"
+        self.skipped.setText(f"{len(errors)} unreadable image {noun} skipped "
+                             "(hover for names)")
+        self.skipped.setToolTip("\n".join(str(e) for e in errors))
+        self.skipped.setVisible(True)
 
     @Slot(str)
     def _data_error(self, message: str) -> None:
+        self._show_skipped(())
         self.status.setText(message)
         self.ctx.session.set_data(None, self.current_data(), "")
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
-from explorer.gui.context import AppContext
+from explorer.gui.context import AppContext, workspace_runs
 from explorer.gui.denoise_jobs import PLAN, train_denoiser_run
 from explorer.gui.widgets.denoise_curves import DenoiseCurves
 from explorer.gui.widgets.denoise_train_form import DenoiseTrainForm
@@ -101,7 +101,7 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
         chosen = self.selected()
         self.runs.blockSignals(True)
         self.runs.clear()
-        for record in ws.runs(kind=KIND) if ws is not None else []:
+        for record in workspace_runs(ws, KIND):
             cfg = record.config
             item = QListWidgetItem(f"{record.id} — {cfg.get('method', '?')} "
                                    f"{cfg.get('arch', '?')} — {record.status}")

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.data import images
 from explorer.gui.widgets.draw_canvas import DrawCanvas
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
 
@@ -43,18 +43,8 @@ class Chosen:
 
 def read_image_file(path: str | Path, shape: tuple[int, ...], invert: bool = False):
     """A picture file → C×H×W float32 in [0, 1] of the model's input shape."""
-    c, h, w = shape
-    try:
-        with PILImage.open(path) as img:
-            img = img.convert("L" if c == 1 else "RGB")
-            if img.size != (w, h):
-                img = img.resize((w, h), PILImage.Resampling.BILINEAR)
-            array = np.asarray(img, dtype=np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ValueError(f"Cannot read {path}: not an image file ({exc})") from None
-    if invert:
-        array = 1.0 - array
-    return array[None] if c == 1 else np.transpose(array, (2, 0, 1)).copy()
+    array = images.read_chw(path, tuple(shape))
+    return 1.0 - array if invert else array
 
 
 class ImagePicker(QWidget):

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui.context import workspace_runs
 from explorer.gui.widgets.plots import CLASS_COLORS
 from explorer.gui.widgets.training_curves import make_plot
 from explorer.store import Workspace
@@ -67,7 +68,7 @@ class RunList(QWidget):
         """Reload the table from the workspace, keeping the selection."""
         self._ws = ws
         chosen = set(self.selected())
-        records = ws.runs(kind="train") if ws is not None else []
+        records = workspace_runs(ws, "train")
         self.table.blockSignals(True)
         self.table.setRowCount(len(records))
         self._ids = [r.id for r in records]
