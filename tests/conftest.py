@@ -33,3 +33,11 @@ def _collect_in_main_thread():
     gui_collector = sys.modules.get("explorer.gui.collector")
     if gui_collector is not None and gui_collector.instance() is not None:
         gui_collector.instance().collect_due()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many damaged-file cases were tried (tests/damage.py)."""
+    damage = sys.modules.get("damage")
+    if damage is not None and damage.TRIED:
+        for line in damage.summary().splitlines():
+            terminalreporter.write_line(line)

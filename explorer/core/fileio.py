@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import secrets
+import struct
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,3 +56,22 @@ def atomic_save(path: str | os.PathLike[str], writer: Callable[[Path], None]) ->
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+# What parsers (zipfile, pickle, torch, scipy, NumPy, Pillow) raise on damaged
+# or foreign bytes. Loaders turn these into their own one-line error naming
+# the file; anything else is a bug and keeps its traceback.
+PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, OSError, EOFError, RuntimeError, KeyError, IndexError, TypeError,
+    AttributeError, OverflowError, NotImplementedError, AssertionError,
+    ZeroDivisionError, MemoryError, RecursionError, LookupError,
+    zipfile.BadZipFile, zlib.error, struct.error, pickle.UnpicklingError,
+)  # fmt: skip
+
+
+def reason(exc: BaseException, limit: int = 160) -> str:
+    """An exception as a short single line, for "<file>: … (reason)" messages."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text or type(exc).__name__

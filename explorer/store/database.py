@@ -15,10 +15,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from explorer.core.fileio import reason
 from explorer.store import schema
 from explorer.store.records import WorkspaceError
 
 BUSY_TIMEOUT_S = 10.0
+# SQLite's errors, and the one Python raises when a damaged file's error
+# message (a table or index name, say) is not valid UTF-8.
+DB_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
 
 
 class Database:
@@ -35,6 +43,9 @@ class Database:
                 isolation_level=None,
                 check_same_thread=False,
             )
+            # Text damaged on disk comes back with replacement characters
+            # instead of failing every read of the table.
+            conn.text_factory = _decode_text
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -46,11 +57,11 @@ class Database:
             if conn is not None:
                 conn.close()
             raise
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             if conn is not None:
                 conn.close()
             raise WorkspaceError(
-                f"{db_path}: cannot open the run database: {exc}"
+                f"{db_path}: cannot open the run database: {reason(exc)}"
             ) from exc
         self._conn: sqlite3.Connection | None = conn
 
@@ -76,16 +87,20 @@ class Database:
             conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise WorkspaceError(f"{self.path}: cannot write: {exc}") from exc
+            except DB_ERRORS as exc:
+                raise WorkspaceError(
+                    f"{self.path}: cannot write: {reason(exc)}"
+                ) from exc
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise WorkspaceError(f"{self.path}: write failed: {exc}") from exc
+                if isinstance(exc, DB_ERRORS):
+                    raise WorkspaceError(
+                        f"{self.path}: write failed: {reason(exc)}"
+                    ) from exc
                 raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -93,8 +108,10 @@ class Database:
             conn = self._connection()
             try:
                 return conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise WorkspaceError(f"{self.path}: read failed: {exc}") from exc
+            except DB_ERRORS as exc:
+                raise WorkspaceError(
+                    f"{self.path}: read failed: {reason(exc)}"
+                ) from exc
 
     def version(self) -> int:
         with self._lock:

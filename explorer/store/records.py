@@ -104,10 +104,19 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(obj, default=_json_default, sort_keys=True, indent=indent)
 
 
-def loads_dict(text: str | None) -> dict[str, Any]:
+# The key under which a stored JSON field that no longer parses comes back.
+DAMAGED = "damaged"
+
+
+def loads_dict(text: str | bytes | None) -> dict[str, Any]:
+    """A stored JSON object; one damaged on disk comes back as ``{"damaged": …}``
+    (one bad run must not hide the others)."""
     if not text:
         return {}
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError, or not text at all
+        return {DAMAGED: f"not valid JSON ({str(exc)[:80]})"}
     return value if isinstance(value, dict) else {"value": value}
 
 

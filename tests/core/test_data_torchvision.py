@@ -2,6 +2,7 @@
 
 import os
 import pickle
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -267,11 +268,65 @@ def test_svhn_missing_file(tmp_path):
 def test_svhn_garbage_and_truncated(tmp_path):
     path, _, _ = make_svhn(tmp_path, "test", n=50)
     path.write_bytes(path.read_bytes()[:2000])
-    with pytest.raises(DataError, match=rf"{path}: not a readable SVHN MATLAB"):
+    with pytest.raises(DataError, match=rf"{path}: not a readable MATLAB 5 file"):
         data.load("svhn", root=tmp_path)
     path.write_bytes(b"hello")
-    with pytest.raises(DataError, match=rf"{path}: not a readable SVHN MATLAB"):
+    with pytest.raises(DataError, match=rf"{path}: not a MATLAB 5 file"):
         data.load("svhn", root=tmp_path)
+
+
+def test_svhn_element_type_flip_is_an_error_not_a_crash(tmp_path):
+    """The damage that made scipy.io.loadmat segfault: the second byte of the
+    X data element's type field (found by the damaged-file tests)."""
+    path, _, _ = make_svhn(tmp_path, "test", n=4)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"X", 128) + 3  # after the small 'X' name element: data tag
+    raw[at + 1] ^= 0x02
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=rf"{path}: not a readable MATLAB 5 file "
+                                        r"\(unknown data type"):
+        data.load("svhn", root=tmp_path)
+
+
+def test_svhn_loads_as_torchvisions_loader_does(tmp_path):
+    from torchvision.datasets import SVHN
+
+    class Unchecked(SVHN):  # the files' checksums are the official ones
+        split_list: ClassVar = {
+            k: [u, n, None] for k, (u, n, _) in SVHN.split_list.items()
+        }
+
+    make_svhn(tmp_path, "test", n=7)
+    ours = data.load("svhn", "test", root=tmp_path)
+    theirs = Unchecked(str(tmp_path), split="test", download=False)
+    assert np.array_equal(ours.images.numpy(), theirs.data)
+    assert ours.labels.tolist() == list(theirs.labels)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_matfile_reader_agrees_with_scipy(tmp_path, compress):
+    from explorer.core.data import matfile
+
+    rng = np.random.default_rng(5)
+    arrays = {
+        "X": rng.integers(0, 256, (32, 32, 3, 6), dtype=np.uint8),
+        "y": rng.integers(1, 11, (6, 1)).astype(np.float64),
+        "a16": rng.integers(-900, 900, (3, 4, 5)).astype(np.int16),
+        "f": rng.random((2, 7)).astype(np.float32),
+        "row": np.arange(9, dtype=np.int64),
+    }
+    path = tmp_path / "m.mat"
+    scipy.io.savemat(path, {**arrays, "note": "text is skipped"},
+                     do_compression=compress)
+    ours = matfile.load_arrays(path, tuple(arrays))
+    theirs = scipy.io.loadmat(path)
+    for name in arrays:
+        assert ours[name].dtype == theirs[name].dtype, name
+        assert np.array_equal(ours[name], theirs[name]), name
+    with pytest.raises(DataError, match=r"variable 'note' is a MATLAB class 4"):
+        matfile.load_arrays(path, ("note",))
+    with pytest.raises(DataError, match=r"no variable 'Z'"):
+        matfile.load_arrays(path, ("Z",))
 
 
 def test_svhn_wrong_image_shape(tmp_path):

@@ -9,14 +9,13 @@ unicode string array, never as a pickled object.
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from explorer.core.fileio import atomic_save
+from explorer.core.fileio import PARSE_ERRORS, atomic_save, reason
 from explorer.core.jobs import Artifact, Done, Event, Snapshot
 
 # The arrays each kind must carry; a file missing one is refused on load.
@@ -70,10 +69,12 @@ def load_npz(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise ResultFileError(f"{path}: no such result file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # From our own open file: np.load leaves its own one open when the
+        # archive turns out to be damaged.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ResultFileError(f"{path}: not a result file ({exc})") from None
+    except PARSE_ERRORS as exc:
+        raise ResultFileError(f"{path}: not a result file ({reason(exc)})") from None
     if "kind" not in arrays:
         raise ResultFileError(f"{path}: not a result file (no 'kind' entry)")
     found = str(arrays.pop("kind"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core.data.base import ArrayDataset, DataError, DataInfo
+from explorer.core.fileio import reason
 from explorer.core.resources import resource_path
 
 FMNIST_CLASSES = (
@@ -55,7 +56,7 @@ def _read_npz(path: Path, mtime_ns: int) -> dict[str, np.ndarray]:
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         # TypeError: a bare .npy file is not a context manager like an npz.
         raise DataError(
-            f"{path}: built-in data file is corrupt ({exc}); {REBUILD_HINT}"
+            f"{path}: built-in data file is corrupt ({reason(exc)}); {REBUILD_HINT}"
         ) from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]

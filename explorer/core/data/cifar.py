@@ -8,6 +8,7 @@ names an array needs, and its contents are checked (keys, shapes, labels).
 from __future__ import annotations
 
 import functools
+import io
 import os
 import pickle
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from explorer.core.data.base import ArrayDataset, DataError, DataInfo
 from explorer.core.data.paths import missing_file, require_root, strip_inner
 from explorer.core.data.torchvision_sets import READ_ERRORS, tvd
+from explorer.core.fileio import reason
 
 LAYOUT = (
     "<folder>/cifar-10-batches-py/ with data_batch_1..5, test_batch and batches.meta"
@@ -46,11 +48,13 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 def _safe_load(path: Path) -> Any:
     try:
-        with open(path, "rb") as fh:
-            return _ArrayOnlyUnpickler(fh, encoding="latin1").load()
-    except (pickle.UnpicklingError, *READ_ERRORS) as exc:
+        # From memory: a damaged frame length then reads past the end
+        # ("truncated") instead of asking the file for gigabytes.
+        raw = io.BytesIO(path.read_bytes())
+        return _ArrayOnlyUnpickler(raw, encoding="latin1").load()
+    except READ_ERRORS as exc:
         raise DataError(
-            f"{path}: not a CIFAR-10 python batch (pickle) file ({exc})"
+            f"{path}: not a CIFAR-10 python batch (pickle) file ({reason(exc)})"
         ) from None
 
 
@@ -120,7 +124,7 @@ def load_cifar10(
         ds = _cifar10_files()(str(base), train=split == "train", download=False)
     except READ_ERRORS as exc:
         raise DataError(
-            f"{folder}: torchvision could not read CIFAR-10 ({exc})"
+            f"{folder}: torchvision could not read CIFAR-10 ({reason(exc)})"
         ) from None
     images = np.ascontiguousarray(np.asarray(ds.data).transpose(0, 3, 1, 2))
     classes = tuple(str(c) for c in ds.classes)

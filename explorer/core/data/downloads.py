@@ -18,7 +18,7 @@ from pathlib import Path
 
 from explorer.core.data.base import DataError
 from explorer.core.data.torchvision_sets import tvd
-from explorer.core.fileio import atomic_path, atomic_write_bytes
+from explorer.core.fileio import atomic_path, atomic_write_bytes, reason
 from explorer.core.jobs import CancelToken, Done, Event, Log, Progress, ProgressThrottle
 
 CHUNK = 1 << 16
@@ -117,7 +117,7 @@ def _unpack(item: RemoteFile) -> list[Path]:
         try:
             atomic_write_bytes(plain, gzip.decompress(item.dest.read_bytes()))
         except (OSError, EOFError) as exc:
-            raise DataError(f"{item.dest}: cannot unpack ({exc})") from None
+            raise DataError(f"{item.dest}: cannot unpack ({reason(exc)})") from None
         return [plain]
     if item.unpack == "tar":
         try:
@@ -127,7 +127,7 @@ def _unpack(item: RemoteFile) -> list[Path]:
                     {Path(m.name).parts[0] for m in tar.getmembers() if m.name}
                 )
         except (OSError, tarfile.TarError) as exc:
-            raise DataError(f"{item.dest}: cannot extract ({exc})") from None
+            raise DataError(f"{item.dest}: cannot extract ({reason(exc)})") from None
         return [item.dest.parent / t for t in top]
     return []
 

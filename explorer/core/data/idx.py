@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.fileio import reason
+
 # IDX type codes (third magic byte) -> numpy dtype, big-endian.
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -25,7 +27,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise IdxError(f"{path}: file not found") from None
     except (OSError, EOFError) as exc:
-        raise IdxError(f"{path}: cannot read ({exc})") from None
+        raise IdxError(f"{path}: cannot read ({reason(exc)})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise IdxError(f"{path}: not an IDX file (bad magic number)")
     ndim = raw[3]

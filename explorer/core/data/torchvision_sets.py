@@ -9,30 +9,25 @@ much faster than converting one PIL image per item.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import os
-import struct
 import zlib
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
+from explorer.core.data import matfile
 from explorer.core.data.base import ArrayDataset, DataError, DataInfo
 from explorer.core.data.builtin import FMNIST_CLASSES
 from explorer.core.data.idx import IdxError, read_idx
 from explorer.core.data.paths import missing_file, require_root, strip_inner
-from explorer.core.fileio import atomic_write_bytes
+from explorer.core.fileio import PARSE_ERRORS, atomic_write_bytes, reason
 from explorer.core.lazy import LazyModule
 
 tvd = LazyModule("torchvision.datasets")
 
 # What torchvision and scipy raise on files they cannot parse.
-READ_ERRORS = (
-    RuntimeError, ValueError, TypeError, KeyError, IndexError, AssertionError,
-    OSError, EOFError, NotImplementedError, struct.error, zlib.error,
-)  # fmt: skip
+READ_ERRORS = PARSE_ERRORS
 
 _DIGITS = tuple(str(i) for i in range(10))
 
@@ -68,6 +63,7 @@ TORCHVISION_INFOS = {
     ),
 }  # fmt: skip
 
+SVHN_FILES = {split: f"{split}_32x32.mat" for split in ("train", "test", "extra")}
 _MNIST_CLASSES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
@@ -88,13 +84,13 @@ def _ensure_unpacked(plain: Path, info: DataInfo, layout: str) -> None:
     try:
         data = gzip.decompress(packed.read_bytes())
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{packed}: not a readable gzip file ({exc})") from None
+        raise DataError(f"{packed}: not a readable gzip file ({reason(exc)})") from None
     try:
         atomic_write_bytes(plain, data)
     except OSError as exc:
         raise DataError(
-            f"{packed}: cannot unpack it beside itself ({exc}); unpack it by hand "
-            f"to {plain.name}"
+            f"{packed}: cannot unpack it beside itself ({reason(exc)}); unpack it "
+            f"by hand to {plain.name}"
         ) from None
 
 
@@ -112,7 +108,7 @@ def _diagnose_idx(files: dict[str, Path], title: str, exc: Exception) -> DataErr
                 f"{array.dtype} with shape {array.shape}"
             )
     names = ", ".join(str(p) for p in files.values())
-    return DataError(f"{title}: torchvision could not read {names} ({exc})")
+    return DataError(f"{title}: torchvision could not read {names} ({reason(exc)})")
 
 
 def load_mnist_like(
@@ -157,38 +153,24 @@ def _check_labels(
         )
 
 
-@functools.cache
-def _svhn_files() -> type:
-    """torchvision's SVHN, checking presence only: we validate the contents."""
-
-    class SVHNFiles(tvd.SVHN):
-        split_list: ClassVar = {
-            k: [url, name, None] for k, (url, name, _) in tvd.SVHN.split_list.items()
-        }
-
-    return SVHNFiles
-
-
 def load_svhn(
     info: DataInfo, split: str, root: str | os.PathLike[str] | None
 ) -> ArrayDataset:
     layout = "<folder>/{train,test,extra}_32x32.mat"
     base = require_root(info, root, layout)
-    path = base / tvd.SVHN.split_list[split][1]
+    path = base / SVHN_FILES[split]
     if not path.is_file():
         raise missing_file(path, info, layout)
-    from scipy.io.matlab import MatReadError  # scipy is slow to import; only here
-
-    try:
-        ds = _svhn_files()(str(base), split=split, download=False)
-    except (*READ_ERRORS, MatReadError) as exc:
-        raise DataError(f"{path}: not a readable SVHN MATLAB file ({exc})") from None
-    images = np.asarray(ds.data)
-    if images.dtype != np.uint8 or images.shape[1:] != (3, 32, 32):
+    # Our own reader, not torchvision's (scipy.io.loadmat): see matfile.py.
+    arrays = matfile.load_arrays(path, ("X", "y"))
+    x, y = arrays["X"], arrays["y"]
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[:3] != (32, 32, 3):
         raise DataError(
             f"{path}: X must be uint8 images of 32×32×3 (stored as 32,32,3,N); found "
-            f"{images.dtype} with N,C,H,W shape {images.shape}"
+            f"{x.dtype} with shape {x.shape}"
         )
-    labels = np.asarray(ds.labels, dtype=np.int64).reshape(-1)
+    images = np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1)))  # as torchvision
+    labels = y.astype(np.int64).reshape(-1)
+    labels[labels == 10] = 0  # SVHN writes the digit 0 as label 10
     _check_labels(labels, len(images), path, path)
     return ArrayDataset(images, labels, info.classes, info)

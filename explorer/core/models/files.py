@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from explorer.core.fileio import atomic_save
+from explorer.core.fileio import PARSE_ERRORS, atomic_save, reason
 from explorer.core.models import weights
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.pickle_scan import PickleScanError, unsafe_globals
@@ -86,8 +86,10 @@ def _zip_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.namelist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelError(f"{path}: truncated or corrupt zip archive ({exc})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModelError(
+            f"{path}: truncated or corrupt zip archive ({reason(exc)})"
+        ) from None
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in entries):
         return "torchscript"
     if any(n.endswith("data.pkl") for n in entries):
@@ -101,7 +103,7 @@ def _load_safetensors(path: Path, given: dict[str, Any]) -> nn.Module:
             header = fh.metadata() or {}
             state = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: corrupt safetensors file ({exc})") from None
+        raise ModelError(f"{path}: corrupt safetensors file ({reason(exc)})") from None
     meta = None
     if META_KEY in header:
         try:
@@ -116,7 +118,7 @@ def _load_checkpoint(path: Path, given: dict[str, Any]) -> nn.Module:
         unsafe = unsafe_globals(path)
     except (PickleScanError, zipfile.BadZipFile, OSError) as exc:
         raise ModelError(
-            f"{path}: corrupt or truncated PyTorch checkpoint ({exc})"
+            f"{path}: corrupt or truncated PyTorch checkpoint ({reason(exc)})"
         ) from None
     if unsafe:
         raise ModelError(
@@ -133,7 +135,7 @@ def _load_checkpoint(path: Path, given: dict[str, Any]) -> nn.Module:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelError(
-            f"{path}: corrupt or truncated PyTorch checkpoint ({exc})"
+            f"{path}: corrupt or truncated PyTorch checkpoint ({reason(exc)})"
         ) from None
     state = weights.unwrap_state_dict(path, obj)
     return weights.build(path, state, None, given, "state_dict")
@@ -167,6 +169,11 @@ def _load_torchscript(path: Path, given: dict[str, Any]) -> nn.Module:
     return model
 
 
+_TITLES = {
+    "safetensors": "safetensors file",
+    "state_dict": "PyTorch checkpoint",
+    "torchscript": "TorchScript archive",
+}
 _LOADERS: Mapping[str, Callable[[Path, dict[str, Any]], nn.Module]] = {
     "safetensors": _load_safetensors,
     "state_dict": _load_checkpoint,
@@ -202,7 +209,14 @@ def load(
         "mean": tuple(mean) if mean is not None else None,
         "std": tuple(std) if std is not None else None,
     }
-    model = _LOADERS[_sniff(path)](
-        path, {k: v for k, v in given.items() if v is not None}
-    )
+    kind = "model file"
+    try:
+        kind = _sniff(path)
+        model = _LOADERS[kind](path, {k: v for k, v in given.items() if v is not None})
+    except ModelError:
+        raise
+    except PARSE_ERRORS as exc:  # damaged bytes deep inside a parser
+        raise ModelError(
+            f"{path}: damaged or unreadable {_TITLES.get(kind, kind)} ({reason(exc)})"
+        ) from None
     return model.cpu().eval()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.core.fileio import atomic_save
+from explorer.core.fileio import atomic_save, reason
 
 
 class CheckpointError(ValueError):
@@ -67,7 +67,7 @@ def load(path: Path) -> dict[str, Any]:
         # Only tensors and plain containers are allowed back in.
         state = torch.load(path, map_location="cpu", weights_only=True)  # noqa: TID251
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason(exc)}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not a training checkpoint")
     return state
