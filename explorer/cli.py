@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    if not isinstance(exc, CliError | ValueError | OSError | LookupError):
+    ours = type(exc).__module__.startswith("explorer.")  # our errors read well
+    if not (ours or isinstance(exc, ValueError | OSError | LookupError)):
         text = f"{type(exc).__name__}: {text}"
     return " ".join(text.split())
 

@@ -159,8 +159,17 @@ class RecordedRun:
     def __exit__(self, exc_type, exc, _tb) -> bool:
         if exc_type is None:
             self.ws.finish(self.id, "finished", summary=self.summary)
-        elif issubclass(exc_type, JobInterrupted | KeyboardInterrupt):
-            self.ws.finish(self.id, "cancelled")
-        else:
-            self.ws.finish(self.id, "failed", error=str(exc))
+            return False
+        from explorer.store import WorkspaceError
+
+        stopped = issubclass(exc_type, JobInterrupted | KeyboardInterrupt)
+        try:
+            if stopped:
+                self.ws.finish(self.id, "cancelled")
+            else:
+                self.ws.finish(self.id, "failed", error=str(exc))
+        except (WorkspaceError, OSError) as secondary:
+            # A full or read-only disk: the original error is what the user
+            # needs; the run is marked interrupted at the next open.
+            sys.stderr.write(f"warning: could not record the run's end ({secondary})\n")
         return False

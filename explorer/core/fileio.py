@@ -26,12 +26,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     # os.open with 0o666 lets the umask decide, as a plain open() would
     # (mkstemp would make every saved file private to its owner).
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     try:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        # Name the file the user knows, not the temporary one (disk full,
+        # read-only, quota): the old file, if any, is untouched.
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

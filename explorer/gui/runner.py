@@ -114,7 +114,8 @@ def _safely(fn: Callable[..., None], *args: Any) -> None:
 def error_text(exc: BaseException) -> str:
     """A one-line message for the user; our own errors already read well."""
     text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, ValueError | OSError | LookupError | RuntimeError):
+    ours = type(exc).__module__.startswith("explorer.")
+    if ours or isinstance(exc, ValueError | OSError | LookupError | RuntimeError):
         return text.splitlines()[0] if "\n" in text else text
     return f"{type(exc).__name__}: {text}"
 

@@ -15,6 +15,7 @@ event to :meth:`Workspace.record`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -42,6 +43,7 @@ from explorer.store.records import (
 )
 from explorer.store.rundata import RUNS_DIR, RunDataMixin
 
+log = logging.getLogger(__name__)
 DB_NAME = "runs.sqlite"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -77,7 +79,7 @@ class Workspace(RunDataMixin):
         self._progress_written: dict[str, float] = {}
         self._clock = time.monotonic
         try:
-            self.mark_interrupted()
+            self._mark_interrupted_if_possible()
         except BaseException:
             self._db.close()
             raise
@@ -248,6 +250,14 @@ class Workspace(RunDataMixin):
             if cur.rowcount == 0:
                 raise self._unknown(run_id)
         return self.get(run_id)
+
+    def _mark_interrupted_if_possible(self) -> None:
+        # Housekeeping: on a full disk the workspace must still open (to list
+        # runs); the marking happens at the next open that can write.
+        try:
+            self.mark_interrupted()
+        except WorkspaceError as exc:
+            log.warning("could not mark interrupted runs: %s", exc)
 
     def mark_interrupted(self) -> list[str]:
         """Mark runs whose owner process is gone as interrupted; return their ids.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -161,3 +162,29 @@ def test_screenshot_of_the_training_panel(tmp_path):
 
     with PILImage.open(out) as img:
         assert img.size == (1280, 800)
+
+
+@pytest.mark.slow
+def test_the_app_and_the_cli_train_on_one_workspace(qtbot, ctx, panel):
+    """A CLI run started while the panel trains: both finish, both listed."""
+    env = dict(os.environ, EXPLORER_THREADS="1")
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "explorer", "--workspace", str(ctx.workspace.path),
+         "train", "--defense", "standard", "--arch", "mlp", "--hidden", "32",
+         "--depth", "1", "--limit-train", "512", "--epochs", "2", "--eval-n", "64",
+         "--eval-steps", "2", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        handle = _run(qtbot, panel)
+        out, err = cli.communicate(timeout=240)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.communicate()
+    assert handle.state == "done"
+    assert cli.returncode == 0, err
+    cli_run = json.loads(out.strip().splitlines()[-1])["run_id"]
+    panel.refresh_runs()
+    assert set(panel.runs.ids()) == {panel.run_id, cli_run}
+    assert panel.runs.status(cli_run) == "finished"
+    assert panel.runs.status(panel.run_id) == "finished"

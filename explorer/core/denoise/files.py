@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 from torch import Tensor, nn
 
 from explorer.core.denoise.registry import (
@@ -59,7 +59,8 @@ def save(model: nn.Module, path: str | os.PathLike[str],
     meta = dataclasses.replace(meta, source="")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {META_KEY: meta.to_json()}
-    return atomic_save(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+    blob = save_bytes(state, metadata=header)  # then a plain write: see models.save
+    return atomic_save(path, lambda tmp: tmp.write_bytes(blob))
 
 
 def load(path: str | os.PathLike[str]) -> nn.Module:

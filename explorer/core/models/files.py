@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 from torch import nn
 
 from explorer.core.fileio import PARSE_ERRORS, atomic_save, reason
@@ -51,7 +51,9 @@ def save(
     meta = dataclasses.replace(meta, format="safetensors", source="")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     header = {META_KEY: meta.to_json()}
-    return atomic_save(path, lambda tmp: save_file(state, str(tmp), metadata=header))
+    # In memory, then a plain write: a full disk is an OSError naming the file.
+    blob = save_bytes(state, metadata=header)
+    return atomic_save(path, lambda tmp: tmp.write_bytes(blob))
 
 
 def _sniff(path: Path) -> str:

@@ -9,6 +9,7 @@ as tensors, ints, floats, strings, lists and dicts, so the file loads with
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(path: Path, state: dict[str, Any]) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename."""
-    return atomic_save(path, lambda tmp: torch.save(state, tmp))
+    """``torch.save`` to a temporary file beside ``path``, then rename.
+
+    Serialised in memory first: torch's own file writer turns a full disk
+    into "enforce fail at inline_container.cc"; a plain write says which
+    file and why (no space, file too large, read-only).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_save(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def load(path: Path) -> dict[str, Any]:
