@@ -28,6 +28,11 @@ N ?= 10
 stress: setup
 	$(PY) scripts/stress_gui.py --runs $(N)
 
+# The whole app through every page's demo for MINUTES (targets in bench/soak.py).
+MINUTES ?= 30
+soak: setup
+	QT_QPA_PLATFORM=offscreen $(PY) bench/soak.py --minutes $(MINUTES)
+
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(PY) bench/startup.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_latency.py
