@@ -6,10 +6,16 @@ the UI thread could not react (a stall). Report p50/p99/max in ms.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QObject, QTimer, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QElapsedTimer,
+    QEvent,
+    QEventLoop,
+    QObject,
+    QTimer,
+    Slot,
+)
 
 TICK_MS = 5
 
@@ -33,6 +39,11 @@ class StallMeter(QObject):
     def stop(self) -> None:
         self.timer.stop()
 
+    def resume(self) -> None:
+        """Start ticking again, keeping what was measured (a paused meter)."""
+        self._last = self.clock.nsecsElapsed()
+        self.timer.start()
+
     @Slot()
     def _tick(self) -> None:
         now = self.clock.nsecsElapsed()
@@ -46,12 +57,17 @@ class StallMeter(QObject):
 
 
 def pump(seconds: float) -> None:
-    """Run the event loop for ``seconds`` (the benchmark's main thread)."""
-    app = QCoreApplication.instance()
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        app.processEvents()
-        time.sleep(0.001)
+    """Run the event loop for ``seconds`` (the benchmark's main thread).
+
+    A real event loop, as the app's: timers fire on time, and objects whose
+    deletion was deferred (``deleteLater``) are deleted. A loop of
+    ``processEvents()`` calls does neither (deferred deletions then pile up
+    for ever, which looked like a leak in the soak).
+    """
+    loop = QEventLoop()
+    QTimer.singleShot(max(0, round(1000 * seconds)), loop.quit)
+    loop.exec()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def verdict(stats: dict[str, float], p99_target: float = 20.0,

@@ -128,9 +128,13 @@ class Soak:
                     self.meter.late_ms.clear()
             self.loops += 1  # whole loops only: memory is sampled at one point
             pump(0.5)  # let deferred deletions and the collector's tick run
+            # The sample's own full collection is the bench's, not the app's:
+            # its stall stays out of the lateness figures.
+            self.meter.timer.stop()
             gc.collect()
             if self._measure():
                 self.samples.append((time.monotonic() - start, rss_mb()))
+            self.meter.resume()
             self.say(f"loop {self.loops}: {rss_mb():.0f} MB, "
                      f"{(time.monotonic() - start) / 60:.1f} min")
         self.meter.stop()
