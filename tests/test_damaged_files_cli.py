@@ -56,30 +56,22 @@ def test_damaged_model_files_exit_1_naming_the_file(capsys, tmp_path, fmt):
         _fails_naming(capsys, _eval(tmp_path, "--model", str(path), *flags), path, fmt)
 
 
-def test_damaged_data_files_exit_1_naming_the_file(capsys, tmp_path):
-    model = ["--model", "fmnist-cnn-standard"]
-    for i, (_damage, raw) in enumerate(
-        fixed_damage((mnist_folder(tmp_path / "x") / "t10k-labels-idx1-ubyte")
-                     .read_bytes()).items()):
-        root = tmp_path / f"idx{i}"
-        path = mnist_folder(root) / "t10k-labels-idx1-ubyte"
-        write(path, raw)
-        _fails_naming(capsys, _eval(tmp_path, *model, "--data", "fashion-mnist",
-                                    "--root", str(root)), path, "idx")
-    for i, (_damage, raw) in enumerate(
-        fixed_damage((cifar_folder(tmp_path / "c") / "test_batch").read_bytes())
-        .items()):
-        root = tmp_path / f"cifar{i}"
-        path = cifar_folder(root) / "test_batch"
-        write(path, raw)
-        _fails_naming(capsys, _eval(tmp_path, *model, "--data", "cifar10",
-                                    "--root", str(root)), path, "cifar-pickle")
-    for i, (_damage, raw) in enumerate(
-        fixed_damage(svhn_file(tmp_path).read_bytes()).items()):
-        root = tmp_path / f"svhn{i}"
-        path = write(root / "test_32x32.mat", raw)
-        _fails_naming(capsys, _eval(tmp_path, *model, "--data", "svhn",
-                                    "--root", str(root)), path, "svhn-mat")
+DATA_FILES = [  # format, data set, the file of a valid folder to damage
+    ("idx", "fashion-mnist", lambda r: mnist_folder(r) / "t10k-labels-idx1-ubyte"),
+    ("cifar-pickle", "cifar10", lambda r: cifar_folder(r) / "test_batch"),
+    ("svhn-mat", "svhn", svhn_file),
+]
+
+
+@pytest.mark.parametrize(("fmt", "name", "make"), DATA_FILES,
+                         ids=[c[0] for c in DATA_FILES])
+def test_damaged_data_files_exit_1_naming_the_file(capsys, tmp_path, fmt, name, make):
+    original = make(tmp_path / "valid").read_bytes()
+    for i, raw in enumerate(fixed_damage(original).values()):
+        root = tmp_path / f"damaged{i}"
+        path = write(make(root), raw)
+        _fails_naming(capsys, _eval(tmp_path, "--model", "fmnist-cnn-standard",
+                                    "--data", name, "--root", str(root)), path, fmt)
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
