@@ -24,7 +24,7 @@ from damage import (
 )
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from explorer.gui.panels.data_model import DataModelPanel
+from explorer.gui.panels.data_model.panel import DataModelPanel
 
 TIMEOUT = 30_000
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explorer.core.data.idx import write_idx
-from explorer.gui.panels.data_model import DataModelPanel
+from explorer.gui.panels.data_model.panel import DataModelPanel
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def _endless_accuracy(model, dataset, *, device, token):
 
 def test_cancel_evaluation(qtbot, panel, ctx, monkeypatch):
     _wait_for_accuracy(qtbot, panel)
-    monkeypatch.setattr("explorer.gui.panels.data_model.clean_accuracy",
+    monkeypatch.setattr("explorer.gui.panels.data_model.panel.clean_accuracy",
                         _endless_accuracy)
     panel.eval_button.click()
     job = panel._eval_job

@@ -267,7 +267,7 @@ def test_choose_workspace_while_a_run_records_keeps_its_outcome(
     window = open_window()
     panel = window.data_panel
     _wait_evaluated(qtbot, window)
-    monkeypatch.setattr("explorer.gui.panels.data_model.clean_accuracy",
+    monkeypatch.setattr("explorer.gui.panels.data_model.panel.clean_accuracy",
                         _endless_accuracy)
     panel.eval_button.click()
     job = panel._eval_job
@@ -379,7 +379,7 @@ def test_close_while_a_job_runs_asks_first(qtbot, open_window, monkeypatch):
     window = open_window(ask_on_close=True)
     panel = window.data_panel
     _wait_evaluated(qtbot, window)
-    monkeypatch.setattr("explorer.gui.panels.data_model.clean_accuracy",
+    monkeypatch.setattr("explorer.gui.panels.data_model.panel.clean_accuracy",
                         _endless_accuracy)
     panel.eval_button.click()
     job = panel._eval_job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from explorer.core.defenses.mixup_inference import MixupInference
-from explorer.gui.panels.data_model import DataModelPanel
+from explorer.gui.panels.data_model.panel import DataModelPanel
 
 
 @pytest.fixture

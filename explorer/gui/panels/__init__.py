@@ -23,7 +23,7 @@ class PanelSpec:
 
 PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
-        "data", "Data & Model", "explorer.gui.panels.data_model", "DataModelPanel"
+        "data", "Data & Model", "explorer.gui.panels.data_model.panel", "DataModelPanel"
     ),
     PanelSpec(
         "attack", "Attack Lab", "explorer.gui.panels.attack_lab", "AttackLabPanel"

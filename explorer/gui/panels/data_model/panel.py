@@ -18,12 +18,12 @@ from PySide6.QtWidgets import (
 from explorer.core import models
 from explorer.core.analysis.accuracy import clean_accuracy
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.accuracy_view import AccuracyView
-from explorer.gui.widgets.data_box import DEFAULT_DATA, DataBox
+from explorer.gui.panels.data_model.accuracy_view import AccuracyView
+from explorer.gui.panels.data_model.data_box import DEFAULT_DATA, DataBox
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
-from explorer.gui.widgets.model_box import ModelBox
+from explorer.gui.panels.data_model.model_box import ModelBox
 from explorer.gui.widgets.plots import ScatterView
-from explorer.gui.widgets.wrapper_box import WrapperBox
+from explorer.gui.panels.data_model.wrapper_box import WrapperBox
 
 SAMPLES = 20
 
@@ -238,8 +238,3 @@ class DataModelPanel(QWidget):
             self.evaluated.disconnect(self._demo_done)
             self.demo_finished.emit()
 
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("data"))
