@@ -13,7 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from explorer.core import data, models
-from explorer.gui.panels.attack_lab import AttackLabPanel
+from explorer.gui.panels.attack_lab.panel import AttackLabPanel
 
 LIVE_TIMEOUT = 30_000
 
@@ -187,7 +187,7 @@ def _endless_attack(model, x, y, *, token, **_kwargs):
 
 
 def test_cancel_mid_run(qtbot, loaded, ctx, monkeypatch):
-    monkeypatch.setattr("explorer.gui.widgets.live_attack_box.attack_live",
+    monkeypatch.setattr("explorer.gui.panels.attack_lab.live_box.attack_live",
                         _endless_attack)
     loaded.picker.select_first(2)
     loaded.run_button.click()

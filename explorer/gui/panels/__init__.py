@@ -26,7 +26,7 @@ PANELS: tuple[PanelSpec, ...] = (
         "data", "Data & Model", "explorer.gui.panels.data_model.panel", "DataModelPanel"
     ),
     PanelSpec(
-        "attack", "Attack Lab", "explorer.gui.panels.attack_lab", "AttackLabPanel"
+        "attack", "Attack Lab", "explorer.gui.panels.attack_lab.panel", "AttackLabPanel"
     ),
     PanelSpec("training", "Training", "explorer.gui.panels.training", "TrainingPanel"),
     PanelSpec(

@@ -24,10 +24,10 @@ from explorer.core import models
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.attack_form import AttackForm
-from explorer.gui.widgets.batch_box import BatchBox, JobBox
+from explorer.gui.panels.attack_lab.batch_box import BatchBox, JobBox
 from explorer.gui.widgets.image_picker import IMAGE_SUFFIXES, ImagePicker
-from explorer.gui.widgets.live_attack_box import LiveAttackBox
-from explorer.gui.widgets.sweep_box import SweepBox, default_eps_list
+from explorer.gui.panels.attack_lab.live_box import LiveAttackBox
+from explorer.gui.panels.attack_lab.sweep_box import SweepBox, default_eps_list
 
 DEMO_DATA, DEMO_MODEL = "fashion-mnist-mini", "fmnist-cnn-standard"
 ERROR_STYLE = "color: #b00020; font-weight: 600;"
@@ -275,8 +275,3 @@ class AttackLabPanel(QWidget):
         if s.model is None or self.problem() is not None:
             self.ctx.load_builtin_model(DEMO_MODEL, slot="attack/demo-model")
 
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("attack"))

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 
 from explorer.core.attacks.jobs import eps_sweep
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.batch_box import JobBox
+from explorer.gui.panels.attack_lab.batch_box import JobBox
 
 SWEEP_POINTS = 8
 

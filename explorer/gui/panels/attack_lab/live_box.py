@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.attacks.jobs import attack_live, save_examples
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.attack_live_view import LiveAttackView
+from explorer.gui.panels.attack_lab.live_view import LiveAttackView
 from explorer.gui.widgets.image_picker import Chosen
 
 MAX_LIVE_SNAPSHOTS = 200
