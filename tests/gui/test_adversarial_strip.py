@@ -6,7 +6,7 @@ import numpy as np
 
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.jobs import Snapshot
-from explorer.gui.widgets.adversarial_strip import WAITING, AdversarialStrip
+from explorer.gui.panels.training.adversarial_strip import WAITING, AdversarialStrip
 from explorer.gui.widgets.triplet_view import FOOLED, HELD
 
 CLASSES = ("cat", "dog", "ship")

@@ -11,8 +11,8 @@ import pytest
 
 from explorer.core import data
 from explorer.core.defenses import alarms
-from explorer.gui.panels import training
-from explorer.gui.panels.training import TrainingPanel
+from explorer.gui.panels.training import panel as training
+from explorer.gui.panels.training.panel import TrainingPanel
 
 TINY = {"epochs": 2, "batch_size": 64, "eval_n": 64, "eval_steps": 2}
 

@@ -28,7 +28,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
         "attack", "Attack Lab", "explorer.gui.panels.attack_lab.panel", "AttackLabPanel"
     ),
-    PanelSpec("training", "Training", "explorer.gui.panels.training", "TrainingPanel"),
+    PanelSpec("training", "Training", "explorer.gui.panels.training.panel", "TrainingPanel"),
     PanelSpec(
         "evaluate", "Evaluate & Compare", "explorer.gui.panels.evaluate",
         "EvaluatePanel",

@@ -26,12 +26,12 @@ from explorer.core.defenses.run_job import PLAN, train_run
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.adversarial_strip import AdversarialStrip
-from explorer.gui.widgets.alarm_banner import AlarmBanner
+from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
+from explorer.gui.panels.training.alarm_banner import AlarmBanner
 from explorer.gui.widgets.run_controls import STOPPED, TrainingRunMixin
-from explorer.gui.widgets.run_list import RESUMABLE, RunList
+from explorer.gui.panels.training.run_list import RESUMABLE, RunList
 from explorer.gui.widgets.training_curves import TrainingCurves
-from explorer.gui.widgets.training_form import TrainingForm
+from explorer.gui.panels.training.form import TrainingForm
 
 DEMO_DATA = "fashion-mnist-mini"
 # Fast-AT (Wong et al.: one FGSM step from a random start, cyclic learning
@@ -279,8 +279,3 @@ class TrainingPanel(TrainingRunMixin, QWidget):
     def _on_demo_data(self, _result: dict) -> None:
         self.start_training(limit_train=DEMO_TRAIN)
 
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("training"))
