@@ -8,7 +8,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from explorer.core import data
-from explorer.gui.panels.evaluate import ERROR_STYLE, EvaluatePanel
+from explorer.gui.panels.evaluate.panel import ERROR_STYLE, EvaluatePanel
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"check_n": 0, "examples": 2, "suite_options": {"steps": 3}}

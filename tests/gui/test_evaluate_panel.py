@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from explorer.core import data, models
-from explorer.gui.panels.evaluate import EvaluatePanel
+from explorer.gui.panels.evaluate.panel import EvaluatePanel
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"sweep_eps": [0.05, 0.1], "sweep_steps": 2, "check_n": 8, "examples": 4,

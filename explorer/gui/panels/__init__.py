@@ -30,7 +30,7 @@ PANELS: tuple[PanelSpec, ...] = (
     ),
     PanelSpec("training", "Training", "explorer.gui.panels.training.panel", "TrainingPanel"),
     PanelSpec(
-        "evaluate", "Evaluate & Compare", "explorer.gui.panels.evaluate",
+        "evaluate", "Evaluate & Compare", "explorer.gui.panels.evaluate.panel",
         "EvaluatePanel",
     ),
     PanelSpec(

@@ -1,7 +1,7 @@
 """Suite, budget and image count of an evaluation; eps shown as k/255.
 
 "custom…" swaps the single eps for chosen attacks at chosen budgets
-(:class:`~explorer.gui.widgets.custom_suite_box.CustomSuiteBox`).
+(:class:`~explorer.gui.panels.evaluate.custom_suite_box.CustomSuiteBox`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from explorer.core.analysis.compare import SWEEP_ATTACK, default_sweep
 from explorer.core.analysis.suites import CUSTOM, SUITES
 from explorer.core.params import ParamError
 from explorer.gui.widgets.attack_form import SLIDER_MAX, eps_text
-from explorer.gui.widgets.custom_suite_box import CustomSuiteBox
+from explorer.gui.panels.evaluate.custom_suite_box import CustomSuiteBox
 
 SUITE_HELP = {
     "quick": "APGD-CE, 20 steps (l-inf): a first look in seconds",

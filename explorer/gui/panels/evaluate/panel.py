@@ -28,15 +28,15 @@ from explorer.core.analysis import report
 from explorer.core.analysis.compare import compare_dataset_job
 from explorer.core.jobs import Metric, Progress, Snapshot
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.compare_table import CompareTable, metric_columns
-from explorer.gui.widgets.compare_views import (
+from explorer.gui.panels.evaluate.compare_table import CompareTable, metric_columns
+from explorer.gui.panels.evaluate.compare_views import (
     MAX_MODELS,
     CheckVerdicts,
     EpsCurves,
     ExampleMatrix,
 )
-from explorer.gui.widgets.eval_settings import EvalSettings
-from explorer.gui.widgets.model_checklist import ModelChecklist
+from explorer.gui.panels.evaluate.settings_box import EvalSettings
+from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 
 SLOT = "evaluate"
 DEMO_DATA = "fashion-mnist-mini"
@@ -285,8 +285,3 @@ class EvaluatePanel(QWidget):
             return
         self.ctx.load_data(DEMO_DATA, "test", slot="evaluate/demo-data")
 
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("evaluate"))
