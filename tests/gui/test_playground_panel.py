@@ -7,8 +7,8 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from explorer.gui.panels import playground
-from explorer.gui.panels.playground import PlaygroundPanel
+from explorer.gui.panels.playground import panel as playground
+from explorer.gui.panels.playground.panel import PlaygroundPanel
 
 GRID = 100  # the playground's default grid
 

@@ -34,7 +34,7 @@ PANELS: tuple[PanelSpec, ...] = (
         "EvaluatePanel",
     ),
     PanelSpec(
-        "playground", "Playground", "explorer.gui.panels.playground", "PlaygroundPanel"
+        "playground", "Playground", "explorer.gui.panels.playground.panel", "PlaygroundPanel"
     ),
     PanelSpec("inside", "Look Inside", "explorer.gui.panels.inside", "InsidePanel"),
     PanelSpec(

@@ -28,10 +28,10 @@ from explorer.core.defenses.playground import PARAMS, Playground, playground_job
 from explorer.core.jobs import Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.decision_view import DecisionView
-from explorer.gui.widgets.learner_box import LearnerBox, _commit_on_enter, describe
+from explorer.gui.panels.playground.decision_view import DecisionView
+from explorer.gui.panels.playground.learner_box import LearnerBox, _commit_on_enter, describe
 from explorer.gui.widgets.param_form import ParamForm
-from explorer.gui.widgets.play_controls import PlayControls
+from explorer.gui.panels.playground.play_controls import PlayControls
 
 SLOT = "playground/train"
 FOREVER = 10**9  # "play" = a job with more steps than anyone waits for
@@ -292,8 +292,3 @@ class PlaygroundPanel(QWidget):
                 box.choose(method, {"eps": DEMO_EPS})
         self._demo, self._demo_steps = True, DEMO_STEPS
         self.rebuild()
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("playground"))
