@@ -95,7 +95,7 @@ def test_damaged_pictures_in_an_image_folder(qtbot, panel, ctx, tmp_path, fmt):
 
 
 def test_damaged_result_files_in_look_inside(qtbot, ctx, tmp_path):
-    from explorer.gui.panels.inside import InsidePanel
+    from explorer.gui.panels.inside.panel import InsidePanel
 
     inside = InsidePanel(ctx)
     qtbot.addWidget(inside)

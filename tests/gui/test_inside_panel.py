@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QMouseEvent
 
 from explorer.core import data, models
 from explorer.core.analysis.result_files import load_npz
-from explorer.gui.panels.inside import InsidePanel
+from explorer.gui.panels.inside.panel import InsidePanel
 
 TIMEOUT = 30_000
 

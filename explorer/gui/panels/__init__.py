@@ -36,7 +36,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec(
         "playground", "Playground", "explorer.gui.panels.playground.panel", "PlaygroundPanel"
     ),
-    PanelSpec("inside", "Look Inside", "explorer.gui.panels.inside", "InsidePanel"),
+    PanelSpec("inside", "Look Inside", "explorer.gui.panels.inside.panel", "InsidePanel"),
     PanelSpec(
         "denoise", "Denoiser Lab", "explorer.gui.panels.denoise", "DenoiserLabPanel"
     ),

@@ -27,11 +27,11 @@ from explorer.core import models
 from explorer.core.analysis.result_files import ResultFileError, load_npz
 from explorer.gui.context import AppContext
 from explorer.gui.inside_jobs import features_of, landscape_of, slice_with_builtins
-from explorer.gui.widgets.feature_view import FeatureForm, FeatureView
+from explorer.gui.panels.inside.feature_view import FeatureForm, FeatureView
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
-from explorer.gui.widgets.inside_common import ResultTab
-from explorer.gui.widgets.landscape_view import LandscapeForm, LandscapeView
-from explorer.gui.widgets.slice_view import SliceForm, SliceView, class_name
+from explorer.gui.panels.inside.result_tab import ResultTab
+from explorer.gui.panels.inside.landscape_view import LandscapeForm, LandscapeView
+from explorer.gui.panels.inside.slice_view import SliceForm, SliceView, class_name
 
 DEMO_DATA, DEMO_MODEL, DEMO_OTHER = ("fashion-mnist-mini", "fmnist-cnn-standard",
                                      "fmnist-cnn-pgdat")
@@ -272,8 +272,3 @@ class InsidePanel(QWidget):
             self._demo = None
             self.demo_finished.emit()
 
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("inside"))

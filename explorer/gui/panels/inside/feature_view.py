@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.widgets.plots import CLASS_COLORS
-from explorer.gui.widgets.slice_view import class_name
+from explorer.gui.panels.inside.slice_view import class_name
 
 
 def _colour(k: int) -> str:
