@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from explorer.core import data, denoise, models
-from explorer.gui.panels.denoise import DenoiserLabPanel
-from explorer.gui.widgets.denoise_rows import COLUMNS
-from explorer.gui.widgets.rho_curve import SWEEP_RMS
+from explorer.gui.panels.denoise.panel import DenoiserLabPanel
+from explorer.gui.panels.denoise.rows import COLUMNS
+from explorer.gui.panels.denoise.rho_curve import SWEEP_RMS
 
 TIMEOUT = 30_000
 
@@ -219,7 +219,7 @@ def test_resume_without_a_checkpoint_says_so(qtbot, ctx, panel):
 def test_curves_replace_a_repeated_epoch(qtbot):
     """A resumed run re-reports its unfinished epoch; the history read at
     resume may hold it too: one point per epoch, the newest value."""
-    from explorer.gui.widgets.denoise_curves import DenoiseCurves
+    from explorer.gui.panels.denoise.curves import DenoiseCurves
 
     curves = DenoiseCurves()
     qtbot.addWidget(curves)

@@ -38,7 +38,7 @@ PANELS: tuple[PanelSpec, ...] = (
     ),
     PanelSpec("inside", "Look Inside", "explorer.gui.panels.inside.panel", "InsidePanel"),
     PanelSpec(
-        "denoise", "Denoiser Lab", "explorer.gui.panels.denoise", "DenoiserLabPanel"
+        "denoise", "Denoiser Lab", "explorer.gui.panels.denoise.panel", "DenoiserLabPanel"
     ),
 )
 

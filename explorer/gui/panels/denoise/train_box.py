@@ -22,8 +22,8 @@ from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext, workspace_runs
 from explorer.gui.denoise_jobs import PLAN, train_denoiser_run
-from explorer.gui.widgets.denoise_curves import DenoiseCurves
-from explorer.gui.widgets.denoise_train_form import DenoiseTrainForm
+from explorer.gui.panels.denoise.curves import DenoiseCurves
+from explorer.gui.panels.denoise.train_form import DenoiseTrainForm
 from explorer.gui.widgets.run_controls import STOPPED, TrainingRunMixin
 
 KIND = "train-denoiser"

@@ -29,15 +29,15 @@ from explorer.core.jobs import Progress, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.denoise_jobs import SEP, obsatk_real_rows, obsatk_rows
-from explorer.gui.widgets.baseline_table import BaselineTable
-from explorer.gui.widgets.denoise_demo import DenoiseDemo
-from explorer.gui.widgets.denoise_form import DenoiseForm, rms_text
-from explorer.gui.widgets.denoise_real import REFERENCE_FREE_TIP, RealImageBox, summary
-from explorer.gui.widgets.denoise_rows import DenoiseRows
-from explorer.gui.widgets.denoise_train_box import DenoiseTrainBox
-from explorer.gui.widgets.denoiser_list import DenoiserList
+from explorer.gui.panels.denoise.baseline_table import BaselineTable
+from explorer.gui.panels.denoise.demo import DenoiseDemo
+from explorer.gui.panels.denoise.attack_form import DenoiseForm, rms_text
+from explorer.gui.panels.denoise.real_image import REFERENCE_FREE_TIP, RealImageBox, summary
+from explorer.gui.panels.denoise.rows import DenoiseRows
+from explorer.gui.panels.denoise.train_box import DenoiseTrainBox
+from explorer.gui.panels.denoise.denoiser_list import DenoiserList
 from explorer.gui.widgets.image_picker import ImagePicker
-from explorer.gui.widgets.rho_curve import RhoCurve, RhoSweep
+from explorer.gui.panels.denoise.rho_curve import RhoCurve, RhoSweep
 
 ERROR_STYLE = "color: #b00020; font-weight: 600;"
 SWEEP_N = 32
@@ -301,8 +301,3 @@ class DenoiserLabPanel(QWidget):
         4/255 with 20 steps, then a short PSNR-vs-rho sweep."""
         self.demo.start()
 
-
-if __name__ == "__main__":
-    from explorer.gui.preview import preview
-
-    raise SystemExit(preview("denoise"))

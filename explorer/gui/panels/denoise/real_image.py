@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.denoise import DenoiserError, real
 from explorer.core.denoise.registry import size_multiple
-from explorer.gui.widgets.denoiser_list import DenoiserList
+from explorer.gui.panels.denoise.denoiser_list import DenoiserList
 
 IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;"
                 "All files (*)")

@@ -1,4 +1,4 @@
-"""The Denoiser Lab's demo (screenshots, ``python -m explorer.gui.panels.denoise``):
+"""The Denoiser Lab's demo (screenshots, ``python -m explorer.gui.panels.denoise.panel``):
 the built-in denoisers on 4 test images of the demo data, sigma 0.1, ObsAtk
 at RMS 4/255 with 20 steps, then a short PSNR-vs-rho sweep."""
 
@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Slot
 from explorer.core import denoise
 
 if TYPE_CHECKING:
-    from explorer.gui.panels.denoise import DenoiserLabPanel
+    from explorer.gui.panels.denoise.panel import DenoiserLabPanel
 
 DEMO_DATA = "fashion-mnist-mini"
 
