@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -38,15 +39,42 @@ def test_no_module_past_500_lines():
     assert not too_big, f"split these modules: {too_big}"
 
 
-def test_no_panel_imports_another_panel():
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (functions, TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_a_page_folder_is_imported_only_by_its_page():
+    """panels/<page>/ serves that page alone; widgets/ never reaches into panels."""
     panels = ROOT / "explorer" / "gui" / "panels"
-    names = {p.stem for p in panels.glob("*.py")} - {"__init__"}
-    for path in panels.glob("*.py"):
-        if path.stem == "__init__":
-            continue  # the registry names every panel
-        text = path.read_text()
-        for other in names - {path.stem}:
-            assert f"explorer.gui.panels.{other}" not in text, (path.name, other)
+    pages = sorted(p.name for p in panels.iterdir() if (p / "__init__.py").exists())
+    assert len(pages) == 7, pages
+    for path in (ROOT / "explorer").rglob("*.py"):
+        name = _module_name(path)
+        for target in _imports(path):
+            if not target.startswith("explorer.gui.panels."):
+                continue
+            page = target.split(".")[3]
+            if page in pages:
+                assert name.startswith(f"explorer.gui.panels.{page}"), (
+                    f"{name} imports {target}: a module of the {page} page"
+                )
+        if name.startswith("explorer.gui.widgets"):
+            reaches = [t for t in _imports(path) if t.startswith("explorer.gui.panels")]
+            assert not reaches, f"{name} imports {reaches}: move it into widgets/"
 
 
 def test_startup_path_does_not_import_torchvision():

@@ -6,8 +6,8 @@ import pytest
 
 from explorer.core import data, denoise, models
 from explorer.gui.panels.denoise.panel import DenoiserLabPanel
-from explorer.gui.panels.denoise.rows import COLUMNS
 from explorer.gui.panels.denoise.rho_curve import SWEEP_RMS
+from explorer.gui.panels.denoise.rows import COLUMNS
 
 TIMEOUT = 30_000
 

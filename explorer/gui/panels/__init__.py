@@ -1,7 +1,9 @@
-"""The panels of the main window, in navigation order.
+"""The pages of the main window, in navigation order.
 
-Only panels that work are listed. Each is imported lazily so the window can
-paint before torch loads.
+Each page is a folder, ``panels/<page>/``, holding its panel (``panel.py``)
+and every box and view only it uses; ``explorer.gui.widgets`` holds what two
+or more pages share. Panels are imported lazily so the window can paint
+before torch loads.
 """
 
 from __future__ import annotations
@@ -14,32 +16,25 @@ from dataclasses import dataclass
 class PanelSpec:
     key: str  # used by --panel and in settings
     title: str
-    module: str
+    page: str  # the page's folder: explorer/gui/panels/<page>/
     cls: str
+
+    @property
+    def module(self) -> str:
+        return f"explorer.gui.panels.{self.page}.panel"
 
     def load(self) -> type:
         return getattr(importlib.import_module(self.module), self.cls)
 
 
 PANELS: tuple[PanelSpec, ...] = (
-    PanelSpec(
-        "data", "Data & Model", "explorer.gui.panels.data_model.panel", "DataModelPanel"
-    ),
-    PanelSpec(
-        "attack", "Attack Lab", "explorer.gui.panels.attack_lab.panel", "AttackLabPanel"
-    ),
-    PanelSpec("training", "Training", "explorer.gui.panels.training.panel", "TrainingPanel"),
-    PanelSpec(
-        "evaluate", "Evaluate & Compare", "explorer.gui.panels.evaluate.panel",
-        "EvaluatePanel",
-    ),
-    PanelSpec(
-        "playground", "Playground", "explorer.gui.panels.playground.panel", "PlaygroundPanel"
-    ),
-    PanelSpec("inside", "Look Inside", "explorer.gui.panels.inside.panel", "InsidePanel"),
-    PanelSpec(
-        "denoise", "Denoiser Lab", "explorer.gui.panels.denoise.panel", "DenoiserLabPanel"
-    ),
+    PanelSpec("data", "Data & Model", "data_model", "DataModelPanel"),
+    PanelSpec("attack", "Attack Lab", "attack_lab", "AttackLabPanel"),
+    PanelSpec("training", "Training", "training", "TrainingPanel"),
+    PanelSpec("evaluate", "Evaluate & Compare", "evaluate", "EvaluatePanel"),
+    PanelSpec("playground", "Playground", "playground", "PlaygroundPanel"),
+    PanelSpec("inside", "Look Inside", "inside", "InsidePanel"),
+    PanelSpec("denoise", "Denoiser Lab", "denoise", "DenoiserLabPanel"),
 )
 
 

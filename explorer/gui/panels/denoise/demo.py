@@ -1,4 +1,4 @@
-"""The Denoiser Lab's demo (screenshots, ``python -m explorer.gui.panels.denoise.panel``):
+"""The Denoiser Lab's demo (screenshots, ``python -m explorer.gui.panels.denoise``):
 the built-in denoisers on 4 test images of the demo data, sigma 0.1, ObsAtk
 at RMS 4/255 with 20 steps, then a short PSNR-vs-rho sweep."""
 

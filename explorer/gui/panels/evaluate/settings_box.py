@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 from explorer.core.analysis.compare import SWEEP_ATTACK, default_sweep
 from explorer.core.analysis.suites import CUSTOM, SUITES
 from explorer.core.params import ParamError
-from explorer.gui.widgets.attack_form import SLIDER_MAX, eps_text
 from explorer.gui.panels.evaluate.custom_suite_box import CustomSuiteBox
+from explorer.gui.widgets.attack_form import SLIDER_MAX, eps_text
 
 SUITE_HELP = {
     "quick": "APGD-CE, 20 steps (l-inf): a first look in seconds",
