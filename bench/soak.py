@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     home = tempfile.mkdtemp(prefix="explorer-soak-")
     os.environ["EXPLORER_HOME"] = f"{home}/ws"
     os.environ["EXPLORER_CONFIG_DIR"] = f"{home}/cfg"
-    from explorer.gui.app import application
+    from explorer.gui.application import application
     from explorer.gui.main_window import MainWindow
 
     application()

@@ -179,7 +179,7 @@ def main() -> None:
     home = tempfile.mkdtemp()
     os.environ.setdefault("EXPLORER_HOME", f"{home}/ws")
     os.environ.setdefault("EXPLORER_CONFIG_DIR", f"{home}/cfg")
-    from explorer.gui.app import application
+    from explorer.gui.application import application
     from explorer.gui.main_window import MainWindow
 
     application()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from explorer import cli_eval_suite
+from explorer.cli import eval_suite as cli_eval_suite
 from explorer.cli import main
 
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from explorer.cli import EXIT_CANCELLED, main
+from explorer.cli import main
+from explorer.cli.common import EXIT_CANCELLED
 from explorer.core import jobs, models
 from explorer.store import Workspace
 

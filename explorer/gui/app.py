@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_API", "pyside6")
-os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-
 from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
+from explorer.gui.application import application
+
 DEMO_TIMEOUT_MS = 180_000
-# Jobs run Python between torch calls in a worker thread; with CPython's
-# default 5 ms switch interval the UI thread can wait that long for the GIL
-# at every hand-over. 1 ms keeps the event loop's waits short (bench/ui_latency).
-GIL_SWITCH_S = float(os.environ.get("EXPLORER_SWITCH_INTERVAL", "0.001"))
 
 
 def _stamp(what: str) -> None:
     sys.stdout.write(f"{what} {time.time():.6f}\n")
     sys.stdout.flush()
-
-
-def application() -> QApplication:
-    sys.setswitchinterval(GIL_SWITCH_S)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Robustness Explorer")
-    app.setOrganizationName("robustness-explorer")
-    from explorer.gui import collector
-
-    collector.install()  # garbage collection in this thread only (see there)
-    return app
 
 
 class _AfterFirstPaint(QObject):

@@ -70,7 +70,7 @@ def test_no_budget_means_the_strip_shows_the_clean_images(sets):
 
 def test_the_run_log_and_json_lines_leave_the_strip_out(sets, tmp_path):
     """Pixels are for the live view: the run DB and ``--json`` skip them."""
-    from explorer.cli_jobs import event_json
+    from explorer.cli.running import event_json
     from explorer.store import Workspace
 
     _, test = sets

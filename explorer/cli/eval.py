@@ -2,20 +2,25 @@
 
 ``--wrap NAME`` evaluates the model inside an inference-time defense; the
 wrapper's ``--wrap-*`` flags depend on NAME, so the arguments are parsed in
-two passes (the sub-command in ``explorer.cli`` hands them over verbatim).
+two passes (the sub-command in ``explorer.cli.main`` hands them over verbatim).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from explorer.cli import CliError, OneLineParser
-from explorer.cli_eval_suite import add_suite_flags, suite_command, wants_suite
-from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files
-from explorer.cli_wrap import (
+from explorer.cli.common import (
+    CliError,
+    OneLineParser,
+    load_data,
+    resolve_model,
+    skipped_files,
+)
+from explorer.cli.eval_suite import add_suite_flags, suite_command, wants_suite
+from explorer.cli.running import RecordedRun, run_job
+from explorer.cli.wrap_flags import (
     add_wrap_flag,
     add_wrapper_flags,
     apply_wrapper,
@@ -60,10 +65,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def eval_command(args: argparse.Namespace) -> int:
     ns = parse(list(args.argv))
     if wants_suite(ns):
-        return suite_command(args, ns)
+        return suite_command(args, ns, evaluate)
     results = evaluate(args, ns)
     if ns.json:
-        from explorer.cli_jobs import to_json
+        from explorer.cli.running import to_json
 
         print(json.dumps(to_json(results)))
     else:
@@ -72,20 +77,6 @@ def eval_command(args: argparse.Namespace) -> int:
               f"on {results['n']} images of {results['data']} ({results['split']}), "
               f"{results['seconds']:.1f} s — run {results['run_id']}")
     return 0
-
-
-def resolve_model(source: str, arch: str | None):
-    """A built-in name, or a file path (with ``--arch`` for weights-only files)."""
-    from explorer.core import models
-
-    if source in models.builtin_names():
-        return models.load_builtin(source)
-    if not Path(source).exists() and not any(c in source for c in "/\\."):
-        raise models.ModelError(
-            f"unknown model {source!r}: not a built-in model "
-            f"({', '.join(models.builtin_names())}) and no such file"
-        )
-    return models.load(source, arch=arch)
 
 
 def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:

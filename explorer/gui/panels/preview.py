@@ -6,7 +6,7 @@ import sys
 
 
 def preview(key: str) -> int:
-    from explorer.gui.app import application
+    from explorer.gui.application import application
 
     app = application()
     from explorer.core import device as devices

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from explorer.cli_eval import resolve_model
-from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files, to_json
+from explorer.cli.common import load_data, resolve_model, skipped_files
+from explorer.cli.running import RecordedRun, run_job, to_json
 
 
 def _common(p: argparse.ArgumentParser, model_help: str) -> None:

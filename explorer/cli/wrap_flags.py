@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from explorer.cli import CliError
+from explorer.cli.common import CliError
 
 PREFIX = "wrap_"
 

@@ -52,27 +52,6 @@ class JobInterrupted(Exception):
     pass
 
 
-def load_data(name: str, split: str, root: Any = None) -> Any:
-    """``data.load``; unreadable images an image folder skipped are named on
-    stderr (one line), and :func:`skipped_files` puts them in the result."""
-    from explorer.core import data
-    from explorer.core.data.folder import describe_skipped
-
-    dataset = data.load(name, split, root=root)
-    skipped = getattr(dataset, "skipped", ())
-    if skipped:
-        sys.stderr.write(f"warning: {describe_skipped(skipped)}\n")
-    return dataset
-
-
-def skipped_files(*datasets: Any) -> dict[str, list[str]]:
-    """``{"skipped_files": [...]}`` for image folders, ``{}`` for other sets."""
-    if not any(hasattr(ds, "skipped_files") for ds in datasets):
-        return {}
-    return {"skipped_files": [f for ds in datasets
-                              for f in getattr(ds, "skipped_files", [])]}
-
-
 def run_job(
     events: Iterator[Event],
     token: CancelToken,

@@ -13,8 +13,8 @@ import argparse
 import json
 from typing import Any
 
-from explorer.cli import CliError, OneLineParser
-from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files, to_json
+from explorer.cli.common import CliError, OneLineParser, load_data, skipped_files
+from explorer.cli.running import RecordedRun, run_job, to_json
 
 
 def _common(p: OneLineParser) -> None:

@@ -3,7 +3,7 @@
 An attack's flags depend on the attack, so the arguments are parsed in two
 passes: first the common ones (to learn ``--attack``), then again with that
 attack's parameters added as flags (``explorer attack --attack pgd --help``
-lists PGD's). The sub-command in ``explorer.cli`` hands over its arguments
+lists PGD's). The sub-command in ``explorer.cli.main`` hands over its arguments
 verbatim. Every usage error is one line naming the flag.
 """
 
@@ -14,10 +14,15 @@ import dataclasses
 import json
 from typing import Any
 
-from explorer.cli import CliError, OneLineParser
-from explorer.cli_eval import resolve_model
-from explorer.cli_jobs import RecordedRun, load_data, run_job, skipped_files, to_json
-from explorer.cli_wrap import (
+from explorer.cli.common import (
+    CliError,
+    OneLineParser,
+    load_data,
+    resolve_model,
+    skipped_files,
+)
+from explorer.cli.running import RecordedRun, run_job, to_json
+from explorer.cli.wrap_flags import (
     add_wrap_flag,
     add_wrapper_flags,
     apply_wrapper,

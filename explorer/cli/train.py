@@ -16,14 +16,8 @@ import signal
 import sys
 from typing import Any
 
-from explorer.cli import CliError, OneLineParser
-from explorer.cli_jobs import (
-    JobInterrupted,
-    RecordedRun,
-    load_data,
-    skipped_files,
-    to_json,
-)
+from explorer.cli.common import CliError, OneLineParser, load_data, skipped_files
+from explorer.cli.running import JobInterrupted, RecordedRun, to_json
 
 EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
                  "lr", "epoch_seconds")  # fmt: skip

@@ -10,20 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
-EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Raises instead of printing usage and exiting: errors stay one line."""
-
-    def error(self, message: str) -> NoReturn:
-        raise CliError(f"{self.prog}: {message}")
+from explorer.cli.common import EXIT_CANCELLED, EXIT_ERROR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,12 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
             lister.add_argument("--status", help="only runs with this status")
             lister.add_argument("--limit", type=int, help="at most this many")
 
-    # eval, attack and train parse their own flags (explorer.cli_eval ...):
+    # eval, attack and train parse their own flags (explorer.cli.eval ...):
     # some depend on --wrap / --attack / --method, so they parse in two passes.
     ev = sub.add_parser("eval", add_help=False, prefix_chars="\0",
                         help="evaluate a model (`eval --help` for flags)")
     ev.add_argument("argv", nargs=argparse.REMAINDER)
-    # Its flags depend on --attack: explorer.cli_attack parses them in two
+    # Its flags depend on --attack: explorer.cli.attack parses them in two
     # passes. NUL never occurs in argv, so nothing here looks like an option
     # and every argument reaches it verbatim.
     att = sub.add_parser("attack", add_help=False, prefix_chars="\0",
@@ -72,14 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", add_help=False, prefix_chars="\0",
                         help="train with a defense (`train --help` for flags)")
     tr.add_argument("argv", nargs=argparse.REMAINDER)
-    # Denoiser Lab: flags parsed by explorer.cli_denoise.
+    # Denoiser Lab: flags parsed by explorer.cli.denoise.
     for name, what in (("denoise", "score a denoiser"),
                        ("train-denoiser", "train a denoiser")):
         dn = sub.add_parser(name, add_help=False, prefix_chars="\0",
                             help=f"{what} (`{name} --help` for flags)")
         dn.add_argument("argv", nargs=argparse.REMAINDER)
     # Look inside: `boundary` (image-space slices) and `landscape` (loss).
-    from explorer.cli_inside import add_parsers as add_inside_parsers
+    from explorer.cli.inside import add_parsers as add_inside_parsers
 
     add_inside_parsers(sub)
     return parser
@@ -99,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        from explorer.cli_jobs import JobInterrupted
+        from explorer.cli.running import JobInterrupted
 
         if isinstance(exc, JobInterrupted):
             sys.stderr.write(f"{exc}\n")
@@ -145,7 +134,7 @@ def _emit(
 ) -> None:
     """A table, or with --json one object ``{key: rows}`` on one line."""
     if as_json:
-        from explorer.cli_jobs import to_json
+        from explorer.cli.running import to_json
 
         print(json.dumps({key: to_json(rows)}))
         return
@@ -215,31 +204,31 @@ def _runs_list(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from explorer.cli_eval import eval_command
+    from explorer.cli.eval import eval_command
 
     return eval_command(args)
 
 
 def _attack(args: argparse.Namespace) -> int:
-    from explorer.cli_attack import attack_command
+    from explorer.cli.attack import attack_command
 
     return attack_command(args)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from explorer.cli_train import train_command
+    from explorer.cli.train import train_command
 
     return train_command(args)
 
 
 def _denoise(args: argparse.Namespace, name: str) -> int:
-    from explorer import cli_denoise
+    from explorer.cli import denoise as cli_denoise
 
     return getattr(cli_denoise, name)(args)
 
 
 def _inside(name: str, args: argparse.Namespace) -> int:
-    from explorer import cli_inside
+    from explorer.cli import inside as cli_inside
 
     return getattr(cli_inside, name)(args)
 

@@ -19,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from explorer.cli import CliError
+from explorer.cli.common import CliError
 
 SUITES = ("quick", "standard", "multi", "custom")
 DEFAULT_EPS = 0.1
@@ -96,7 +96,7 @@ def _images(ns: argparse.Namespace):
     """The first N images of the split, in order, as two tensors."""
     import torch
 
-    from explorer.cli_jobs import load_data
+    from explorer.cli.common import load_data
     from explorer.core.data.batching import batches
 
     dataset = load_data(ns.data, ns.split, root=ns.root)
@@ -112,9 +112,9 @@ def _settings(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _one_model(args, ns, name: str, dataset, x, y) -> dict[str, Any]:
-    from explorer.cli_eval import resolve_model
-    from explorer.cli_jobs import RecordedRun, run_job
-    from explorer.cli_wrap import apply_wrapper
+    from explorer.cli.common import resolve_model
+    from explorer.cli.running import RecordedRun, run_job
+    from explorer.cli.wrap_flags import apply_wrapper
     from explorer.core import device as devices
     from explorer.core import models
     from explorer.core.analysis.cascade import run_suite
@@ -142,16 +142,18 @@ def _one_model(args, ns, name: str, dataset, x, y) -> dict[str, Any]:
             "device": str(device), "run_id": run.id}
 
 
-def _clean_only(args, ns, name: str) -> dict[str, Any]:
-    from explorer.cli_eval import evaluate
-
+def _one_model_ns(ns: argparse.Namespace, name: str) -> argparse.Namespace:
     one = copy.copy(ns)
     one.model = name
-    return evaluate(args, one)
+    return one
 
 
-def suite_command(args: argparse.Namespace, ns: argparse.Namespace) -> int:
-    from explorer.cli_jobs import skipped_files, to_json
+def suite_command(args: argparse.Namespace, ns: argparse.Namespace,
+                  clean_only) -> int:
+    """``clean_only(args, ns)`` is eval's own clean-accuracy run (a model
+    list with --suite none)."""
+    from explorer.cli.common import skipped_files
+    from explorer.cli.running import to_json
     from explorer.core import device as devices
 
     if ns.n is not None and ns.n < 1:
@@ -170,7 +172,7 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace) -> int:
             suite_plan(ns.suite, **settings)
     devices.configure_threads(leave_for_ui=0)
     if ns.suite is None:
-        per_model = [_clean_only(args, ns, name) for name in ns.models]
+        per_model = [clean_only(args, _one_model_ns(ns, name)) for name in ns.models]
     else:
         dataset, x, y = _images(ns)
         per_model = [_one_model(args, ns, name, dataset, x, y) for name in ns.models]
