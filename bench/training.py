@@ -45,11 +45,12 @@ def ours(method: str, epochs: int, seed: int, params=None) -> tuple:
     model = fresh_model(seed)
     per_epoch, seconds = [], []
     with tempfile.TemporaryDirectory() as run_dir:
-        for ev in defenses.train(model, train, test, method=method,
-                                 params=params or {}, epochs=epochs,
-                                 run_dir=run_dir, batch_size=128, seed=seed,
-                                 lr=0.05, schedule="constant", eval_eps=EPS,
-                                 eval_steps=10, eval_n=500, device="cpu"):
+        config = defenses.TrainingConfig(
+            defense=method, params=params or {}, epochs=epochs, batch_size=128,
+            seed=seed, lr=0.05, schedule="constant", eval_eps=EPS, eval_steps=10,
+            eval_n=500)
+        for ev in defenses.train(model, train, test, config, run_dir=run_dir,
+                                 device="cpu"):
             if isinstance(ev, Metric) and ev.name == "test_robust_acc":
                 per_epoch.append(ev.value)
             elif isinstance(ev, Metric) and ev.name == "epoch_seconds":

@@ -63,11 +63,11 @@ def main() -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="robust-builtin-"))
     started = time.perf_counter()
     result: dict = {}
-    for event in defenses.train(
-        model, train_set, test_set, method=args.method, params=params,
-        epochs=args.epochs, run_dir=run_dir, batch_size=128, seed=args.seed,
-        eval_eps=args.eps, eval_steps=20, eval_n=1000, device="cpu",
-    ):
+    config = defenses.TrainingConfig(
+        defense=args.method, params=params, epochs=args.epochs, batch_size=128,
+        seed=args.seed, eval_eps=args.eps, eval_steps=20, eval_n=1000)
+    for event in defenses.train(model, train_set, test_set, config, run_dir=run_dir,
+                                device="cpu"):
         if isinstance(event, Metric) and event.name != "batch_loss":
             print(f"epoch {event.step}: {event.name} = {event.value:.4f}", flush=True)
         elif isinstance(event, Log):

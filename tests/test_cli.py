@@ -50,7 +50,7 @@ def test_eval_json_records_a_run(capsys, tmp_path):
     assert results["n"] == 200
     assert 0.8 <= results["clean_acc"] <= 1.0
     events = [json.loads(x) for x in lines[:-1]]
-    assert any(e["event"] == "progress" for e in events)
+    assert any(e["type"] == "progress" for e in events)
     assert main(["--workspace", ws, "runs", "list", "--json"]) == 0
     runs = _json_last_line(capsys)["runs"]
     assert runs[0]["id"] == results["run_id"]
@@ -69,20 +69,22 @@ def test_eval_model_file_and_plain_output(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("argv", "needle"),
+    ("argv", "needle", "exit_code"),
     [
-        (["eval", "--model", "missing.safetensors"], "missing.safetensors"),
-        (["eval", "--model", "fmnist-cnn-standard", "--data", "nope"], "nope"),
-        (["eval", "--model", "fmnist-cnn-standard", "--data", "cifar10"], "folder"),
-        (["eval", "--model", "fmnist-cnn-standard", "--data", "moons"], "moons"),
-        (["eval", "--model", "fmnist-cnn-standard", "--n", "0"], "--n"),
-        (["--device", "tpu", "eval", "--model", "fmnist-cnn-standard"], "device"),
+        (["eval", "--model", "missing.safetensors"], "missing.safetensors", 1),
+        (["eval", "--model", "fmnist-cnn-standard", "--data", "nope"], "nope", 1),
+        (["eval", "--model", "fmnist-cnn-standard", "--data", "cifar10"], "folder", 1),
+        (["eval", "--model", "fmnist-cnn-standard", "--data", "moons"], "moons", 1),
+        (["eval", "--model", "fmnist-cnn-standard", "--n", "0"], "--n", 2),
+        (["--device", "tpu", "eval", "--model", "fmnist-cnn-standard"], "device", 1),
     ],
 )
-def test_errors_are_one_line_naming_the_problem(capsys, tmp_path, argv, needle):
+def test_errors_are_one_line_naming_the_problem(capsys, tmp_path, argv, needle,
+                                               exit_code):
+    """A bad value is a usage error (2); a file or data set that fails is 1."""
     code = main(["--workspace", str(tmp_path / "ws"), *argv])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == exit_code
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
     assert needle in err
@@ -174,3 +176,90 @@ def test_builtin_data_results_have_no_skipped_files(capsys, tmp_path):
     assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
                  "fmnist-cnn-standard", "--n", "10", "--json"]) == 0
     assert "skipped_files" not in _json_last_line(capsys)
+
+
+def test_version_and_lists_of_attacks_and_defenses(capsys):
+    from explorer import __version__
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"explorer {__version__}"
+    assert main(["attacks", "list", "--json"]) == 0
+    line = _json_last_line(capsys)
+    assert line["type"] == "result"
+    pgd = next(a for a in line["attacks"] if a["name"] == "pgd")
+    assert {p["name"] for p in pgd["params"]} >= {"eps", "alpha", "steps", "norm"}
+    assert main(["defenses", "list", "--json"]) == 0
+    names = [d["name"] for d in _json_last_line(capsys)["defenses"]]
+    from explorer.core import defenses
+
+    assert names == defenses.names()
+    assert main(["defenses", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "pgd-at" in table
+    assert "PGD adversarial training" in table
+
+
+def test_global_flags_go_before_or_after_the_command(capsys, tmp_path):
+    before = str(tmp_path / "before")
+    after = str(tmp_path / "after")
+    assert main(["--workspace", before, "eval", "--model", "fmnist-cnn-standard",
+                 "--n", "10", "--json"]) == 0
+    assert main(["eval", "--model", "fmnist-cnn-standard", "--n", "10", "--json",
+                 "--workspace", after, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    from explorer.store import Workspace
+
+    for folder in (before, after):
+        with Workspace.open(folder) as ws:
+            assert len(ws.runs(kind="eval")) == 1
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["eval", "--model", "fmnist-cnn-standard", "--bogus"], 2),  # argparse
+    (["eval", "--model", "fmnist-cnn-standard", "--n", "0"], 2),  # a flag's value
+    (["nosuchcommand"], 2),
+    (["train", "--defense", "pgd-at", "--eps", "2"], 2),
+    (["eval", "--model", "missing.safetensors"], 1),  # a file that is not there
+    (["eval", "--model", "fmnist-cnn-standard", "--data", "cifar10"], 1),
+])
+def test_usage_errors_exit_2_runtime_errors_1(capsys, tmp_path, argv, code):
+    assert main(["--workspace", str(tmp_path / "ws"), *argv]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_every_json_line_has_a_type_and_the_last_is_the_result(capsys, tmp_path):
+    ws = str(tmp_path / "ws")
+    commands = [
+        ["eval", "--model", "fmnist-cnn-standard", "--n", "20"],
+        ["attack", "--model", "fmnist-cnn-standard", "--attack", "fgsm", "--n", "8"],
+        ["boundary", "--model", "fmnist-cnn-standard", "--grid", "3", "--steps", "1"],
+        ["runs", "list"],
+        ["data", "list"],
+    ]
+    for argv in commands:
+        assert main(["--workspace", ws, *argv, "--json"]) == 0, argv
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert lines, argv
+        assert all("type" in line for line in lines), argv
+        assert lines[-1]["type"] == "result", argv
+        assert all(line["type"] != "result" for line in lines[:-1]), argv
+
+
+def test_gui_panel_opens_that_page(tmp_path, monkeypatch):
+    from explorer.gui import app as gui_app
+
+    opened = {}
+
+    def fake_run(**kwargs):
+        opened.update(kwargs)
+        return 0
+
+    monkeypatch.setattr(gui_app, "run", fake_run)
+    assert main(["gui", "--panel", "training"]) == 0
+    assert opened["panel"] == "training"
+    assert opened["screenshot"] is None
+    assert main(["gui", "--panel", "nowhere"]) == 2

@@ -31,7 +31,7 @@ def test_attack_json_records_a_run(capsys, tmp_path):
     assert r["params"]["eps"] == pytest.approx(8 / 255)
     assert r["params"]["steps"] == 5
     events = [json.loads(x) for x in lines[:-1]]
-    assert any(e["event"] == "progress" for e in events)
+    assert any(e["type"] == "progress" for e in events)
     with Workspace.open(ws) as store:
         run = store.get(r["run_id"])
         assert (run.kind, run.status) == ("attack", "finished")

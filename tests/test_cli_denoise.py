@@ -73,7 +73,7 @@ def test_train_denoiser_json(capsys, tmp_path):
 def test_denoise_bad_inputs(capsys, tiny_file, argv, message):
     code = main(["denoise", "--model", tiny_file, "--n", "2", *argv])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # a bad value is a usage error
     assert err.startswith("error: ")
     assert re.search(message, err)
 

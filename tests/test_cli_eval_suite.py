@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from explorer.cli import eval_suite as cli_eval_suite
 from explorer.cli import main
 
 
@@ -29,7 +27,7 @@ def test_quick_suite_json_and_recorded_run(capsys, tmp_path):
     assert result["eps"] == {"linf": pytest.approx(8 / 255)}
     assert result["attacked"]["apgd-ce"] == round(32 * result["clean_acc"])
     assert "robust" not in result  # per-sample mask stays out of the line
-    assert any(e.get("event") == "metric" and e["name"] == "apgd-ce"
+    assert any(e.get("type") == "metric" and e["name"] == "apgd-ce"
                for e in lines[:-1])
     assert main(["--workspace", ws, "runs", "list", "--json"]) == 0
     run = _lines(capsys)[-1]["runs"][0]
@@ -46,8 +44,14 @@ def test_several_models_give_one_object_each(capsys, tmp_path):
     standard, robust = result["models"]
     assert [standard["model"], robust["model"]] == ["fmnist-cnn-standard",
                                                     "fmnist-cnn-pgdat"]
-    assert standard["run_id"] != robust["run_id"]
+    assert standard["run_id"] == robust["run_id"] == result["run_id"]  # one run
     assert standard["robust_acc"] <= robust["robust_acc"]
+    from explorer.store import Workspace
+
+    with Workspace.open(tmp_path / "ws") as ws:
+        run = ws.get(result["run_id"])
+    assert sorted(run.config["models"]) == ["fmnist-cnn-pgdat", "fmnist-cnn-standard"]
+    assert run.status == "finished"
 
 
 def test_multi_suite_reports_union_and_average(capsys, tmp_path):
@@ -74,26 +78,31 @@ def test_plain_output_names_each_stage(capsys, tmp_path):
     assert "apgd-ce" in out
 
 
-def test_report_hook_calls_write_html_when_present(capsys, tmp_path, monkeypatch):
-    (tmp_path / "fake_report.py").write_text(
-        "import json\n"
-        "def write_html(results, path):\n"
-        "    path.write_text(json.dumps(sorted(results)))\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(cli_eval_suite, "REPORT_MODULE", "fake_report")
+@pytest.mark.slow
+def test_report_is_the_evaluate_pages_report(capsys, tmp_path):
+    """The same job and the same report as the page: results, curves, masking
+    verdicts and example images, for both models."""
     out = tmp_path / "out.html"
-    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
-                 "fmnist-cnn-standard", "--suite", "quick", "--steps", "2",
-                 "--n", "8", "--report", str(out)]) == 0
-    keys = json.loads(out.read_text())
-    assert {"clean_acc", "robust_acc", "per_attack", "robust"} <= set(keys)
-    sys.modules.pop("fake_report", None)
+    assert main(["--workspace", str(tmp_path / "ws"), "eval",
+                 "--model", "fmnist-cnn-standard", "--model", "fmnist-cnn-pgdat",
+                 "--suite", "quick", "--steps", "2", "--n", "16", "--report",
+                 str(out), "--json"]) == 0
+    result = _lines(capsys)[-1]
+    for entry in result["models"]:
+        assert len(entry["sweep"]["eps"]) >= 2  # the accuracy-vs-eps curve
+        assert entry["checks"]  # the masking verdicts
+    html = out.read_text()
+    assert html.count("<svg") >= 1
+    assert "Gradient-masking checks" in html
+    assert html.count("✔ pass") + html.count("⚠ warning") >= 2  # a verdict each
+    assert html.count("data:image/png;base64,") >= 2 * 8  # examples, both models
+    for name in ("fmnist-cnn-standard", "fmnist-cnn-pgdat"):
+        assert name in html
 
 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--suite", "quick", "--report", "x.html"], "--report is not available yet"),
         (["--eps", "0.1"], "--eps needs --suite"),
         (["--suite", "huge"], "invalid choice: 'huge'"),
         (["--suite", "quick", "--eps", "2"], "eps must be in [0, 1]"),
@@ -102,13 +111,12 @@ def test_report_hook_calls_write_html_when_present(capsys, tmp_path, monkeypatch
         (["--suite", "quick", "--n", "0"], "--n must be at least 1"),
     ],
 )
-def test_bad_suite_flags_are_one_line_errors(capsys, tmp_path, monkeypatch, argv,
+def test_bad_suite_flags_are_one_line_errors(capsys, tmp_path, argv,
                                              needle):
-    monkeypatch.setattr(cli_eval_suite, "REPORT_MODULE", "explorer.no_such_report")
     code = main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
                  "fmnist-cnn-standard", *argv])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # usage errors
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
     assert needle in err

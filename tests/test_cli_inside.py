@@ -60,7 +60,7 @@ def test_landscape_json(capsys, tmp_path, space):
 def test_bad_inputs_are_one_line(capsys, tmp_path, argv, message):
     code = main(["--workspace", str(tmp_path / "ws"), *argv[:1], "--model",
                  "fmnist-cnn-standard", *argv[1:]])
-    assert code == 1
+    assert code == 2  # a bad value is a usage error
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1

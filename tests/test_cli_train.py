@@ -7,6 +7,7 @@ import json
 import pytest
 
 from explorer.cli import main
+from explorer.cli import train as cli_train
 from explorer.cli.common import EXIT_CANCELLED
 from explorer.core import jobs, models
 from explorer.store import Workspace
@@ -25,9 +26,13 @@ def test_train_one_epoch_json_records_a_run(capsys, tmp_path):
     code = main(["--workspace", ws, *BASE, "--defense", "pgd-at", "--steps", "2",
                  "--eps", "8/255", "--epochs", "1", "--json"])
     assert code == 0
-    *epochs, last = _lines(capsys)
+    lines = _lines(capsys)
+    epochs, last = [e for e in lines if e["type"] == "epoch"], lines[-1]
+    assert last["type"] == "result"
+    assert {e["type"] for e in lines} <= {"progress", "metric", "log", "artifact",
+                                         "epoch", "result"}
     assert [e["epoch"] for e in epochs] == [1]
-    assert set(epochs[0]) == {"event", "epoch", "train_loss", "train_acc",
+    assert set(epochs[0]) == {"type", "epoch", "train_loss", "train_acc",
                               "test_clean_acc", "test_robust_acc", "lr",
                               "epoch_seconds"}
     assert set(last) >= {"run_id", "epochs", "clean_acc", "robust_acc", "seconds"}
@@ -48,26 +53,31 @@ def test_train_one_epoch_json_records_a_run(capsys, tmp_path):
 def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):
     ws = str(tmp_path / "ws")
 
-    class StopInEpochTwo(jobs.CancelToken):
-        calls = 0
+    printed = []
+    print_epoch = cli_train._print_epoch
 
-        def check(self) -> None:
-            # 4 batches + 1 evaluation batch per epoch: stop at epoch 2's first.
-            StopInEpochTwo.calls += 1
-            if StopInEpochTwo.calls == 6:
+    def record(epoch, *args):
+        printed.append(epoch)
+        print_epoch(epoch, *args)
+
+    class StopInEpochTwo(jobs.CancelToken):
+        def check(self) -> None:  # the first check after epoch 1 was printed
+            if printed:
                 raise jobs.Cancelled
 
+    monkeypatch.setattr(cli_train, "_print_epoch", record)
     monkeypatch.setattr(jobs, "CancelToken", StopInEpochTwo)
     code = main(["--workspace", ws, *BASE, "--defense", "standard", "--epochs",
                  "2", "--json"])
     assert code == EXIT_CANCELLED
-    assert [e["epoch"] for e in _lines(capsys)] == [1]
+    assert [e["epoch"] for e in _lines(capsys) if e["type"] == "epoch"] == [1]
     with Workspace.open(ws) as store:
         (run,) = store.runs(kind="train")
         assert run.status == "cancelled"
     monkeypatch.undo()
     assert main(["--workspace", ws, "train", "--resume", run.id, "--json"]) == 0
-    *epochs, last = _lines(capsys)
+    lines = _lines(capsys)
+    epochs, last = [e for e in lines if e["type"] == "epoch"], lines[-1]
     assert [e["epoch"] for e in epochs] == [2]
     assert (last["run_id"], last["epochs"]) == (run.id, 2)
     with Workspace.open(ws) as store:
@@ -85,7 +95,43 @@ def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):
 ])  # fmt: skip
 def test_bad_flags_give_one_line(capsys, tmp_path, flags, message):
     code = main(["--workspace", str(tmp_path / "ws"), "train", *flags])
-    assert code != 0
+    assert code == 2  # usage errors: argparse's convention
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert message in err
+
+
+def test_plain_train_shows_a_progress_bar_and_one_line_per_epoch(capsys, tmp_path,
+                                                                  monkeypatch):
+    from explorer.cli import running
+
+    shown: list = []
+    original = running._Display.show
+
+    def spy(self, event):
+        shown.append(type(event).__name__)
+        return original(self, event)
+
+    monkeypatch.setattr(running._Display, "show", spy)
+    code = main(["--workspace", str(tmp_path / "ws"), *BASE, "--defense",
+                 "standard", "--epochs", "2"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Progress" in shown  # the bar saw the batches go by
+    assert [ln.split(":")[0] for ln in out.splitlines() if ln.startswith("epoch")] \
+        == ["epoch 1", "epoch 2"]
+    assert "standard: 2 epochs" in out
+
+
+def test_a_run_started_in_the_cli_stores_the_pages_config(capsys, tmp_path):
+    from explorer.core.defenses import TrainingConfig
+
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, *BASE, "--defense", "standard", "--epochs", "1",
+                 "--json"]) == 0
+    run_id = _lines(capsys)[-1]["run_id"]
+    with Workspace.open(ws) as store:
+        stored = store.get(run_id).config
+    config = TrainingConfig.from_json(stored)  # what the Training page resumes
+    assert config.to_json() == stored
+    assert (config.defense, config.arch, config.limit_train) == ("standard", "mlp", 256)

@@ -204,7 +204,7 @@ def test_kill_9_after_the_first_epoch_then_resume(tmp_path):
     deadline = time.monotonic() + 240
     for line in proc.stdout:
         event = json.loads(line)
-        if event.get("event") == "epoch" and event["epoch"] == 1:
+        if event.get("type") == "epoch" and event["epoch"] == 1:
             proc.send_signal(signal.SIGKILL)
             break
         assert time.monotonic() < deadline
@@ -221,7 +221,7 @@ def test_kill_9_after_the_first_epoch_then_resume(tmp_path):
                                        "--json"))
     assert code == 0, err
     events = [json.loads(x) for x in out.strip().splitlines()]
-    redone = [e["epoch"] for e in events if e.get("event") == "epoch"]
+    redone = [e["epoch"] for e in events if e.get("type") == "epoch"]
     assert redone[-1] == 3
     assert redone[0] in (max(done_before), max(done_before) + 1)  # at most one again
     assert events[-1]["epochs"] == 3

@@ -10,18 +10,16 @@ verbatim. Every usage error is one line naming the flag.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 from typing import Any
 
 from explorer.cli.common import (
-    CliError,
     OneLineParser,
+    UsageError,
     load_data,
     resolve_model,
     skipped_files,
 )
-from explorer.cli.running import RecordedRun, run_job, to_json
+from explorer.cli.running import RecordedRun, print_result, run_job
 from explorer.cli.wrap_flags import (
     add_wrap_flag,
     add_wrapper_flags,
@@ -62,35 +60,25 @@ def _common_parser() -> OneLineParser:
 def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     """Both passes; ``ns.attack_params`` holds the validated values given."""
     from explorer.core import attacks
-    from explorer.core.params import ParamError, add_flags
+    from explorer.core.params import add_flag_group, given_values
 
     ns, _ = _common_parser().parse_known_args(argv)
     if ns.attack is None:
         if ns.help:
             return ns, _common_parser()
-        raise CliError(f"--attack is required (choose from "
+        raise UsageError(f"--attack is required (choose from "
                        f"{', '.join(attacks.names())})")
     params = attacks.spec(ns.attack)  # unknown attack: ParamError naming it
     parser = _common_parser()
-    taken = set(vars(ns))  # the common flags' dests
     # A parameter named like a common flag (universal's batch_size) gets the
     # flag --attack-NAME instead.
-    flags = {p.name: (dataclasses.replace(p, name=f"attack_{p.name}")
-                      if p.flag in taken or p.name in taken else p) for p in params}
-    add_flags(parser.add_argument_group(f"parameters of {ns.attack}"),
-              flags.values())
+    flags = add_flag_group(parser, f"parameters of {ns.attack}", params,
+                           prefix="attack", taken=vars(ns))
     if ns.wrap is not None:
         add_wrapper_flags(parser, ns.wrap)
     ns = parser.parse_args(argv)
     ns.wrap_params = wrapper_values(ns) if ns.wrap is not None else {}
-    given = {}
-    for p in params:
-        value = getattr(ns, flags[p.name].name, None)
-        if value is not None:
-            try:
-                given[p.name] = p.validate(value)
-            except ParamError as exc:
-                raise CliError(f"{flags[p.name].flag}: {exc}") from None
+    given = given_values(flags, ns, params)
     ns.attack_params = given
     return ns, parser
 
@@ -108,11 +96,11 @@ def _help_text(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
 
 def _check(ns: argparse.Namespace) -> None:
     if ns.model is None:
-        raise CliError("--model is required (a built-in model name or a file)")
+        raise UsageError("--model is required (a built-in model name or a file)")
     if ns.n < 1:
-        raise CliError(f"--n must be at least 1, got {ns.n}")
+        raise UsageError(f"--n must be at least 1, got {ns.n}")
     if ns.batch_size < 1:
-        raise CliError(f"--batch-size must be at least 1, got {ns.batch_size}")
+        raise UsageError(f"--batch-size must be at least 1, got {ns.batch_size}")
 
 
 def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
@@ -135,7 +123,7 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     cfg = attacks.create(ns.attack, model, seed=ns.seed, **ns.attack_params).cfg
     k = len(dataset.info.classes)
     if cfg.get("targeted") == "class" and k and cfg["target_class"] >= k:
-        raise CliError(f"--target-class must be in [0, {k - 1}] for {ns.data}, "
+        raise UsageError(f"--target-class must be in [0, {k - 1}] for {ns.data}, "
                        f"got {cfg['target_class']}")
     config = {"model": ns.model, "data": ns.data, "split": ns.split, "n": ns.n,
               "batch_size": ns.batch_size, "seed": ns.seed, "device": str(device),
@@ -181,7 +169,7 @@ def attack_command(args: argparse.Namespace) -> int:
         return 0
     results = run_attack(args, ns)
     if ns.json:
-        print(json.dumps(to_json(results)))
+        print_result(results)
         return 0
     print(f"{results['attack']} on {results['model']}: {results['n']} images of "
           f"{results['data']} ({results['split']})\n"

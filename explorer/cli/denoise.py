@@ -10,11 +10,10 @@ folder holding ``last.pt`` and ``best.safetensors``.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from explorer.cli.common import CliError, OneLineParser, load_data, skipped_files
-from explorer.cli.running import RecordedRun, run_job, to_json
+from explorer.cli.common import OneLineParser, UsageError, load_data, skipped_files
+from explorer.cli.running import RecordedRun, print_result, run_job
 
 
 def _common(p: OneLineParser) -> None:
@@ -54,7 +53,7 @@ def denoise_command(args: argparse.Namespace) -> int:
 
     ns = _denoise_parser().parse_args(list(args.argv))
     if ns.n < 1:
-        raise CliError(f"--n must be at least 1, got {ns.n}")
+        raise UsageError(f"--n must be at least 1, got {ns.n}")
     check_attack(ns.attack)
     check_budget(ns.rho, ns.steps)
     denoise.noise.check(ns.noise, ns.sigma)
@@ -80,7 +79,7 @@ def denoise_command(args: argparse.Namespace) -> int:
     results = {**results, "rms": rho_to_rms(ns.rho, shape), "model": ns.model,
                "data": ns.data, "run_id": run.id, **skipped_files(dataset)}
     if ns.json:
-        print(json.dumps(to_json(results)))
+        print_result(results)
         return 0
     line = (f"PSNR noisy {results['psnr_noisy']:.2f} dB, denoised "
             f"{results['psnr_denoised']:.2f} dB (SSIM {results['ssim_denoised']:.3f})")
@@ -115,49 +114,48 @@ def _train_parser() -> OneLineParser:
 
 
 def train_denoiser_command(args: argparse.Namespace) -> int:
-    from explorer.core import denoise
+    """The Denoiser Lab's Train tab job (``train_denoiser_run``), headless."""
     from explorer.core import device as devices
-    from explorer.core.data.base import ArrayDataset
+    from explorer.core.denoise.runs import train_denoiser_run
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
     ns = _train_parser().parse_args(list(args.argv))
-    if ns.epochs < 1:
-        raise CliError(f"--epochs must be at least 1, got {ns.epochs}")
+    for flag, value in (("--epochs", ns.epochs), ("--batch-size", ns.batch_size),
+                        ("--eval-n", ns.eval_n), ("--eval-steps", ns.eval_steps)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if ns.limit_train is not None and ns.limit_train < 1:
+        raise UsageError(f"--limit-train must be at least 1, got {ns.limit_train}")
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
+    # Loaded here so unreadable image files are named before the run.
     train_set = load_data(ns.data, "train", root=ns.root)
     test_set = load_data(ns.data, "test", root=ns.root)
-    if ns.limit_train is not None:
-        k = ns.limit_train
-        train_set = ArrayDataset(train_set.images[:k], train_set.labels[:k],
-                                 train_set.classes, train_set.info)
-    shape = tuple(train_set.info.shape)
-    if ns.crop is not None:
-        shape = (shape[0], ns.crop, ns.crop)
     arch_params = {k: getattr(ns, k) for k in ("width", "depth")
                    if getattr(ns, k) is not None}
-    model = denoise.create(ns.arch, in_shape=shape, dataset=ns.data, **arch_params)
     params = {"noise": ns.noise, "level": ns.sigma, "hat_weight": ns.hat_weight,
               "rho": ns.rho, "attack_steps": ns.attack_steps}
-    config = {"method": ns.method, "arch": ns.arch, "data": ns.data,
-              "epochs": ns.epochs, "params": params, "device": str(device)}
+    config = {"data": ns.data, "root": ns.root, "arch": ns.arch,
+              "arch_params": arch_params, "method": ns.method, "params": params,
+              "epochs": ns.epochs, "batch_size": ns.batch_size, "lr": ns.lr,
+              "eval_n": ns.eval_n, "eval_steps": ns.eval_steps,
+              "limit_train": ns.limit_train, "crop": ns.crop, "seed": ns.seed}
     token = CancelToken()
     with Workspace.open(args.workspace) as ws, \
             RecordedRun(ws, "train-denoiser", config,
                         title=f"{ns.method} {ns.arch} on {ns.data}") as run:
-        events = denoise.train_denoiser(
-            model, train_set, test_set, method=ns.method, params=params,
-            epochs=ns.epochs, run_dir=ws.run_dir(run.id), batch_size=ns.batch_size,
-            crop=ns.crop, lr=ns.lr, seed=ns.seed, eval_rho=ns.rho,
-            eval_steps=ns.eval_steps, eval_n=ns.eval_n, device=device, token=token)
+        events = train_denoiser_run(config, run_dir=ws.run_dir(run.id),
+                                    train_set=train_set, test_set=test_set,
+                                    device=device, token=token)
         results = run_job(events, token, as_json=ns.json, recorder=run.record,
                           title="training denoiser")
         run.summary = results
     results: dict[str, Any] = {**results, "method": ns.method, "run_id": run.id,
+                               "device": str(device),
                                **skipped_files(train_set, test_set)}
     if ns.json:
-        print(json.dumps(to_json(results)))
+        print_result(results)
         return 0
     print(f"{ns.method}: {results['epochs']} epochs, PSNR "
           f"{results['psnr_clean']:.2f} dB, under ObsAtk "

@@ -8,18 +8,17 @@ two passes (the sub-command in ``explorer.cli.main`` hands them over verbatim).
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from explorer.cli.common import (
-    CliError,
     OneLineParser,
+    UsageError,
     load_data,
     resolve_model,
     skipped_files,
 )
 from explorer.cli.eval_suite import add_suite_flags, suite_command, wants_suite
-from explorer.cli.running import RecordedRun, run_job
+from explorer.cli.running import RecordedRun, print_result, run_job
 from explorer.cli.wrap_flags import (
     add_wrap_flag,
     add_wrapper_flags,
@@ -56,7 +55,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         add_wrapper_flags(parser, ns.wrap)
     ns = parser.parse_args(argv)  # --help prints and exits here
     if ns.model is None:
-        raise CliError("--model is required (a built-in model name or a file)")
+        raise UsageError("--model is required (a built-in model name or a file)")
     ns.models, ns.model = ns.model, ns.model[0]
     ns.wrap_params = wrapper_values(ns) if ns.wrap is not None else {}
     return ns
@@ -68,9 +67,9 @@ def eval_command(args: argparse.Namespace) -> int:
         return suite_command(args, ns, evaluate)
     results = evaluate(args, ns)
     if ns.json:
-        from explorer.cli.running import to_json
 
-        print(json.dumps(to_json(results)))
+
+        print_result(results)
     else:
         wrapped = f" (wrapped: {ns.wrap})" if ns.wrap else ""
         print(f"clean accuracy: {100 * results['clean_acc']:.2f}%{wrapped} "
@@ -88,9 +87,9 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
     from explorer.store import Workspace
 
     if ns.n is not None and ns.n < 1:
-        raise ValueError(f"--n must be at least 1, got {ns.n}")
+        raise UsageError(f"--n must be at least 1, got {ns.n}")
     if ns.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {ns.batch_size}")
+        raise UsageError(f"--batch-size must be at least 1, got {ns.batch_size}")
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(ns.data, ns.split, root=ns.root)

@@ -3,27 +3,28 @@ cascade (:mod:`explorer.core.analysis.cascade`), for one or several models.
 `--suite custom --attacks pgd,apgd-ce --budgets 0.05,8/255` runs chosen
 attacks at chosen budgets instead.
 
-One model prints one results object; several (``--model`` repeated) print
-``{"models": [...]}`` with one object per model. ``--report out.html`` hands
-the results to ``explorer.core.analysis.report.write_html`` when that module
-is installed.
+This is the Evaluate & Compare page's job (``compare_dataset_job``), one
+workspace run for all the models: ``--report out.html`` writes the page's
+report (results, accuracy-vs-eps curves, gradient-masking verdicts, example
+images), so with a report the sweep, the checks and the examples run as on
+the page; without one they run when asked (``--sweep``, ``--checks``,
+``--examples N``). One model prints its results object; several print
+``{"models": [...]}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
-import json
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from explorer.cli.common import CliError
+from explorer.cli.common import UsageError
 
 SUITES = ("quick", "standard", "multi", "custom")
 DEFAULT_EPS = 0.1
-REPORT_MODULE = "explorer.core.analysis.report"
+EXAMPLES = 8  # adversarial examples per model in a report, as on the page
 _SUITE_ONLY = ("eps", "eps_l2", "eps_l1", "steps", "n_targets", "queries",
                "attacks", "budgets")
 _CUSTOM_ONLY = ("attacks", "budgets")
@@ -69,7 +70,16 @@ def add_suite_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budgets", type=_budgets, help="custom: l-inf budgets, "
                    "comma-separated, e.g. 0.05,0.1,8/255")
     p.add_argument("--seed", type=int, default=0, help="attack seed (default 0)")
-    p.add_argument("--report", metavar="OUT.html", help="also write an HTML report")
+    p.add_argument("--report", metavar="OUT.html",
+                   help="also write the Evaluate page's HTML report (turns on the "
+                        "sweep, the checks and the examples)")
+    p.add_argument("--sweep", action="store_true",
+                   help="accuracy-vs-eps curve (APGD-CE at 1/4..2x eps)")
+    p.add_argument("--checks", action="store_true",
+                   help="gradient-masking checks on the first 32 images")
+    p.add_argument("--examples", type=int, default=None,
+                   help=f"adversarial examples to keep per model (default 0; "
+                        f"{EXAMPLES} with --report)")
 
 
 def wants_suite(ns: argparse.Namespace) -> bool:
@@ -78,30 +88,18 @@ def wants_suite(ns: argparse.Namespace) -> bool:
              if getattr(ns, k) is not None]
     custom = [f"--{k}" for k in _CUSTOM_ONLY if getattr(ns, k) is not None]
     if custom and ns.suite != "custom":
-        raise CliError(f"{custom[0]} needs --suite custom")
+        raise UsageError(f"{custom[0]} needs --suite custom")
     if ns.suite is None and given:
-        raise CliError(f"{given[0]} needs --suite (quick, standard or multi)")
+        raise UsageError(f"{given[0]} needs --suite (quick, standard or multi)")
     return ns.suite is not None or len(ns.models) > 1 or ns.report is not None
 
 
 def _report_writer(path: str | None):
     if path is None:
         return None
-    if importlib.util.find_spec(REPORT_MODULE) is None:
-        raise CliError("--report is not available yet")
-    return importlib.import_module(REPORT_MODULE).write_html
+    from explorer.core.analysis.report import write_html
 
-
-def _images(ns: argparse.Namespace):
-    """The first N images of the split, in order, as two tensors."""
-    import torch
-
-    from explorer.cli.common import load_data
-    from explorer.core.data.batching import batches
-
-    dataset = load_data(ns.data, ns.split, root=ns.root)
-    xs, ys = zip(*batches(dataset, 1000, ns.n), strict=True)
-    return dataset, torch.cat(xs), torch.cat([torch.as_tensor(y) for y in ys])
+    return write_html
 
 
 def _settings(ns: argparse.Namespace) -> dict[str, Any]:
@@ -111,35 +109,58 @@ def _settings(ns: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def _one_model(args, ns, name: str, dataset, x, y) -> dict[str, Any]:
+def _compare(args, ns, dataset) -> dict[str, Any]:
+    """The Evaluate page's compare job on the first N images, one run."""
     from explorer.cli.common import resolve_model
     from explorer.cli.running import RecordedRun, run_job
     from explorer.cli.wrap_flags import apply_wrapper
     from explorer.core import device as devices
-    from explorer.core import models
-    from explorer.core.analysis.cascade import run_suite
+    from explorer.core.analysis.compare import compare_dataset_job
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
     device = devices.pick(args.device)
-    model = resolve_model(name, ns.arch)
-    models.check_compatible(model, dataset.info)
-    model, wrapper = apply_wrapper(model, ns)
-    model = model.to(device)
+    models = {}
+    for name in ns.models:
+        model, _wrapper = apply_wrapper(resolve_model(name, ns.arch), ns)
+        models[name] = model
     settings = _settings(ns)
-    config = {"model": name, "data": ns.data, "split": ns.split, "n": ns.n,
-              "device": str(device), "suite": ns.suite, "seed": ns.seed, **settings}
-    if wrapper is not None:
-        config["wrapper"] = wrapper
+    eps = settings.pop("eps")
+    attacks, budgets = settings.pop("attacks", ()), settings.pop("budgets", ())
+    full = ns.report is not None
+    examples = ns.examples if ns.examples is not None else (EXAMPLES if full else 0)
+    config = {"models": {name: name for name in ns.models}, "data": ns.data,
+              "split": ns.split, "n": ns.n, "suite": ns.suite, "eps": eps,
+              "seed": ns.seed, "device": str(device), "sweep": full or ns.sweep,
+              "checks": full or ns.checks, **settings,
+              **({"attacks": list(attacks), "budgets": list(budgets)}
+                 if ns.suite == "custom" else {})}
+    if ns.wrap is not None:
+        config["wrapper"] = {"name": ns.wrap, **ns.wrap_params}
     token = CancelToken()
-    with Workspace.open(args.workspace) as ws, RecordedRun(ws, "eval", config) as run:
-        events = run_suite(model, x, y, ns.suite, batch_size=ns.batch_size,
-                           seed=ns.seed, token=token, **settings)
+    title = f"{ns.suite} suite: {', '.join(ns.models)}"
+    with Workspace.open(args.workspace) as ws, \
+            RecordedRun(ws, "eval", config, title=title) as run:
+        events = compare_dataset_job(
+            models, dataset, ns.n, suite=ns.suite, eps=eps, attacks=attacks,
+            budgets=budgets, suite_options=settings,
+            sweep_eps=None if (full or ns.sweep) else [], checks=full or ns.checks,
+            examples=examples, config=config, batch_size=ns.batch_size,
+            seed=ns.seed, device=device, token=token)
         results = run_job(events, token, as_json=ns.json, recorder=run.record,
-                          title=f"{name}: {ns.suite} suite")
-        run.summary = {k: v for k, v in results.items() if k != "robust"}
-    return {**results, "model": name, "data": ns.data, "split": ns.split,
-            "device": str(device), "run_id": run.id}
+                          title=title)
+        entries = [_summary(e) for e in results["models"]]
+        # One model's figures also at the top, where `runs list` looks.
+        run.summary = {**(entries[0] if len(entries) == 1 else {}), "models": entries}
+    shared = {"data": ns.data, "split": ns.split, "device": str(device),
+              "run_id": run.id}
+    results["models"] = [{**e, **shared} for e in results["models"]]
+    return {**results, **shared}
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    keep = ("model", "clean_acc", "robust_acc", "union_acc", "avg_acc", "per_attack")
+    return {k: entry[k] for k in keep if k in entry}
 
 
 def _one_model_ns(ns: argparse.Namespace, name: str) -> argparse.Namespace:
@@ -153,13 +174,13 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace,
     """``clean_only(args, ns)`` is eval's own clean-accuracy run (a model
     list with --suite none)."""
     from explorer.cli.common import skipped_files
-    from explorer.cli.running import to_json
+    from explorer.cli.running import print_result
     from explorer.core import device as devices
 
     if ns.n is not None and ns.n < 1:
-        raise ValueError(f"--n must be at least 1, got {ns.n}")
+        raise UsageError(f"--n must be at least 1, got {ns.n}")
     if ns.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {ns.batch_size}")
+        raise UsageError(f"--batch-size must be at least 1, got {ns.batch_size}")
     write_html = _report_writer(ns.report)
     if ns.suite is not None:
         from explorer.core.analysis.custom_suite import custom_suite_plan
@@ -171,20 +192,29 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace,
         else:
             suite_plan(ns.suite, **settings)
     devices.configure_threads(leave_for_ui=0)
+    from explorer.cli.common import load_data
+
     if ns.suite is None:
         per_model = [clean_only(args, _one_model_ns(ns, name)) for name in ns.models]
+        results = per_model[0] if len(per_model) == 1 else {
+            "models": per_model, "data": ns.data, "split": ns.split}
+        skipped = {}
     else:
-        dataset, x, y = _images(ns)
-        per_model = [_one_model(args, ns, name, dataset, x, y) for name in ns.models]
-    results = per_model[0] if len(per_model) == 1 else {
-        "models": per_model, "suite": ns.suite, "data": ns.data, "split": ns.split}
+        dataset = load_data(ns.data, ns.split, root=ns.root)
+        results = _compare(args, ns, dataset)
+        per_model = results["models"]
+        skipped = skipped_files(dataset)
     if write_html is not None:
         write_html(results, Path(ns.report))
     if ns.json:
-        shown = [{k: v for k, v in r.items() if k != "robust"} for r in per_model]
-        line = shown[0] if len(shown) == 1 else {**results, "models": shown}
-        line = {**line, **skipped_files(dataset)}
-        print(json.dumps(to_json(line)))
+        if len(per_model) == 1 and ns.suite is not None:
+            top = {k: v for k, v in results.items() if k not in ("models", "examples")}
+            line = {**top, **per_model[0]}
+        elif len(per_model) == 1:
+            line = per_model[0]
+        else:
+            line = {k: v for k, v in results.items() if k != "examples"}
+        print_result({**line, **skipped})
     else:
         for r in per_model:
             print(_summary_line(r))
@@ -202,7 +232,7 @@ def _summary_line(r: dict[str, Any]) -> str:
         if "avg_acc" in r:
             text += (f", union {100 * r['union_acc']:.2f}%, "
                      f"average {100 * r['avg_acc']:.2f}%")
-        seconds = r["total_seconds"]
+        seconds = r.get("total_seconds", r.get("seconds", 0.0))
     else:
         seconds = r["seconds"]
     return (f"{text} on {r['n']} images of {r['data']} ({r['split']}), "

@@ -9,12 +9,11 @@ whose last line holds the summary, the grid, the time and the file's path.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from explorer.cli.common import load_data, resolve_model, skipped_files
-from explorer.cli.running import RecordedRun, run_job, to_json
+from explorer.cli.common import UsageError, load_data, resolve_model, skipped_files
+from explorer.cli.running import RecordedRun, print_result, run_job
 
 
 def _common(p: argparse.ArgumentParser, model_help: str) -> None:
@@ -70,15 +69,15 @@ def _setup(args: argparse.Namespace):
     from explorer.core.params import Param
 
     if args.out and Path(args.out).suffix != ".npz":
-        raise ValueError(f"--out must end in .npz, got {args.out}")
+        raise UsageError(f"--out must end in .npz, got {args.out}")
     if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     args.eps = Param("eps", float, 0.1, minimum=0.0, maximum=1.0).validate(args.eps)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(args.data, args.split, root=args.root)
     if not 0 <= args.index < len(dataset):
-        raise ValueError(f"--index must be in [0, {len(dataset) - 1}] for "
+        raise UsageError(f"--index must be in [0, {len(dataset) - 1}] for "
                          f"{args.data} ({args.split}), got {args.index}")
     nets = []
     for source in args.model:
@@ -113,7 +112,7 @@ def _run(args: argparse.Namespace, kind: str, config: dict[str, Any], events_of,
 
 def _finish(args: argparse.Namespace, results: dict[str, Any], line: str) -> int:
     if args.json:
-        print(json.dumps(to_json(results)))
+        print_result(results)
     else:
         print(line)
     return 0
@@ -157,13 +156,13 @@ def landscape_command(args: argparse.Namespace) -> int:
     from explorer.core.analysis.slices import check_grid
 
     if args.space not in SPACES:
-        raise ValueError(f"--space must be one of {', '.join(SPACES)}, got "
+        raise UsageError(f"--space must be one of {', '.join(SPACES)}, got "
                          f"{args.space!r}")
     if len(args.model) != 1:
-        raise ValueError("landscape takes one --model")
+        raise UsageError("landscape takes one --model")
     check_grid(args.grid, "--grid")
     if args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
+        raise UsageError(f"--n must be at least 1, got {args.n}")
     dataset, (model,), device = _setup(args)
     config = {"model": args.model[0], "data": args.data, "split": args.split,
               "space": args.space, "grid": args.grid, "span": args.span,

@@ -1,4 +1,10 @@
-"""Run a core job in the terminal: a rich progress bar, or JSON lines."""
+"""Run a core job in the terminal: a rich progress bar, or JSON lines.
+
+Every ``--json`` line of every command is one object with a ``type``:
+``progress`` (done, total, label), ``metric`` (name, value, step), ``log``
+(level, message), ``artifact`` (name, path), ``epoch`` (a training epoch's
+numbers) and, last, ``result`` (the command's results).
+"""
 
 from __future__ import annotations
 
@@ -36,16 +42,27 @@ def to_json(value: Any) -> Any:
 
 def event_json(event: Event) -> dict[str, Any] | None:
     if isinstance(event, Progress):
-        return {"event": "progress", "done": event.done, "total": event.total,
+        return {"type": "progress", "done": event.done, "total": event.total,
                 "label": event.label}
     if isinstance(event, Metric):
-        return {"event": "metric", "name": event.name, "value": to_json(event.value),
+        return {"type": "metric", "name": event.name, "value": to_json(event.value),
                 "step": event.step}
     if isinstance(event, Log):
-        return {"event": "log", "level": event.level, "message": event.message}
+        return {"type": "log", "level": event.level, "message": event.message}
     if isinstance(event, Artifact):
-        return {"event": "artifact", "name": event.name, "path": str(event.path)}
+        return {"type": "artifact", "name": event.name, "path": str(event.path)}
     return None
+
+
+def print_line(kind: str, values: dict[str, Any]) -> None:
+    """One JSON line ``{"type": kind, ...}`` on stdout, flushed."""
+    sys.stdout.write(json.dumps({"type": kind, **to_json(values)}) + "\n")
+    sys.stdout.flush()
+
+
+def print_result(results: dict[str, Any]) -> None:
+    """The last line of a ``--json`` command."""
+    print_line("result", results)
 
 
 class JobInterrupted(Exception):
@@ -59,11 +76,13 @@ def run_job(
     as_json: bool,
     recorder=None,
     title: str = "working",
+    on_event=None,
 ) -> dict[str, Any]:
     """Drain ``events``; Ctrl+C cancels at the job's next step.
 
-    ``recorder(event)`` receives every event (the workspace run log).
-    Returns the results of the final Done event.
+    ``recorder(event)`` receives every event (the workspace run log), then
+    ``on_event(event)`` (a command's own lines, e.g. one per epoch; plain
+    ``print`` works under the progress bar). Returns the final Done's results.
     """
     previous = signal.getsignal(signal.SIGINT)
 
@@ -73,18 +92,15 @@ def run_job(
     signal.signal(signal.SIGINT, on_interrupt)
     results: dict[str, Any] = {}
     try:
-        if as_json:
+        with _Display(as_json, title) as display:
             for event in events:
                 if recorder is not None:
                     recorder(event)
-                line = event_json(event)
-                if line is not None:
-                    sys.stdout.write(json.dumps(line) + "\n")
-                    sys.stdout.flush()
+                display.show(event)
+                if on_event is not None:
+                    on_event(event)
                 if isinstance(event, Done):
                     results = event.results
-        else:
-            results = _with_progress_bar(events, recorder, title)
     except Cancelled:
         raise JobInterrupted("cancelled by the user") from None
     finally:
@@ -94,28 +110,42 @@ def run_job(
     return results
 
 
-def _with_progress_bar(events: Iterator[Event], recorder, title: str) -> dict[str, Any]:
-    from rich.console import Console
-    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
-    from rich.progress import Progress as RichProgress
+class _Display:
+    """JSON lines on stdout, or a rich progress bar on stderr."""
 
-    console = Console(stderr=True)
-    results: dict[str, Any] = {}
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn(
-        "{task.percentage:>5.1f}%"), TimeRemainingColumn())
-    with RichProgress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(title, total=None)
-        for event in events:
-            if recorder is not None:
-                recorder(event)
-            if isinstance(event, Progress):
-                bar.update(task, completed=event.done, total=event.total,
-                           description=event.label or title)
-            elif isinstance(event, Log):
-                console.print(f"[{event.level}] {event.message}")
-            elif isinstance(event, Done):
-                results = event.results
-    return results
+    def __init__(self, as_json: bool, title: str) -> None:
+        self.as_json, self.title = as_json, title
+        self.bar = self.task = self.console = None
+
+    def __enter__(self) -> _Display:
+        if not self.as_json:
+            from rich.console import Console
+            from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self.console = Console(stderr=True)
+            columns = (TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.percentage:>5.1f}%"), TimeRemainingColumn())
+            self.bar = RichProgress(*columns, console=self.console, transient=True)
+            self.bar.__enter__()
+            self.task = self.bar.add_task(self.title, total=None)
+        return self
+
+    def show(self, event: Event) -> None:
+        if self.as_json:
+            line = event_json(event)
+            if line is not None:
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
+        elif isinstance(event, Progress):
+            self.bar.update(self.task, completed=event.done, total=event.total,
+                            description=event.label or self.title)
+        elif isinstance(event, Log):
+            self.console.print(f"[{event.level}] {event.message}")
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 class RecordedRun:

@@ -10,14 +10,23 @@ RUN_ID`` continues such a run to its planned epochs with its stored config.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import signal
 import sys
 from typing import Any
 
-from explorer.cli.common import CliError, OneLineParser, load_data, skipped_files
-from explorer.cli.running import JobInterrupted, RecordedRun, to_json
+from explorer.cli.common import (
+    CliError,
+    OneLineParser,
+    UsageError,
+    load_data,
+    skipped_files,
+)
+from explorer.cli.running import (
+    JobInterrupted,
+    RecordedRun,
+    print_line,
+    print_result,
+    run_job,
+)
 
 EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
                  "lr", "epoch_seconds")  # fmt: skip
@@ -25,10 +34,21 @@ SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "best_robust_acc",
                 "best_epoch", "seconds", "checkpoint", "best")  # fmt: skip
 
 
+def _defenses_epilog() -> str:
+    from explorer.core import defenses
+
+    rows = [f"  {name:<14} {defenses.defense_class(name).title}"
+            for name in defenses.names()]
+    return ("defenses (--defense NAME; `explorer train --defense NAME --help` "
+            "shows its flags):\n" + "\n".join(rows))
+
+
 def _common_parser() -> OneLineParser:
     p = OneLineParser(prog="explorer train", add_help=False, allow_abbrev=False,
-                description="Train a model with a defense; the defense's and the "
-                            "architecture's parameters are flags too.")
+                      description="Train a model with a defense; the defense's and "
+                                  "the architecture's parameters are flags too.",
+                      epilog=_defenses_epilog(),
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-h", "--help", action="store_true", help="show this help")
     p.add_argument("--resume", metavar="RUN_ID",
                    help="continue a stopped training run (other flags ignored)")
@@ -55,32 +75,9 @@ def _common_parser() -> OneLineParser:
     return p
 
 
-def _add_group(parser, title, params, taken, prefix):
-    """Flags for ``params``; a name clashing with ``taken`` gets ``prefix``."""
-    from explorer.core.params import add_flags
-
-    flags = {p.name: (dataclasses.replace(p, name=f"{prefix}_{p.name}")
-                      if p.name in taken else p) for p in params}
-    add_flags(parser.add_argument_group(title), flags.values())
-    return flags
-
-
-def _given(params, flags, ns) -> dict[str, Any]:
-    from explorer.core.params import ParamError
-
-    out = {}
-    for p in params:
-        value = getattr(ns, flags[p.name].name, None)
-        if value is not None:
-            try:
-                out[p.name] = p.validate(value)
-            except ParamError as exc:
-                raise CliError(f"{flags[p.name].flag}: {exc}") from None
-    return out
-
-
 def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
     from explorer.core import defenses, models
+    from explorer.core.params import add_flag_group, given_values
 
     ns, _ = _common_parser().parse_known_args(argv)
     if ns.resume is not None:
@@ -88,46 +85,46 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]
     if ns.defense is None:
         if ns.help:
             return ns, _common_parser()
-        raise CliError(f"--defense is required (choose from "
+        raise UsageError(f"--defense is required (choose from "
                        f"{', '.join(defenses.names())})")
     dparams, aparams = defenses.spec(ns.defense), models.spec(ns.arch)
     parser = _common_parser()
     taken = set(vars(ns))
-    dflags = _add_group(parser, f"parameters of {ns.defense}", dparams, taken,
-                        "defense")
-    aflags = _add_group(parser, f"parameters of {ns.arch}", aparams,
-                        taken | set(dflags), "arch")
+    dflags = add_flag_group(parser, f"parameters of {ns.defense}", dparams,
+                            prefix="defense", taken=taken)
+    aflags = add_flag_group(parser, f"parameters of {ns.arch}", aparams,
+                            prefix="arch", taken=taken | set(dflags))
     ns = parser.parse_args(argv)
-    ns.defense_params = _given(dparams, dflags, ns)
-    ns.arch_params = _given(aparams, aflags, ns)
+    ns.defense_params = given_values(dflags, ns, dparams)
+    ns.arch_params = given_values(aflags, ns, aparams)
     return ns, parser
 
 
-def _config(ns: argparse.Namespace) -> dict[str, Any]:
+def _config(ns: argparse.Namespace):
     from explorer.core import defenses
     from explorer.core.params import Param, ParamError
 
     for flag, value in (("--epochs", ns.epochs), ("--batch-size", ns.batch_size),
                         ("--eval-steps", ns.eval_steps), ("--eval-n", ns.eval_n)):
         if value < 1:
-            raise CliError(f"{flag} must be at least 1, got {value}")
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     if ns.limit_train is not None and ns.limit_train < 1:
-        raise CliError(f"--limit-train must be at least 1, got {ns.limit_train}")
+        raise UsageError(f"--limit-train must be at least 1, got {ns.limit_train}")
     if ns.lr is not None and not ns.lr > 0:
-        raise CliError(f"--lr must be positive, got {ns.lr}")
+        raise UsageError(f"--lr must be positive, got {ns.lr}")
     try:
         eval_eps = Param("eval_eps", float, 0.1, minimum=0, maximum=1).validate(
             ns.eval_eps)
     except ParamError as exc:
-        raise CliError(f"--eval-eps: {exc}") from None
+        raise UsageError(f"--eval-eps: {exc}") from None
     params = defenses.create(ns.defense, **ns.defense_params).cfg
-    return {"data": ns.data, "root": ns.root, "arch": ns.arch,
-            "arch_params": ns.arch_params, "defense": ns.defense, "params": params,
-            "epochs": ns.epochs, "batch_size": ns.batch_size,
-            "optimizer": ns.optimizer, "lr": ns.lr, "schedule": ns.schedule,
-            "seed": ns.seed, "eval_eps": eval_eps, "eval_steps": ns.eval_steps,
-            "eval_n": ns.eval_n, "checkpoint_minutes": ns.checkpoint_minutes,
-            "limit_train": ns.limit_train}
+    return defenses.TrainingConfig(
+        data=ns.data, root=ns.root, arch=ns.arch, arch_params=ns.arch_params,
+        defense=ns.defense, params=params, epochs=ns.epochs,
+        batch_size=ns.batch_size, optimizer=ns.optimizer, lr=ns.lr,
+        schedule=ns.schedule, seed=ns.seed, eval_eps=eval_eps,
+        eval_steps=ns.eval_steps, eval_n=ns.eval_n,
+        checkpoint_minutes=ns.checkpoint_minutes, limit_train=ns.limit_train)
 
 
 class _ResumedRun(RecordedRun):
@@ -138,37 +135,26 @@ class _ResumedRun(RecordedRun):
         self.ws, self.id, self.summary = ws, run_id, None
 
 
-def _drain(events, token, run, as_json: bool) -> dict[str, Any]:
-    """Record every event; print one line per finished epoch."""
-    from explorer.core.jobs import Cancelled, Done, Log, Metric
+class _EpochLines:
+    """One line per finished epoch (``type: epoch`` with --json)."""
 
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, lambda *_: token.cancel())
-    epochs: dict[int, dict[str, Any]] = {}
-    results: dict[str, Any] = {}
-    try:
-        for event in events:
-            run.record(event)
-            if isinstance(event, Metric) and event.name in EPOCH_METRICS:
-                row = epochs.setdefault(event.step, {})
-                row[event.name] = event.value
-                if len(row) == len(EPOCH_METRICS):
-                    _print_epoch(event.step, row, as_json)
-            elif isinstance(event, Log) and not as_json:
-                sys.stderr.write(f"[{event.level}] {event.message}\n")
-            elif isinstance(event, Done):
-                results = event.results
-    except Cancelled:
-        raise JobInterrupted("cancelled by the user; resume with explorer train "
-                             f"--resume {run.id}") from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return results
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.rows: dict[int, dict[str, Any]] = {}
+
+    def __call__(self, event) -> None:
+        from explorer.core.jobs import Metric
+
+        if isinstance(event, Metric) and event.name in EPOCH_METRICS:
+            row = self.rows.setdefault(event.step, {})
+            row[event.name] = event.value
+            if len(row) == len(EPOCH_METRICS):
+                _print_epoch(event.step, row, self.as_json)
 
 
 def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(to_json({"event": "epoch", "epoch": epoch, **row})))
+        print_line("epoch", {"epoch": epoch, **row})
     else:
         print(f"epoch {epoch}: loss {row['train_loss']:.4f}, train "
               f"{100 * row['train_acc']:.1f}%, clean {100 * row['test_clean_acc']:.1f}%"
@@ -178,9 +164,10 @@ def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool) -> None:
 
 
 def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
-    from explorer.core import defenses, models
+    """The Training page's job (``train_run``), recorded as a workspace run."""
+    from explorer.core import defenses
     from explorer.core import device as devices
-    from explorer.core.data.base import ArrayDataset
+    from explorer.core.defenses.run_job import train_run
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
@@ -191,42 +178,33 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             record = ws.get(ns.resume)
             if record.kind != "train":
                 raise CliError(f"run {ns.resume} is a {record.kind} run, not training")
-            config = record.config
+            config = defenses.TrainingConfig.from_json(record.config)
         else:
             config = _config(ns)
-        train_set = load_data(config["data"], "train", root=config["root"])
-        test_set = load_data(config["data"], "test", root=config["root"])
-        if config["limit_train"] is not None:
-            k = config["limit_train"]
-            train_set = ArrayDataset(train_set.images[:k], train_set.labels[:k],
-                                     train_set.classes, train_set.info)
-        info = train_set.info
-        model = models.create(config["arch"], in_shape=info.shape,
-                              num_classes=info.num_classes, mean=info.mean,
-                              std=info.std, classes=info.classes,
-                              dataset=info.name, **config["arch_params"])
+        # Loaded here so unreadable image files are named before the run.
+        train_set = load_data(config.data, "train", root=config.root)
+        test_set = load_data(config.data, "test", root=config.root)
         token = CancelToken()
         if ns.resume is not None:
             run = _ResumedRun(ws, ns.resume)
         else:
-            run = RecordedRun(ws, "train", config,
-                              title=f"{config['defense']} {config['arch']} on "
-                                    f"{config['data']}")
+            run = RecordedRun(ws, "train", config.to_json(),
+                              title=f"{config.defense} {config.arch} on "
+                                    f"{config.data}")
         with run:
-            events = defenses.train(
-                model, train_set, test_set, method=config["defense"],
-                params=config["params"], epochs=config["epochs"],
-                run_dir=ws.run_dir(run.id), batch_size=config["batch_size"],
-                optimizer=config["optimizer"], lr=config["lr"],
-                schedule=config["schedule"], seed=config["seed"],
-                eval_eps=config["eval_eps"], eval_steps=config["eval_steps"],
-                eval_n=config["eval_n"], device=device,
-                checkpoint_minutes=config["checkpoint_minutes"],
-                resume=ns.resume is not None, token=token)
-            results = _drain(events, token, run, ns.json)
+            events = train_run(config, run_dir=ws.run_dir(run.id), train_set=train_set,
+                               test_set=test_set, device=device,
+                               resume=ns.resume is not None, token=token)
+            try:
+                results = run_job(events, token, as_json=ns.json, recorder=run.record,
+                                  title=f"training {config.defense}",
+                                  on_event=_EpochLines(ns.json))
+            except JobInterrupted:
+                raise JobInterrupted("cancelled by the user; resume with explorer "
+                                     f"train --resume {run.id}") from None
             run.summary = {k: results.get(k) for k in SUMMARY_KEYS}
-    return {"run_id": run.id, **run.summary, "defense": config["defense"],
-            "params": config["params"], "device": str(device),
+    return {"run_id": run.id, **run.summary, "defense": config.defense,
+            "params": config.params, "device": str(device),
             **skipped_files(train_set, test_set)}
 
 
@@ -237,7 +215,7 @@ def train_command(args: argparse.Namespace) -> int:
         return 0
     results = run_training(args, ns)
     if ns.json:
-        print(json.dumps(to_json(results)))
+        print_result(results)
         return 0
     print(f"{results['defense']}: {results['epochs']} epochs, clean "
           f"{100 * results['clean_acc']:.2f}%, robust "

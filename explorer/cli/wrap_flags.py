@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from explorer.cli.common import CliError
+from explorer.cli.common import UsageError
 
 PREFIX = "wrap_"
 
@@ -25,38 +25,30 @@ def add_wrap_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_wrapper_flags(parser: argparse.ArgumentParser, name: str) -> None:
-    """The ``--wrap-PARAM`` flags of wrapper ``name``; CliError when unknown."""
-    from explorer.core.params import add_flags
+    """The ``--wrap-PARAM`` flags of wrapper ``name``; UsageError when unknown."""
+    from explorer.core.params import add_flag_group
 
-    add_flags(parser.add_argument_group(f"parameters of --wrap {name}"),
-              _flags(name).values())
+    add_flag_group(parser, f"parameters of --wrap {name}", _spec(name),
+                   prefix=PREFIX.rstrip("_"), always=True)
 
 
-def _flags(name: str):
+def _spec(name: str):
     from explorer.core.defenses import wrapper_spec
     from explorer.core.params import ParamError
 
     try:
-        spec = wrapper_spec(name)
+        return wrapper_spec(name)
     except ParamError as exc:
-        raise CliError(f"--wrap: {exc}") from None
-    return {p.name: dataclasses.replace(p, name=PREFIX + p.name) for p in spec}
+        raise UsageError(f"--wrap: {exc}") from None
 
 
 def wrapper_values(ns: argparse.Namespace) -> dict[str, Any]:
     """Validated values of the ``--wrap-PARAM`` flags given (defaults omitted)."""
-    from explorer.core.params import ParamError
+    from explorer.core.params import given_values
 
-    given = {}
-    for name, flag in _flags(ns.wrap).items():
-        value = getattr(ns, flag.name, None)
-        if value is not None:
-            try:
-                given[name] = flag.validate(value)
-            except ParamError as exc:
-                message = str(exc).replace(flag.name, name, 1)
-                raise CliError(f"{flag.flag}: {message}") from None
-    return given
+    spec = _spec(ns.wrap)
+    flags = {p.name: dataclasses.replace(p, name=PREFIX + p.name) for p in spec}
+    return given_values(flags, ns, spec)
 
 
 def apply_wrapper(model, ns: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:

@@ -69,3 +69,15 @@ def configure_threads(leave_for_ui: int = 1) -> int:
     n = int(override) if override else max(1, cores - leave_for_ui)
     torch.set_num_threads(n)
     return n
+
+
+def device_of(model: torch.nn.Module, requested: torch.device | str | None = None,
+              *, fallback: torch.device | str = "cpu") -> torch.device:
+    """The device a computation with ``model`` runs on: ``requested`` when
+    given (a job's ``device`` argument), else where the model's parameters or
+    buffers live, else ``fallback``."""
+    if requested is not None:
+        return torch.device(requested)
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device(fallback)

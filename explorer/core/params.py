@@ -7,6 +7,7 @@ configs. Validation always names the parameter and its allowed range.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -153,6 +154,45 @@ def add_flags(parser: argparse.ArgumentParser, params: Iterable[Param]) -> None:
             )
         else:
             parser.add_argument(p.flag, dest=p.name, default=None, help=help_text)
+
+
+def add_flag_group(
+    parser: argparse.ArgumentParser,
+    title: str,
+    params: Iterable[Param],
+    *,
+    prefix: str,
+    taken: Iterable[str] = (),
+    always: bool = False,
+) -> dict[str, Param]:
+    """``params`` as flags in a group of their own; return name -> flag.
+
+    A parameter whose name clashes with ``taken`` (the parser's other dests),
+    or every one with ``always``, becomes ``--PREFIX-NAME``. Read the values
+    back with :func:`given_values`.
+    """
+    taken = set(taken)
+    flags = {p.name: (dataclasses.replace(p, name=f"{prefix}_{p.name}")
+                      if always or p.name in taken else p) for p in params}
+    add_flags(parser.add_argument_group(title), flags.values())
+    return flags
+
+
+def given_values(flags: dict[str, Param], args: argparse.Namespace,
+                 params: Iterable[Param] | None = None) -> dict[str, Any]:
+    """Validated values of the flags given on the command line (defaults
+    omitted); a bad one raises ParamError naming the flag."""
+    originals = {p.name: p for p in params} if params is not None else {}
+    given = {}
+    for name, flag in flags.items():
+        value = getattr(args, flag.name, None)
+        if value is None:
+            continue
+        try:
+            given[name] = originals.get(name, flag).validate(value)
+        except ParamError as exc:
+            raise ParamError(f"{flag.flag}: {exc}") from None
+    return given
 
 
 def values_from_args(

@@ -89,16 +89,10 @@ def run(
     from explorer.gui.main_window import MainWindow
 
     unattended = screenshot is not None or startup_probe
-    window = MainWindow(workspace, device, ask_on_close=not unattended)
+    window = MainWindow(workspace, device, ask_on_close=not unattended, panel=panel)
     shot = None
     if screenshot:
-        from explorer.gui.panels import keys
-
         key = panel or "data"
-        if key not in keys():
-            choices = ", ".join(keys())
-            sys.stderr.write(f"error: unknown panel {key!r} (choose from {choices})\n")
-            return 2
         window.resize(*size)
         shot = _Screenshot(window, key, Path(screenshot))
         window.loaded.connect(shot.start)

@@ -41,12 +41,14 @@ class MainWindow(QMainWindow):
         device: str | None = None,
         settings: QSettings | None = None,
         ask_on_close: bool = True,
+        panel: str | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Robustness Explorer")
         self.settings = settings or settings_mod.open_settings()
         self.ask_on_close = ask_on_close
         self._workspace_arg, self._device_arg = workspace, device
+        self._panel_arg = panel  # explorer gui --panel: the page to open first
         self.ctx = None
         self._retired: list = []  # replaced workspaces that jobs still record into
         self._closed = False
@@ -112,7 +114,8 @@ class MainWindow(QMainWindow):
         # would stall the UI thread while jobs allocate.
         gc.collect()
         gc.freeze()
-        last = str(self.settings.value("window/panel", PANELS[0].key))
+        last = self._panel_arg or str(self.settings.value("window/panel",
+                                                          PANELS[0].key))
         self.show_panel(last if last in self.panels else PANELS[0].key)
         self.warm_up_handle = None
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self.warm_up)

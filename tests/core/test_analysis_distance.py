@@ -9,7 +9,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from explorer.core import models
-from explorer.core.analysis.distance import RadiusBall, minimal_distance
+from explorer.core.analysis.distance import minimal_distance
+from explorer.core.attacks.threat import RadiusBall
 from explorer.core.jobs import Cancelled, CancelToken, Done, Progress, Snapshot
 from explorer.core.params import ParamError
 

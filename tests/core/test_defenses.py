@@ -8,11 +8,12 @@ from unittest import mock
 import pytest
 import torch
 import torch.nn.functional as F
+from trainer_calls import fit
 
 from explorer.core import defenses, models
-from explorer.core.defenses import checkpoint
 from explorer.core.jobs import Artifact, Cancelled, CancelToken, Done, Metric
 from explorer.core.params import ParamError
+from explorer.core.training import checkpoint
 
 FAST = {"pgd-at": {"steps": 2}, "trades": {"steps": 2}}
 
@@ -26,7 +27,7 @@ def _train(model, sets, tmp_path, **kw):
     small, test = sets
     args = {"method": "standard", "epochs": 1, "batch_size": 32, "eval_n": 64,
             "eval_steps": 2, "device": "cpu", "lr": 0.05, "run_dir": tmp_path}
-    return defenses.train(model, small, test, **{**args, **kw})
+    return fit(model, small, test, **{**args, **kw})
 
 
 def _metrics(events, name):

@@ -7,14 +7,15 @@ import math
 import pytest
 import torch
 from torch import nn
+from trainer_calls import fit
 
 from explorer.core import defenses, models
 from explorer.core.data.base import ArrayDataset
-from explorer.core.defenses import checkpoint
 from explorer.core.defenses.mng_ac import consistency_loss
 from explorer.core.defenses.multi import NORMS
 from explorer.core.jobs import Done, Metric
 from explorer.core.params import ParamError
+from explorer.core.training import checkpoint
 
 FAST = {"steps": 2, "gen_width": 4}
 
@@ -160,7 +161,7 @@ def test_short_training_run_finishes_with_finite_loss(sets, tmp_path):
     tiny = ArrayDataset(small.images[:64], small.labels[:64], small.classes,
                         small.info)
     model = _cnn()
-    events = list(defenses.train(
+    events = list(fit(
         model, tiny, test, method="mng-ac", params=FAST,
         epochs=1, batch_size=32, eval_n=16, eval_steps=1, device="cpu",
         lr=0.05, run_dir=tmp_path))
@@ -183,10 +184,10 @@ def test_trainer_resume_continues_bit_for_bit(sets, tmp_path):
     kw = {"method": "mng-ac", "params": FAST, "batch_size": 32, "eval_n": 16,
           "eval_steps": 1, "device": "cpu", "lr": 0.05, "schedule": "constant"}
     straight = _cnn()
-    list(defenses.train(straight, tiny, test, epochs=2, run_dir=tmp_path / "a", **kw))
-    list(defenses.train(_cnn(), tiny, test, epochs=1, run_dir=tmp_path / "b", **kw))
+    list(fit(straight, tiny, test, epochs=2, run_dir=tmp_path / "a", **kw))
+    list(fit(_cnn(), tiny, test, epochs=1, run_dir=tmp_path / "b", **kw))
     resumed = _cnn()
-    list(defenses.train(resumed, tiny, test, epochs=2, run_dir=tmp_path / "b",
+    list(fit(resumed, tiny, test, epochs=2, run_dir=tmp_path / "b",
                         resume=True, **kw))
     assert all(torch.equal(a, b) for a, b in zip(
         straight.state_dict().values(), resumed.state_dict().values(), strict=True))

@@ -8,14 +8,15 @@ import math
 import pytest
 import torch
 from torch import nn
+from trainer_calls import fit
 
 from explorer.core import defenses, models
-from explorer.core.defenses import checkpoint
 from explorer.core.defenses.multi import NORMS, select_best
 from explorer.core.defenses.noilin import flip_labels
 from explorer.core.defenses.smooth import swap_relu
 from explorer.core.jobs import Done, Metric
 from explorer.core.params import ParamError
+from explorer.core.training import checkpoint
 
 NEW = ["adv-avg", "adv-max", "msd", "sat", "noilin", "smooth"]
 FAST = {"steps": 2}
@@ -34,7 +35,7 @@ def _train(model, sets, tmp_path, **kw):
     small, test = sets
     args = {"epochs": 2, "batch_size": 32, "eval_n": 64, "eval_steps": 2,
             "device": "cpu", "lr": 0.05, "run_dir": tmp_path}
-    return list(defenses.train(model, small, test, **{**args, **kw}))
+    return list(fit(model, small, test, **{**args, **kw}))
 
 
 def _metrics(events, name):

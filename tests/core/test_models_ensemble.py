@@ -8,8 +8,9 @@ import re
 import pytest
 import torch
 from safetensors import safe_open
+from trainer_calls import fit
 
-from explorer.core import defenses, models
+from explorer.core import models
 from explorer.core.data.base import ArrayDataset
 from explorer.core.defenses.adp import make_ensemble
 from explorer.core.jobs import Done
@@ -96,7 +97,7 @@ def test_adp_training_writes_a_best_ensemble_that_reloads(sets, tmp_path):
     torch.manual_seed(0)
     base = models.create("mlp", in_shape=(1, 28, 28), hidden=16, depth=1)
     trained = make_ensemble(base, 2, seed=0)  # prepare() keeps an Ensemble
-    events = list(defenses.train(trained, few, test, method="adp",
+    events = list(fit(trained, few, test, method="adp",
                                  params={"members": 2}, epochs=1, batch_size=64,
                                  eval_n=32, eval_steps=1, device="cpu", lr=0.02,
                                  run_dir=tmp_path))

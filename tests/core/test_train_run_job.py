@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.core.defenses import checkpoint
+from explorer.core.defenses import TrainingConfig
 from explorer.core.defenses.run_job import PLAN, train_run
 from explorer.core.jobs import Cancelled, CancelToken, Done, Metric, Snapshot
+from explorer.core.training import checkpoint
 
-CONFIG = {"data": "fashion-mnist-mini", "root": None, "arch": "mlp",
-          "arch_params": {"hidden": 8, "depth": 1}, "defense": "standard",
-          "params": {}, "epochs": 1, "batch_size": 32, "optimizer": "sgd",
-          "lr": None, "schedule": "constant", "seed": 0, "eval_eps": 0.1,
-          "eval_steps": 1, "eval_n": 16, "checkpoint_minutes": 5.0,
-          "limit_train": 128}
+CONFIG = TrainingConfig(data="fashion-mnist-mini", arch="mlp",
+                        arch_params={"hidden": 8, "depth": 1}, defense="standard",
+                        epochs=1, batch_size=32, schedule="constant",
+                        eval_steps=1, eval_n=16, limit_train=128)
 
 
 def test_train_run_plans_trains_and_finishes(tmp_path):
@@ -27,7 +26,7 @@ def test_train_run_plans_trains_and_finishes(tmp_path):
 
 def test_cancel_at_a_yield_saves_the_position(tmp_path):
     token = CancelToken()
-    job = train_run({**CONFIG, "batch_size": 8}, run_dir=tmp_path, device="cpu",
+    job = train_run(CONFIG.replace(batch_size=8), run_dir=tmp_path, device="cpu",
                     token=token)
     for event in job:
         if isinstance(event, Metric) and event.name == "batch_loss":
@@ -38,3 +37,25 @@ def test_cancel_at_a_yield_saves_the_position(tmp_path):
         job.throw(Cancelled())
     position = checkpoint.load(tmp_path / "last.pt")["position"]
     assert position["batch"] > 0
+
+
+def test_the_config_round_trips_through_json_and_reads_old_runs():
+    stored = CONFIG.to_json()
+    assert TrainingConfig.from_json(stored) == CONFIG
+    older = {k: v for k, v in stored.items() if k not in ("momentum", "weight_decay")}
+    older["unknown_future_key"] = 1
+    assert TrainingConfig.from_json(older) == CONFIG
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"epochs": 0}, "epochs must be a whole number of at least 1, got 0"),
+    ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
+    ({"schedule": "linear"}, "schedule must be one of piecewise"),
+    ({"lr": -1.0}, "lr must be positive, got -1.0"),
+    ({"eval_eps": 2.0}, r"eval_eps must be in \[0, 1\], got 2.0"),
+])
+def test_bad_settings_name_the_setting(change, message):
+    from explorer.core.params import ParamError
+
+    with pytest.raises(ParamError, match=message):
+        CONFIG.replace(**change)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from trainer_calls import fit
 
-from explorer.core import defenses, models
+from explorer.core import models
 from explorer.core.defenses.evaluation import STRIP, STRIP_SIZE, adversarial_strip
 from explorer.core.jobs import Metric, Snapshot
 
@@ -18,7 +19,7 @@ def _mlp():
 def test_one_strip_per_epoch_after_the_epoch_metrics(sets, tmp_path):
     small, test = sets
     eps = 0.1
-    events = list(defenses.train(
+    events = list(fit(
         _mlp(), small, test, method="standard", epochs=2, batch_size=64,
         eval_n=64, eval_eps=eps, eval_steps=2, device="cpu", run_dir=tmp_path))
     strips = [e for e in events if isinstance(e, Snapshot) and e.label == STRIP]

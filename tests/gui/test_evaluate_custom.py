@@ -8,7 +8,8 @@ import torch
 from PySide6.QtCore import Qt
 
 from explorer.core import data
-from explorer.gui.panels.evaluate.panel import ERROR_STYLE, EvaluatePanel
+from explorer.gui.panels.evaluate.panel import EvaluatePanel
+from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"check_n": 0, "examples": 2, "suite_options": {"steps": 3}}

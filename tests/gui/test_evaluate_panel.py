@@ -107,7 +107,7 @@ def test_a_model_that_does_not_fit_the_data_is_a_message(qtbot, panel, tmp_path)
     assert panel.models.add_file(str(path)) is None
     _check(panel, ["fmnist-cnn-standard", "cifar_shaped"])
     _run_and_wait(qtbot, panel)
-    assert panel.handle.state == "failed"
+    assert panel.controls.last_state == "failed"
     assert "'cifar_shaped' does not fit the data" in panel.status.text()
     assert panel.results is None
     assert not panel.export_button.isEnabled()
@@ -121,7 +121,7 @@ def test_a_file_that_fails_to_load_is_a_message(qtbot, panel, tmp_path):
     assert "is not a file" in panel.models.add_file(str(tmp_path / "missing.pt"))
     _check(panel, ["broken"])
     _run_and_wait(qtbot, panel)
-    assert panel.handle.state == "failed"
+    assert panel.controls.last_state == "failed"
     assert "'broken' could not be loaded" in panel.status.text()
 
 

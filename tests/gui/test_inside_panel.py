@@ -147,7 +147,7 @@ def test_landscape_between_two_checkpoints(qtbot, loaded, tmp_path):
     form.other.setText(str(junk))
     controls.run_button.click()
     # Events are queued: nothing is delivered before the wait below starts.
-    with qtbot.waitSignal(controls.job.finished, timeout=TIMEOUT):
+    with qtbot.waitSignal(controls.handle.finished, timeout=TIMEOUT):
         pass
     assert "Failed" in controls.status.text()
     assert "junk.safetensors" in controls.status.text()
@@ -159,7 +159,7 @@ def test_cancel_a_long_landscape(qtbot, loaded):
     controls = loaded.tab["landscape"].controls
     controls.run_button.click()
     assert controls.cancel_button.isEnabled()
-    with qtbot.waitSignal(controls.job.finished, timeout=TIMEOUT):
+    with qtbot.waitSignal(controls.handle.finished, timeout=TIMEOUT):
         controls.cancel_button.click()
     assert controls.status.text() == "Cancelled."
     assert controls.run_button.isEnabled()
@@ -195,7 +195,7 @@ def test_toy_set_and_missing_model_messages(qtbot, panel, ctx, fmnist):
     assert "'moons' is a 2-D toy set" in panel.banner.text()
     panel.tab["slice"].controls.run_button.click()
     assert "2-D toy set" in panel.tab["slice"].controls.status.text()
-    assert panel.tab["slice"].controls.job is None
+    assert panel.tab["slice"].controls.handle is None
     assert panel.grid.captions == []
 
 

@@ -427,3 +427,9 @@ def test_torch_lazy_imports_are_warmed_up_in_the_background(qtbot, open_window):
     assert handle not in window.ctx.runner.active()  # not listed, never asked
     qtbot.waitUntil(lambda: handle.state == "done", timeout=60_000)
     assert not window.jobs_bar.chips
+
+
+def test_a_page_asked_for_opens_first(qtbot, open_window):
+    window = open_window(panel="training")
+    assert window.stack.currentWidget() is window.panels["training"]
+    assert window.nav.currentRow() == 2

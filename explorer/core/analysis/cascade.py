@@ -25,14 +25,14 @@ from explorer.core.analysis.custom_suite import (
 )
 from explorer.core.analysis.suites import CUSTOM, PlannedAttack, suite_plan
 from explorer.core.attacks.threat import make_threat
+from explorer.core.device import device_of
 from explorer.core.jobs import CancelToken, Done, Event, Log, Metric, Progress
 
 _SLACK = 1e-5  # float tolerance of the budget check, relative to eps
 
 
 def _device(model: nn.Module, x: Tensor) -> torch.device:
-    first = next(iter(model.parameters()), None)
-    return x.device if first is None else first.device
+    return device_of(model, fallback=x.device)
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core import accel
+from explorer.core import device as devices
 from explorer.core import models as model_files
 from explorer.core.analysis.cascade import run_suite
 from explorer.core.analysis.compare_stages import SWEEP_ATTACK, example_table, rescaled
@@ -82,7 +83,7 @@ def _materialise(name: str, source: ModelSource, info: Any,
             raise model_files.ModelError(f"model {name!r} does not fit the data: "
                                          f"{exc}") from None
     if device is None:  # stay where it is
-        device = next(model.parameters(), torch.empty(0)).device
+        device = devices.device_of(model)
     return accel.place(model, device)
 
 

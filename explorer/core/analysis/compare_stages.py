@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from explorer.core import attacks
 from explorer.core.analysis.masking import masking_checks
 from explorer.core.attacks.jobs import eps_sweep
-from explorer.core.attacks.live import device_of, logits_of
+from explorer.core.device import device_of
+from explorer.core.inference import logits_of
 from explorer.core.jobs import Done, Log, Progress, Snapshot
 
 SWEEP_ATTACK = "apgd-ce"

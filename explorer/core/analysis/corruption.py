@@ -21,8 +21,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from explorer.core.attacks import create
-from explorer.core.attacks.live import device_of, logits_of
 from explorer.core.data.batching import batches, check_batching, num_batches
+from explorer.core.device import device_of
+from explorer.core.inference import logits_of
 from explorer.core.jobs import (
     CancelToken,
     Done,

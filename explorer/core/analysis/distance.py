@@ -25,12 +25,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from explorer.core.attacks import create, model_frozen
-from explorer.core.attacks.base import make_generator
+from explorer.core.attacks import create
 from explorer.core.attacks.iterative import gradient_ascent
-from explorer.core.attacks.live import device_of, logits_of
-from explorer.core.attacks.threat import ThreatModel
+from explorer.core.attacks.threat import RadiusBall
 from explorer.core.data.batching import batches, num_batches
+from explorer.core.device import device_of
+from explorer.core.inference import logits_of, make_generator, model_frozen
 from explorer.core.jobs import (
     CancelToken,
     Done,
@@ -55,50 +55,6 @@ DISTANCE_PARAMS = (
           "(fewer is faster)", minimum=2, maximum=1000),
     Param("bins", int, 20, "histogram bins", minimum=1, maximum=1000),
 )  # fmt: skip
-
-
-def _col(v: Tensor, like: Tensor) -> Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
-
-
-class RadiusBall(ThreatModel):
-    """An l-inf or l2 ball whose radius is a per-image tensor ``radius`` (N,).
-
-    ``step`` reads ``alpha`` as a fraction of each image's radius, so one PGD
-    loop serves every radius of a binary search at once.
-    """
-
-    def __init__(self, norm: str, radius: Tensor) -> None:
-        self.norm = norm  # type: ignore[misc] - per instance, unlike the balls
-        self.eps = float(radius.max()) if radius.numel() else 0.0
-        self.radius = radius
-
-    def size(self, delta: Tensor) -> Tensor:
-        flat = delta.flatten(1)
-        return flat.abs().amax(1) if self.norm == "linf" else flat.norm(dim=1)
-
-    def random_start(self, x0, generator):
-        noise = torch.rand(x0.shape, generator=generator, device=x0.device,
-                           dtype=x0.dtype) * 2 - 1
-        if self.norm == "l2":
-            noise = noise / _col(self.size(noise).clamp_min(1e-12), x0)
-            noise = noise * _col(torch.rand(len(x0), generator=generator,
-                                            device=x0.device, dtype=x0.dtype), x0)
-        return self.project(x0 + noise * _col(self.radius, x0), x0)
-
-    def step(self, x, grad, alpha):
-        r = _col(self.radius, x) * alpha
-        if self.norm == "linf":
-            return x + r * grad.sign()
-        return x + r * grad / _col(self.size(grad).clamp_min(1e-12), grad)
-
-    def project(self, x, x0):
-        r = _col(self.radius, x)
-        if self.norm == "linf":
-            return torch.minimum(torch.maximum(x, x0 - r), x0 + r).clamp(0, 1)
-        delta = x - x0
-        scale = (r / _col(self.size(delta).clamp_min(1e-12), delta)).clamp(max=1)
-        return (x0 + delta * scale).clamp(0, 1)
 
 
 def _pgd_at(model, x, y, radius, norm, cfg, seed) -> tuple[Tensor, Tensor]:

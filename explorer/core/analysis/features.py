@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from explorer.core import attacks
 from explorer.core.analysis.result_files import RESULT
-from explorer.core.attacks import model_frozen
+from explorer.core.device import device_of
+from explorer.core.inference import model_frozen
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 from explorer.core.jobs import Snapshot as SnapshotEvent
 from explorer.core.params import ParamError
@@ -37,7 +38,7 @@ def penultimate_features(model: nn.Module, x: Tensor,
     if not callable(getattr(model, "features", None)):
         raise ParamError(f"{type(model).__name__} has no features(); feature views "
                          "need a model built by the app")
-    device = next(model.parameters()).device
+    device = device_of(model)
     with model_frozen(model):
         parts = [model.features(x[i:i + batch_size].to(device)).float().cpu()
                  for i in range(0, len(x), batch_size)]
@@ -164,7 +165,7 @@ def feature_projection_job(
         raise ParamError(f"need at least 2 images and as many labels, got "
                          f"{len(x)} and {len(y)}")
     started = time.perf_counter()
-    device = next(model.parameters()).device
+    device = device_of(model)
     yield Progress(0, 3, "features")
     clean = penultimate_features(model, x)
     with torch.no_grad():

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from explorer.core.analysis.landscape import landscape_summary, result_of
 from explorer.core.analysis.result_files import RESULT
 from explorer.core.analysis.slices import axis, check_grid, raw_direction
-from explorer.core.attacks import model_frozen
+from explorer.core.device import device_of
+from explorer.core.inference import model_frozen
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 from explorer.core.jobs import Snapshot as SnapshotEvent
 from explorer.core.params import ParamError
@@ -72,7 +73,7 @@ def input_landscape_job(
     if not half > 0:
         raise ParamError(f"span must be positive, got {span}")
     started = time.perf_counter()
-    device = next(model.parameters()).device
+    device = device_of(model)
     xb = x.detach().to(device, torch.float32).unsqueeze(0)
     yb = torch.tensor([int(y)], device=device)
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -33,7 +33,7 @@ from explorer.core.analysis.result_files import (  # re-exported for callers
     save_npz,
 )
 from explorer.core.analysis.slices import axis, check_grid
-from explorer.core.attacks import model_frozen
+from explorer.core.inference import model_frozen
 from explorer.core.jobs import CancelToken, Done, Event, Progress, ProgressThrottle
 from explorer.core.jobs import Snapshot as SnapshotEvent
 from explorer.core.params import ParamError

@@ -40,7 +40,8 @@ from explorer.core.analysis.masking_verdicts import (
     CheckResult,
 )
 from explorer.core.attacks import create, is_success
-from explorer.core.attacks.live import device_of, logits_of
+from explorer.core.device import device_of
+from explorer.core.inference import logits_of
 from explorer.core.jobs import CancelToken, Done, Event, Log, Metric, Progress
 from explorer.core.params import Param, ParamError, validate
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from explorer.core.attacks.live import logits_of
+from explorer.core.inference import logits_of
 
 STRONGER = 5  # the stronger PGD takes this many times the steps
 STRONG_RESTARTS = 3

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from explorer.core import attacks
 from explorer.core.analysis.result_files import RESULT
-from explorer.core.attacks import model_frozen
+from explorer.core.device import device_of
+from explorer.core.inference import model_frozen
 from explorer.core.jobs import CancelToken, Done, Event, Progress, ProgressThrottle
 from explorer.core.jobs import Snapshot as SnapshotEvent
 from explorer.core.params import ParamError
@@ -185,7 +186,7 @@ def image_slice_job(
     if span is not None and not span > 0:
         raise ParamError(f"span must be positive, got {span}")
     started = time.perf_counter()
-    device = next(models[0].parameters()).device
+    device = device_of(models[0])
     xb = x.detach().to(device, torch.float32).unsqueeze(0)
     yb = torch.tensor([int(y)], device=device)
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -18,7 +18,6 @@ from explorer.core.attacks.base import (
     AttackStep,
     attack_loss,
     is_success,
-    model_frozen,
 )
 from explorer.core.attacks.blackbox import SPSA, Square
 from explorer.core.attacks.corruptions import (
@@ -40,6 +39,7 @@ from explorer.core.attacks.iterative import (
 from explorer.core.attacks.jsma import SaliencyMap
 from explorer.core.attacks.threat import L1Ball, L2Ball, LinfBall, make_threat
 from explorer.core.attacks.universal import UniversalPerturbation
+from explorer.core.inference import model_frozen
 from explorer.core.params import Param, ParamError
 
 REGISTRY: dict[str, type[Attack]] = {

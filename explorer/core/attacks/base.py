@@ -10,7 +10,6 @@ in [0, 1] and inside its declared budget, and is reproducible with ``seed``.
 from __future__ import annotations
 
 import collections
-import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core import accel
+from explorer.core.inference import make_generator, model_frozen
 from explorer.core.params import Param, ParamError, validate
 
 TARGET_MODES = ("none", "random", "least-likely", "class")
@@ -48,35 +48,6 @@ class AttackStep:
     loss: Tensor | None
     success: Tensor | None
     target: Tensor | None
-
-
-@contextlib.contextmanager
-def model_frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no parameter gradients for the attack; restored after.
-
-    Turning ``requires_grad`` off also skips recording the parameters in the
-    autograd graph, which makes each step cheaper.
-    """
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
-
-
-def make_generator(seed: int | None, device: torch.device) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    if seed is None:
-        gen.seed()
-    else:
-        gen.manual_seed(int(seed))
-    return gen
 
 
 def attack_loss(logits: Tensor, y: Tensor, target: Tensor | None) -> Tensor:

@@ -14,12 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks.base import (
-    Attack,
-    AttackStep,
-    attack_loss,
-    is_success,
-)
+from explorer.core.attacks.base import Attack, AttackStep, attack_loss, is_success
 from explorer.core.attacks.threat import THREATS, ThreatModel, make_threat
 from explorer.core.params import Param, ParamError
 

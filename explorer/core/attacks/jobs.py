@@ -42,8 +42,10 @@ from explorer.core.attacks.examples import (
     perturbation_norms,
     save_examples,
 )
-from explorer.core.attacks.live import attack_live, device_of, logits_of, to_numpy
+from explorer.core.attacks.live import attack_live, to_numpy
 from explorer.core.data.batching import batches, check_batching, num_batches
+from explorer.core.device import device_of
+from explorer.core.inference import logits_of
 from explorer.core.jobs import (
     CancelToken,
     Done,

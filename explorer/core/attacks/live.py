@@ -18,25 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks import create, model_frozen
+from explorer.core.attacks import create
 from explorer.core.attacks.base import Attack, AttackStep, attack_loss, is_success
 from explorer.core.attacks.examples import check_budget
+from explorer.core.device import device_of
+from explorer.core.inference import logits_of
 from explorer.core.jobs import CancelToken, Done, Event, Metric, Progress, Snapshot
-
-
-def device_of(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    """``device``, or else where the model's parameters live (CPU if none)."""
-    if device is not None:
-        return torch.device(device)
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-@torch.no_grad()
-def logits_of(model: nn.Module, x: Tensor) -> Tensor:
-    """Outputs in eval mode without a graph; the model's mode is restored."""
-    with model_frozen(model):
-        return model(x)
 
 
 def to_numpy(t: Tensor | None, dtype: Any = None) -> np.ndarray | None:

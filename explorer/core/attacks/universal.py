@@ -27,12 +27,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks.base import (
-    Attack,
-    AttackStep,
-    make_generator,
-    model_frozen,
-)
+from explorer.core.attacks.base import Attack, AttackStep
+from explorer.core.inference import make_generator, model_frozen
 from explorer.core.params import Param, ParamError
 
 _TINY = 1e-12

@@ -1,10 +1,13 @@
 """Defenses: training objectives on one base class, and the trainer job.
 
-``create(name, **params)``, ``names()``, ``spec(name)``; ``train(...)`` is the
-job that runs any of them (:mod:`explorer.core.defenses.trainer`).
+``create(name, **params)``, ``names()``, ``spec(name)``; ``train(model,
+train_set, test_set, TrainingConfig(...), run_dir=...)`` is the job that runs
+any of them (:mod:`explorer.core.defenses.trainer`); ``train_run(config, ...)``
+a whole run from data to checkpoints (:mod:`explorer.core.defenses.run_job`).
 """
 
 from explorer.core.defenses.base import Defense
+from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.mixup_inference import (
     INFERENCE_WRAPPERS,
     inference_wrappers,
@@ -24,6 +27,7 @@ __all__ = [
     "INFERENCE_WRAPPERS",
     "REGISTRY",
     "Defense",
+    "TrainingConfig",
     "TrainingDiverged",
     "create",
     "defense_class",

@@ -19,6 +19,7 @@ from explorer.core.defenses.mixup_inference import (
     wrap,
     wrapper_spec,
 )
+from explorer.core.device import device_of
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 from explorer.core.params import ParamError, validate
 
@@ -61,8 +62,7 @@ def wrap_model(model: nn.Module, name: str, params: dict[str, Any],
     if meta is not None:
         wrapped.meta = meta
     wrapped.wrapper = {"name": name, "params": values}
-    first = next(iter(model.parameters()), None)
-    return wrapped.to(first.device).eval() if first is not None else wrapped.eval()
+    return wrapped.to(device_of(model)).eval()
 
 
 def wrap_model_job(model: nn.Module, name: str, params: dict[str, Any], *,

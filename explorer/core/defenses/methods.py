@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explorer.core.attacks import LinfBall, model_frozen
+from explorer.core.attacks import LinfBall
 from explorer.core.attacks.iterative import gradient_ascent
 from explorer.core.defenses.base import Defense
+from explorer.core.inference import model_frozen
 from explorer.core.params import Param
 
 EPS = Param("eps", float, 0.1, "l-inf training budget (pixel units)",

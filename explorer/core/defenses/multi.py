@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explorer.core.attacks import model_frozen
 from explorer.core.attacks.iterative import gradient_ascent
 from explorer.core.attacks.threat import ThreatModel, make_threat
 from explorer.core.defenses.base import Defense
+from explorer.core.inference import model_frozen
 from explorer.core.params import Param
 
 NORMS = ("linf", "l2", "l1")

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from explorer.core.attacks import model_frozen
 from explorer.core.defenses.base import Defense
 from explorer.core.defenses.methods import ALPHA, EPS, _pgd_linf
+from explorer.core.inference import model_frozen
 from explorer.core.params import Param, ParamError
 
 

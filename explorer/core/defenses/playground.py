@@ -27,9 +27,9 @@ import torch
 from torch import Tensor
 
 from explorer.core import attacks, data, models
-from explorer.core.attacks.base import make_generator
 from explorer.core.data.toy import TOY_INFOS
 from explorer.core.defenses.registry import create
+from explorer.core.inference import make_generator
 from explorer.core.jobs import CancelToken, Done, Event, Snapshot
 from explorer.core.models.simple import ACTIVATIONS
 from explorer.core.params import Param, ParamError, validate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from explorer.core.defenses.adp import AdaptiveDiversityPromoting
 from explorer.core.defenses.base import Defense
 from explorer.core.defenses.methods import (
     FastAdversarialTraining,
@@ -12,6 +13,7 @@ from explorer.core.defenses.methods import (
     Standard,
     Trades,
 )
+from explorer.core.defenses.mmc import MaxMahalanobisCenter
 from explorer.core.defenses.mng_ac import MetaNoiseConsistency
 from explorer.core.defenses.multi import (
     AdvAvg,
@@ -20,11 +22,7 @@ from explorer.core.defenses.multi import (
     StochasticAdversarial,
 )
 from explorer.core.defenses.noilin import NoiLIn
-from explorer.core.defenses.pang import (
-    AdaptiveDiversityPromoting,
-    MaxMahalanobisCenter,
-    ReverseCrossEntropy,
-)
+from explorer.core.defenses.rce import ReverseCrossEntropy
 from explorer.core.defenses.smooth import SmoothActivations
 from explorer.core.params import Param, ParamError
 

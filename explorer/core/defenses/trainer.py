@@ -23,14 +23,14 @@ from torch import Tensor, nn
 
 from explorer.core import accel, models
 from explorer.core import device as devices
-from explorer.core.attacks.base import make_generator
+from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import (
     adversarial_strip,
     clean_and_robust,
     step_size,
 )
 from explorer.core.defenses.registry import create
-from explorer.core.defenses.schedules import check_schedule, make_optimizer
+from explorer.core.inference import make_generator
 from explorer.core.jobs import (
     Artifact,
     Cancelled,
@@ -41,6 +41,7 @@ from explorer.core.jobs import (
     Metric,
 )
 from explorer.core.training.loop import Position, RunState, TrainingLoop
+from explorer.core.training.schedules import check_schedule, make_optimizer
 
 MAX_LOSS = 1e4
 # Must match for a resume: the rest (epochs, eval settings) may change.
@@ -81,68 +82,61 @@ def train(
     model: nn.Module,
     train_set,
     test_set,
+    config: TrainingConfig,
     *,
-    method: str,
-    params: dict[str, Any] | None = None,
-    epochs: int,
     run_dir: str | Path,
-    batch_size: int = 128,
-    optimizer: str = "sgd",
-    lr: float | None = None,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    schedule: str = "piecewise",
-    seed: int = 0,
-    eval_eps: float = 0.1,
-    eval_steps: int = 10,
-    eval_n: int = 500,
     device: str | torch.device | None = None,
-    checkpoint_minutes: float = 5.0,
     resume: bool = False,
     token: CancelToken | None = None,
 ) -> Iterator[Event]:
-    """Train ``model`` in place with defense ``method``; see the module doc.
+    """Train ``model`` in place as ``config`` says; see the module doc.
 
-    ``lr`` defaults to 0.1 for SGD and 1e-3 for Adam. A fresh run seeds
-    torch's global generator with ``seed`` (dropout and the like draw there).
+    A fresh run seeds torch's global generator with ``config.seed`` (dropout
+    and the like draw there). ``config``'s data fields are not read here:
+    the caller hands over the sets (see :func:`run_job.train_run`).
     """
     token = token or CancelToken()
     device = torch.device(device) if device is not None else devices.pick()
-    defense = create(method, **(params or {}))
-    check_schedule(schedule)
-    lr = lr if lr is not None else (0.1 if optimizer == "sgd" else 1e-3)
+    cfg = config
+    method, epochs, batch_size = cfg.defense, cfg.epochs, cfg.batch_size
+    defense = create(method, **cfg.params)
+    check_schedule(cfg.schedule)
+    lr = cfg.learning_rate
     xs, ys = _arrays(train_set)
     n_batches = math.ceil(len(ys) / batch_size)
     total = epochs * n_batches * defense.replays
+    # What the checkpoint keeps (FIXED_KEYS must match for a resume).
     config = {"method": method, "params": defense.cfg, "epochs": epochs,
-              "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
-              "momentum": momentum, "weight_decay": weight_decay,
-              "schedule": schedule, "seed": seed, "eval_eps": eval_eps,
-              "eval_steps": eval_steps, "eval_n": eval_n, "n_train": len(ys)}
+              "batch_size": batch_size, "optimizer": cfg.optimizer, "lr": lr,
+              "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
+              "schedule": cfg.schedule, "seed": cfg.seed, "eval_eps": cfg.eval_eps,
+              "eval_steps": cfg.eval_steps, "eval_n": cfg.eval_n,
+              "n_train": len(ys)}
     run_dir = Path(run_dir)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.safetensors"
     prepared = defense.prepare(model)
     model = prepared if prepared is not None else model
     model = accel.place(model, device)
-    opt = make_optimizer(model.parameters(), optimizer, lr=lr, momentum=momentum,
-                         weight_decay=weight_decay)
-    shuffle = torch.Generator().manual_seed(seed)
-    method_rng = make_generator(seed + 1, device)
-    eval_x, eval_y = test_set.as_tensors(0, min(eval_n, len(test_set)))
+    opt = make_optimizer(model.parameters(), cfg.optimizer, lr=lr,
+                         momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    method_rng = make_generator(cfg.seed + 1, device)
+    eval_x, eval_y = test_set.as_tensors(0, min(cfg.eval_n, len(test_set)))
     run = RunState(
         last_path, config, FIXED_KEYS, model, opt,
         {"shuffle_rng": shuffle, "method_rng": method_rng},
-        extra=lambda pos: {"scheduler": {"name": schedule, "step": pos.step,
+        extra=lambda pos: {"scheduler": {"name": cfg.schedule, "step": pos.step,
                                          "total": total},
                            "method": defense.state_dict()},
         load_extra=lambda state: defense.load_state_dict(state["method"]))
-    pos = run.start(_Position, seed=seed, resume=resume)
+    pos = run.start(_Position, seed=cfg.seed, resume=resume)
     if resume:
         yield Log(f"resumed from {last_path} at epoch {pos.epoch + 1}, "
                   f"batch {pos.batch}")
     loop = TrainingLoop(run, pos, shuffle=shuffle, n_items=len(ys),
                         batch_size=batch_size, epochs=epochs, total=total, lr=lr,
-                        schedule=schedule, checkpoint_minutes=checkpoint_minutes,
+                        schedule=cfg.schedule,
+                        checkpoint_minutes=cfg.checkpoint_minutes,
                         token=token)
 
     def train_batch(b: int, idx: Tensor) -> list[float]:
@@ -165,11 +159,11 @@ def train(
     try:
         for epoch in range(pos.epoch, epochs):
             yield from loop.epoch(train_batch)
-            clean, robust = clean_and_robust(model, eval_x, eval_y, eps=eval_eps,
-                                             steps=eval_steps, device=device,
+            clean, robust = clean_and_robust(model, eval_x, eval_y, eps=cfg.eval_eps,
+                                             steps=cfg.eval_steps, device=device,
                                              token=token)
-            strip = adversarial_strip(model, eval_x, eval_y, eps=eval_eps,
-                                      steps=eval_steps, device=device,
+            strip = adversarial_strip(model, eval_x, eval_y, eps=cfg.eval_eps,
+                                      steps=cfg.eval_steps, device=device,
                                       epoch=epoch + 1, epochs=epochs)
             model.train()
             metrics = {"train_loss": pos.loss_sum / max(pos.seen, 1),

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks.base import make_generator
 from explorer.core.denoise import metrics, noise
 from explorer.core.denoise.files import check_input
 from explorer.core.denoise.obsatk import ObsAtk, check_budget, random_baseline
+from explorer.core.inference import make_generator
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 from explorer.core.params import ParamError
 

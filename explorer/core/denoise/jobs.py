@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks.base import make_generator, model_frozen
 from explorer.core.denoise import metrics, noise
 from explorer.core.denoise.evaluation import denoise_dataset
 from explorer.core.denoise.files import check_input
@@ -23,6 +22,7 @@ from explorer.core.denoise.obsatk import (
     project,
     random_baseline,
 )
+from explorer.core.inference import make_generator, model_frozen
 from explorer.core.jobs import CancelToken, Done, Event, Metric, Progress, Snapshot
 from explorer.core.params import ParamError
 

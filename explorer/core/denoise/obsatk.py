@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks.base import model_frozen
+from explorer.core.inference import model_frozen
 from explorer.core.params import Param, ParamError
 
 _TINY = 1e-12

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explorer.core.attacks.base import make_generator
 from explorer.core.data import images
 from explorer.core.denoise import metrics
 from explorer.core.denoise.files import check_input
@@ -37,6 +36,7 @@ from explorer.core.denoise.obsatk import (
     random_baseline,
 )
 from explorer.core.denoise.registry import DenoiserError, size_multiple
+from explorer.core.inference import make_generator
 from explorer.core.jobs import CancelToken, Done, Event, Snapshot
 
 MAX_SIDE = 256  # larger images are centre-cropped to this many pixels a side

@@ -24,10 +24,10 @@ from torch import Tensor, nn
 
 from explorer.core import device as devices
 from explorer.core import params as P
-from explorer.core.attacks.base import make_generator
 from explorer.core.denoise import files, noise
 from explorer.core.denoise.evaluation import evaluate_batch
 from explorer.core.denoise.obsatk import ObsAtk
+from explorer.core.inference import make_generator
 from explorer.core.jobs import (
     Artifact,
     Cancelled,

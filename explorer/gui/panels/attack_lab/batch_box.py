@@ -7,10 +7,7 @@ from typing import Any
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -18,10 +15,11 @@ from PySide6.QtWidgets import (
 
 from explorer.core.attacks.jobs import attack_dataset
 from explorer.gui.context import AppContext
+from explorer.gui.widgets.job_controls import JobControls
 
 
 class JobBox(QWidget):
-    """N, Run, Cancel, a progress bar and a status line around one job slot.
+    """N and the shared job controls around one job slot.
 
     ``run_requested`` asks the panel for the attack; the panel answers with
     :meth:`start` (or with a message in ``status``).
@@ -32,57 +30,32 @@ class JobBox(QWidget):
     def __init__(self, ctx: AppContext, run_text: str, n: int, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.job = None
         self.n = QSpinBox()
         self.n.setRange(1, 1_000_000)
         self.n.setValue(n)
         self.n.setToolTip("how many images of the split, from the first")
-        self.run_button = QPushButton(run_text)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.run_button.clicked.connect(self.run_requested)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.controls = JobControls(run_text)
+        self.controls.row.insertWidget(0, QLabel("N"))
+        self.controls.row.insertWidget(1, self.n)
+        self.controls.run_requested.connect(self.run_requested)
+        self.run_button = self.controls.run_button
+        self.cancel_button = self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
+
+    @property
+    def job(self):
+        return self.controls.handle
 
     @property
     def running(self) -> bool:
-        return self.job is not None and self.job.running
+        return self.controls.running
 
     def _started(self, job, text: str) -> None:
-        job.progress.connect(self._on_progress)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.finished.connect(self._on_finished)
-        self.job = job
-        self.progress.setValue(0)
-        self.cancel_button.setEnabled(True)
-        self.run_button.setEnabled(False)
-        self.status.setText(text)
+        self.controls.follow(job, text)
 
     @Slot()
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
-    @Slot(object)
-    def _on_progress(self, p) -> None:
-        self.progress.setRange(0, max(p.total, 1))
-        self.progress.setValue(p.done)
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Failed: {message}")
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self.status.setText("Cancelled.")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self.cancel_button.setEnabled(False)
-        self.run_button.setEnabled(True)
+        self.controls.cancel()
 
 
 class BatchBox(JobBox):
@@ -99,20 +72,12 @@ class BatchBox(JobBox):
         self.status.setText("Attacks the first N images of the current split with "
                             "the attack chosen on the left.")
         self.labels = {key: QLabel("—") for key, _ in self.FIELDS}
-        row = QHBoxLayout()
-        row.addWidget(QLabel("N"))
-        row.addWidget(self.n)
-        row.addWidget(self.run_button)
-        row.addWidget(self.cancel_button)
-        row.addStretch(1)
         form = QFormLayout()
         for key, title in self.FIELDS:
             self.labels[key].setStyleSheet("font-size: 15px;")
             form.addRow(title, self.labels[key])
         box = QVBoxLayout(self)
-        box.addLayout(row)
-        box.addWidget(self.progress)
-        box.addWidget(self.status)
+        box.addWidget(self.controls)
         box.addLayout(form)
         box.addStretch(1)
 

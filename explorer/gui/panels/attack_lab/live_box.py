@@ -10,11 +10,8 @@ import numpy as np
 import torch
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -23,6 +20,7 @@ from explorer.core.attacks.jobs import attack_live, save_examples
 from explorer.gui.context import AppContext
 from explorer.gui.panels.attack_lab.live_view import LiveAttackView
 from explorer.gui.widgets.image_picker import Chosen
+from explorer.gui.widgets.job_controls import JobControls
 
 MAX_LIVE_SNAPSHOTS = 200
 
@@ -39,51 +37,43 @@ class LiveAttackBox(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.job = None
         self.result: dict[str, Any] | None = None
         self.saved_dir: Path | None = None
         self._config: dict[str, Any] = {}
-        self.run_button = QPushButton("Run attack")
+        self.controls = JobControls("Run attack", compact=True)
+        self.controls.run_requested.connect(self.run_requested)
+        self.controls.finished.connect(self._on_finished)
+        self.run_button = self.controls.run_button
         self.run_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
+        self.cancel_button = self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
+        self.status.setText("Select images, then Run.")
         self.save_button = QPushButton("Save examples")
         self.save_button.setToolTip("Write PNGs and arrays of the last result "
                                     "into a new workspace run")
         self.save_button.setEnabled(False)
-        self.run_button.clicked.connect(self.run_requested)
-        self.cancel_button.clicked.connect(self.cancel)
         self.save_button.clicked.connect(self.save)
-        self.status = QLabel("Select images, then Run.")
-        self.status.setWordWrap(True)
-        # A fixed box: a new status text at the start and end of every run
-        # must not re-lay out the view below (that repaints every plot).
-        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 4)
-        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.controls.add_button(self.save_button)
         self.save_label = QLabel()
         self.save_label.setWordWrap(True)
         self.save_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
         self.save_label.hide()
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(6)
-        top = QHBoxLayout()
-        for button in (self.run_button, self.cancel_button, self.save_button):
-            top.addWidget(button)
-        top.addWidget(self.status, 1)
         self.view = LiveAttackView()
         box = QVBoxLayout(self)
         box.setContentsMargins(4, 4, 4, 0)
         box.setSpacing(2)
-        box.addLayout(top)
-        box.addWidget(self.progress)
+        box.addWidget(self.controls)
         box.addWidget(self.save_label)
         box.addWidget(self.view, 1)
 
     @property
+    def job(self):
+        return self.controls.handle
+
+    @property
     def running(self) -> bool:
-        return self.job is not None and self.job.running
+        return self.controls.running
 
     def start(
         self,
@@ -104,12 +94,12 @@ class LiveAttackBox(QWidget):
             device=s.device, snapshot_every=every,
             recorder=self.ctx.run_recorder("attack", config),
         )
+        self.controls.follow(job, f"running {attack} on {len(items)} image(s)…")
         job.snapshot.connect(self._on_snapshot)
-        job.progress.connect(self._on_progress)
         job.done.connect(self._on_done)
         job.failed.connect(self._on_failed)
         job.cancelled.connect(self._on_cancelled)
-        self.job, self._config, self.result = job, config, None
+        self._config, self.result = config, None
         eps, norm = params.get("eps"), params.get("norm", "linf")
         # An l-inf budget fixes the perturbation's colour scale for the run.
         bound = eps if eps is not None and norm == "linf" and eps <= 1 else None
@@ -117,25 +107,14 @@ class LiveAttackBox(QWidget):
                   if params.get("targeted") == "class" else None)
         self.view.start(items, classes, bound, target)
         self.save_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.run_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.status.setText(f"running {attack} on {len(items)} image(s)…")
 
     @Slot()
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        self.controls.cancel()
 
     @Slot(object)
     def _on_snapshot(self, snapshot) -> None:
         self.view.add_snapshot(snapshot)
-
-    @Slot(object)
-    def _on_progress(self, p) -> None:
-        if self.progress.maximum() != max(p.total, 1):
-            self.progress.setRange(0, max(p.total, 1))
-        self.progress.setValue(p.done)
 
     @Slot(dict)
     def _on_done(self, result: dict) -> None:
@@ -146,23 +125,18 @@ class LiveAttackBox(QWidget):
             f"{100 * result.get('success_rate', 0):.0f}% fooled, mean l-inf "
             f"{255 * result.get('mean_linf', 0):.1f}/255")
         self.save_button.setEnabled(True)
-        self._stopped()
         self.result_shown.emit()
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Attack failed: {message}")
-        self._stopped()
+        self.controls.say(f"Attack failed: {message}", error=True)
 
     @Slot()
     def _on_cancelled(self) -> None:
-        self.status.setText("Attack cancelled.")
-        self._stopped()
+        self.controls.say("Attack cancelled.")
 
-    def _stopped(self) -> None:
-        self.cancel_button.setEnabled(False)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+    @Slot(str)
+    def _on_finished(self, _state: str) -> None:
         self.stopped.emit()
 
     # -- save -------------------------------------------------------------------

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.jobs import Snapshot
+from explorer.gui.panels.attack_lab.live_curves import LiveCurves
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
 from explorer.gui.widgets.image_picker import MAX_SELECTED, Chosen
-from explorer.gui.panels.attack_lab.live_curves import LiveCurves
 from explorer.gui.widgets.triplet_view import TripletView
 
 STEP_DELAY_MS = 30

@@ -23,14 +23,14 @@ from PySide6.QtWidgets import (
 from explorer.core import models
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
-from explorer.gui.widgets.attack_form import AttackForm
 from explorer.gui.panels.attack_lab.batch_box import BatchBox, JobBox
-from explorer.gui.widgets.image_picker import IMAGE_SUFFIXES, ImagePicker
 from explorer.gui.panels.attack_lab.live_box import LiveAttackBox
 from explorer.gui.panels.attack_lab.sweep_box import SweepBox, default_eps_list
+from explorer.gui.widgets.attack_form import AttackForm
+from explorer.gui.widgets.image_picker import IMAGE_SUFFIXES, ImagePicker
+from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 DEMO_DATA, DEMO_MODEL = "fashion-mnist-mini", "fmnist-cnn-standard"
-ERROR_STYLE = "color: #b00020; font-weight: 600;"
 
 
 class AttackLabPanel(QWidget):

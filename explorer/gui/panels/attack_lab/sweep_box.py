@@ -69,14 +69,9 @@ class SweepBox(JobBox):
         row = QHBoxLayout()
         row.addWidget(QLabel("eps"))
         row.addWidget(self.eps_edit, 1)
-        row.addWidget(QLabel("N"))
-        row.addWidget(self.n)
-        row.addWidget(self.run_button)
-        row.addWidget(self.cancel_button)
         box = QVBoxLayout(self)
         box.addLayout(row)
-        box.addWidget(self.progress)
-        box.addWidget(self.status)
+        box.addWidget(self.controls)
         box.addWidget(self.plot, 1)
 
     def eps_values(self) -> list[float]:

@@ -8,8 +8,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -20,10 +18,11 @@ from explorer.core.analysis.accuracy import clean_accuracy
 from explorer.gui.context import AppContext
 from explorer.gui.panels.data_model.accuracy_view import AccuracyView
 from explorer.gui.panels.data_model.data_box import DEFAULT_DATA, DataBox
-from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
 from explorer.gui.panels.data_model.model_box import ModelBox
-from explorer.gui.widgets.plots import ScatterView
 from explorer.gui.panels.data_model.wrapper_box import WrapperBox
+from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
+from explorer.gui.widgets.job_controls import JobControls
+from explorer.gui.widgets.plots import ScatterView
 
 SAMPLES = 20
 
@@ -57,21 +56,17 @@ class DataModelPanel(QWidget):
         self.model_box = ModelBox(self.ctx)
         self.wrapper_box = WrapperBox(self.ctx, self._data_source)
 
-        self.eval_button = QPushButton("Evaluate again")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.eval_controls = JobControls("Evaluate again", status=False)
+        self.eval_button = self.eval_controls.run_button
+        self.cancel_button = self.eval_controls.cancel_button
+        self.progress = self.eval_controls.progress
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020; font-weight: 600;")
         self.banner.hide()
         eval_box = QGroupBox("Clean accuracy")
         el = QVBoxLayout(eval_box)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.eval_button)
-        buttons.addWidget(self.cancel_button)
-        el.addLayout(buttons)
-        el.addWidget(self.progress)
+        el.addWidget(self.eval_controls)
 
         left = QVBoxLayout()
         left.addWidget(self.data_box)
@@ -100,8 +95,7 @@ class DataModelPanel(QWidget):
         root.addWidget(left_widget)
         root.addLayout(right, 1)
 
-        self.eval_button.clicked.connect(self.evaluate)
-        self.cancel_button.clicked.connect(self.cancel_eval)
+        self.eval_controls.run_requested.connect(self.evaluate)
 
     # -- data ----------------------------------------------------------------
     def _data_source(self) -> tuple[str, str, str | None, dict]:
@@ -183,10 +177,8 @@ class DataModelPanel(QWidget):
             job_args=(session.model, session.dataset), device=session.device,
             recorder=recorder,
         )
-        self.progress.setValue(0)
-        self.cancel_button.setEnabled(True)
+        self.eval_controls.follow(job)
         self.accuracy.headline.setText("Clean accuracy: computing…")
-        job.progress.connect(self._on_eval_progress)
         job.done.connect(self._on_eval_done)
         job.failed.connect(self._on_eval_failed)
         job.cancelled.connect(self._on_eval_cancelled)
@@ -194,17 +186,10 @@ class DataModelPanel(QWidget):
 
     @Slot()
     def cancel_eval(self) -> None:
-        if self._eval_job is not None:
-            self._eval_job.cancel()
-
-    @Slot(object)
-    def _on_eval_progress(self, p) -> None:
-        self.progress.setRange(0, p.total)
-        self.progress.setValue(p.done)
+        self.eval_controls.cancel()
 
     @Slot(dict)
     def _on_eval_done(self, result: dict) -> None:
-        self.cancel_button.setEnabled(False)
         session = self.ctx.session
         self.accuracy.show_result(
             result, f"{session.model_source} on {session.data_name} ({session.split})"
@@ -213,12 +198,10 @@ class DataModelPanel(QWidget):
 
     @Slot(str)
     def _on_eval_failed(self, message: str) -> None:
-        self.cancel_button.setEnabled(False)
         self.accuracy.clear(f"Clean accuracy failed: {message}")
 
     @Slot()
     def _on_eval_cancelled(self) -> None:
-        self.cancel_button.setEnabled(False)
         self.accuracy.clear("Clean accuracy: cancelled")
 
     # -- demo (screenshots, `python -m explorer.gui.panels.data_model`) --------

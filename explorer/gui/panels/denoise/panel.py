@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -25,21 +24,25 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import denoise
+from explorer.core.denoise.runs import SEP, obsatk_real_rows, obsatk_rows
 from explorer.core.jobs import Progress, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
-from explorer.gui.denoise_jobs import SEP, obsatk_real_rows, obsatk_rows
+from explorer.gui.panels.denoise.attack_form import DenoiseForm, rms_text
 from explorer.gui.panels.denoise.baseline_table import BaselineTable
 from explorer.gui.panels.denoise.demo import DenoiseDemo
-from explorer.gui.panels.denoise.attack_form import DenoiseForm, rms_text
-from explorer.gui.panels.denoise.real_image import REFERENCE_FREE_TIP, RealImageBox, summary
+from explorer.gui.panels.denoise.denoiser_list import DenoiserList
+from explorer.gui.panels.denoise.real_image import (
+    REFERENCE_FREE_TIP,
+    RealImageBox,
+    summary,
+)
+from explorer.gui.panels.denoise.rho_curve import RhoCurve, RhoSweep
 from explorer.gui.panels.denoise.rows import DenoiseRows
 from explorer.gui.panels.denoise.train_box import DenoiseTrainBox
-from explorer.gui.panels.denoise.denoiser_list import DenoiserList
 from explorer.gui.widgets.image_picker import ImagePicker
-from explorer.gui.panels.denoise.rho_curve import RhoCurve, RhoSweep
+from explorer.gui.widgets.job_controls import ERROR_STYLE, JobControls
 
-ERROR_STYLE = "color: #b00020; font-weight: 600;"
 SWEEP_N = 32
 LIVE_SNAPSHOTS = 50  # at most this many steps kept for the scrubber
 NOISE_KEY = "denoise/noise"  # settings: the last noise choice
@@ -74,12 +77,15 @@ class DenoiserLabPanel(QWidget):
         self.real_box.hide()  # shown with the real-image noise choice
         self.sweep_check = QCheckBox(f"then PSNR vs ρ on the first {SWEEP_N} images")
         self.sweep_check.setChecked(True)
-        self.run_button = QPushButton("Run ObsAtk")
+        self.controls = JobControls("Run ObsAtk")
+        self.controls.run_requested.connect(self.run_attack)
+        self.controls.finished.connect(self._update_buttons)
+        self.run_button = self.controls.run_button
         self.run_button.setDefault(True)
-        self.cancel_button = QPushButton("Cancel")
-        self.run_button.clicked.connect(self.run_attack)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.status = QLabel("Select images and denoisers, then Run.", wordWrap=True)
+        self.cancel_button = self.controls.cancel_button
+        self.cancel_button.clicked.connect(self.cancel)  # the attack and the sweep
+        self.status = self.controls.status
+        self.status.setText("Select images and denoisers, then Run.")
         left = QWidget()
         left.setFixedWidth(360)
         ll = QVBoxLayout(left)
@@ -94,11 +100,7 @@ class DenoiserLabPanel(QWidget):
                 box_layout.addWidget(widget)
             ll.addWidget(box)
         ll.addWidget(self.sweep_check)
-        buttons = QHBoxLayout()
-        for button in (self.run_button, self.cancel_button):
-            buttons.addWidget(button)
-        ll.addLayout(buttons)
-        ll.addWidget(self.status)
+        ll.addWidget(self.controls)
         ll.addStretch(1)
         left_scroll = QScrollArea(frameShape=QScrollArea.Shape.NoFrame)
         left_scroll.setWidget(left)
@@ -178,8 +180,7 @@ class DenoiserLabPanel(QWidget):
     @Slot()
     def _update_buttons(self) -> None:
         ready = self.form.is_real() or self.problem() is None
-        self.run_button.setEnabled(not self.running and ready)
-        self.cancel_button.setEnabled(self.running)
+        self.controls.set_run_enabled(ready and not self.running)
 
     @property
     def running(self) -> bool:
@@ -234,10 +235,10 @@ class DenoiserLabPanel(QWidget):
             obsatk_real_rows if real else obsatk_rows, name="ObsAtk on denoisers",
             slot="denoise/attack", job_args=(models, *(x if real else (x,))),
             every=every, **values)
+        self.controls.follow(self.attack_job, "running ObsAtk…")
         for name in ("snapshot", "progress", "done", "failed", "cancelled",
                      "finished"):
             getattr(self.attack_job, name).connect(getattr(self, f"_on_attack_{name}"))
-        self.status.setText("running ObsAtk…")
         self._update_buttons()
 
     @Slot(object)
@@ -263,7 +264,8 @@ class DenoiserLabPanel(QWidget):
         self.attack_finished.emit()
         if self.sweep_check.isChecked() and "reference" not in results:
             self.sweep.start(self._models, self.ctx.session.dataset, self._values,
-                             self.sweep_n)  # buttons: _on_attack_finished follows
+                             self.sweep_n)
+            self.controls.follow(self.sweep.job, "PSNR vs ρ…")
         else:
             self.demo.finish()
 

@@ -12,19 +12,18 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
+from explorer.core.denoise.runs import PLAN, train_denoiser_run
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext, workspace_runs
-from explorer.gui.denoise_jobs import PLAN, train_denoiser_run
 from explorer.gui.panels.denoise.curves import DenoiseCurves
 from explorer.gui.panels.denoise.train_form import DenoiseTrainForm
-from explorer.gui.widgets.run_controls import STOPPED, TrainingRunMixin
+from explorer.gui.widgets.training_run import TrainingRunControls
 
 KIND = "train-denoiser"
 SLOT = "denoise/train"
@@ -36,13 +35,12 @@ WORSE_HINT = ("The denoiser is still worse than the noisy input ({clean:.2f} dB 
               "1e-3 suits Adam here; much larger diverges).")
 
 
-class DenoiseTrainBox(TrainingRunMixin, QWidget):
+class DenoiseTrainBox(QWidget):
     finished = Signal(str)  # the outcome: done, failed or cancelled
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.handle = None
         self.run_id: str | None = None
         self.problem = ""  # why training cannot start now (set by the panel)
         self.form = DenoiseTrainForm()
@@ -50,17 +48,14 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.start_button = QPushButton("Start training")
-        self.stop_button = QPushButton("Stop")
-        self.resume_button = QPushButton("Resume selected")
-        self.start_button.clicked.connect(self._on_start_clicked)
-        self.stop_button.clicked.connect(self.stop)
-        self.resume_button.clicked.connect(self.resume_selected)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.resume_button):
-            buttons.addWidget(b)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.run_controls = TrainingRunControls("Start training", where="below")
+        self.run_controls.start_requested.connect(self._on_start_clicked)
+        self.run_controls.resume_requested.connect(self.resume_selected)
+        self.run_controls.finished.connect(self.refresh_runs)
+        controls = self.run_controls
+        self.start_button = controls.start_button
+        self.stop_button = controls.stop_button
+        self.resume_button, self.status = controls.resume_button, controls.status
         self.hint = QLabel(wordWrap=True, styleSheet="color: #8a5300;")
         self.hint.hide()
         left = QWidget()
@@ -68,8 +63,7 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(scroll, 1)
-        ll.addLayout(buttons)
-        ll.addWidget(self.status)
+        ll.addWidget(self.run_controls)
         ll.addWidget(self.hint)
         self.curves = DenoiseCurves()
         self.runs = QListWidget()
@@ -119,9 +113,18 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
     def _update_buttons(self) -> None:
         items = self.runs.selectedItems()
         status = items[0].data(Qt.ItemDataRole.UserRole)[1] if items else ""
-        self.start_button.setEnabled(not self.running)
-        self.stop_button.setEnabled(self.running)
-        self.resume_button.setEnabled(not self.running and status in RESUMABLE)
+        self.run_controls.set_buttons(can_resume=status in RESUMABLE)
+
+    @property
+    def handle(self):
+        return self.run_controls.handle
+
+    @property
+    def running(self) -> bool:
+        return self.run_controls.running
+
+    def stop(self) -> None:
+        self.run_controls.stop()
 
     # -- start, stop, resume --------------------------------------------------------
     @Slot()
@@ -154,7 +157,7 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
         run_id, ws = self.selected(), self.ctx.workspace
         if ws is None or run_id is None or self.running:
             return
-        if not self._can_resume(run_id):
+        if not self.run_controls.can_resume(ws.run_dir(run_id), run_id):
             return
         earlier = ws.metrics(run_id)  # read before the job records new epochs
         self._launch(ws.get(run_id).config, self.ctx.resume_recorder(run_id),
@@ -168,11 +171,15 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
         self.run_id = recorder.run_id
         self.curves.reset(config["epochs"])
         self.hint.hide()
-        self._follow(self.ctx.runner.start(
+        handle = self.ctx.runner.start(
             train_denoiser_run, name=f"training {config['method']} denoiser",
             slot=SLOT, job_args=(config,), recorder=recorder,
             run_dir=self.ctx.workspace.run_dir(self.run_id),
-            device=self.ctx.session.device, resume=resume), resume=resume)
+            device=self.ctx.session.device, resume=resume)
+        # The controls first: their status line is set before the page reacts.
+        self.run_controls.follow(handle, self.run_id, resume=resume)
+        for name in ("metric", "snapshot", "done", "failed", "cancelled"):
+            getattr(handle, name).connect(getattr(self, f"_on_{name}"))
         self.refresh_runs()
 
     # -- events -------------------------------------------------------------------
@@ -201,12 +208,11 @@ class DenoiseTrainBox(TrainingRunMixin, QWidget):
         self.hint.setVisible(worse)
         self.finished.emit("done")
 
-    def _on_failed(self, message: str) -> None:
-        super()._on_failed(message)
+    @Slot(str)
+    def _on_failed(self, _message: str) -> None:
         self.finished.emit("failed")
 
     @Slot()
     def _on_cancelled(self) -> None:
         self.curves.redraw()
-        self.status.setText(STOPPED.format(run_id=self.run_id, where="below"))
         self.finished.emit("cancelled")

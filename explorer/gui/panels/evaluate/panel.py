@@ -15,8 +15,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -35,8 +33,9 @@ from explorer.gui.panels.evaluate.compare_views import (
     EpsCurves,
     ExampleMatrix,
 )
-from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
+from explorer.gui.panels.evaluate.settings_box import EvalSettings
+from explorer.gui.widgets.job_controls import JobControls
 
 SLOT = "evaluate"
 DEMO_DATA = "fashion-mnist-mini"
@@ -46,7 +45,6 @@ DEMO_SETTINGS = {"suite": "quick", "eps": 0.1, "n": 100, "sweep": True,
 DEMO_OPTIONS = {"sweep_eps": [0.05, 0.1, 0.15, 0.2], "sweep_steps": 5,
                 "check_n": 24, "check_options": {"steps": 5, "square_queries": 50,
                                   "spsa_images": 0}}
-ERROR_STYLE = "color: #b00020; font-weight: 600;"
 
 
 class EvaluatePanel(QWidget):
@@ -57,7 +55,6 @@ class EvaluatePanel(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.handle = None
         self.results: dict[str, Any] | None = None
         self.run_dir: Path | None = None
         self.options: dict[str, Any] = {}  # extra compare_job keywords
@@ -72,21 +69,15 @@ class EvaluatePanel(QWidget):
         self.models = ModelChecklist(self.ctx.workspace)
         self.models.message.connect(self._say)
         self.settings_box = EvalSettings()
-        self.run_button = QPushButton("Run")
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.controls = JobControls("Run")
+        self.controls.run_requested.connect(self.run)
+        self.controls.finished.connect(self._on_finished)
+        self.run_button = self.controls.run_button
+        self.cancel_button = self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
         self.export_button = QPushButton("Export report…")
         self.export_button.setToolTip("HTML report, CSV and JSON of all numbers")
         self.export_button.clicked.connect(self._on_export_clicked)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(8)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
         models_box = QGroupBox("Models")
         QVBoxLayout(models_box).addWidget(self.models)
         settings_group = QGroupBox("Evaluation")
@@ -97,9 +88,8 @@ class EvaluatePanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(models_box, 1)
         ll.addWidget(settings_group)
-        ll.addLayout(buttons)
-        for widget in (self.progress, self.status, self.export_button):
-            ll.addWidget(widget)
+        ll.addWidget(self.controls)
+        ll.addWidget(self.export_button)
 
         self.table = CompareTable()
         self.curves = EpsCurves()
@@ -124,8 +114,12 @@ class EvaluatePanel(QWidget):
 
     # -- state ------------------------------------------------------------------
     @property
+    def handle(self):
+        return self.controls.handle
+
+    @property
     def running(self) -> bool:
-        return self.handle is not None and self.handle.running
+        return self.controls.running
 
     def problem(self) -> str | None:
         s = self.ctx.session
@@ -148,14 +142,11 @@ class EvaluatePanel(QWidget):
             self.run()
 
     def _update_buttons(self) -> None:
-        self.run_button.setEnabled(not self.running)
-        self.cancel_button.setEnabled(self.running)
         self.export_button.setEnabled(self.results is not None)
 
     @Slot(str)
     def _say(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
+        self.controls.say(text, error)
 
     # -- run and cancel -------------------------------------------------------------
     @Slot()
@@ -184,23 +175,20 @@ class EvaluatePanel(QWidget):
         recorder = self.ctx.run_recorder("eval", config, title=title)
         self.results, self.run_dir = None, (self.ctx.workspace.run_dir(recorder.run_id)
                                             if recorder is not None else None)
-        self.handle = self.ctx.runner.start(
+        handle = self.ctx.runner.start(
             compare_dataset_job, name="evaluate & compare", slot=SLOT,
             job_args=({c.name: c.loader() for c in chosen}, s.dataset, values["n"]),
             recorder=recorder, suite=values["suite"], eps=values["eps"],
             config=config, device=s.device, **options)
-        for name in ("metric", "snapshot", "progress", "done", "failed", "cancelled",
-                     "finished"):
-            getattr(self.handle, name).connect(getattr(self, f"_on_{name}"))
-        self.progress.setValue(0)
-        self._say(f"evaluating {len(chosen)} model(s) on {values['n']} images…")
+        for name in ("metric", "snapshot", "progress", "done"):
+            getattr(handle, name).connect(getattr(self, f"_on_{name}"))
+        self.controls.follow(
+            handle, f"evaluating {len(chosen)} model(s) on {values['n']} images…")
         self._update_buttons()
 
     @Slot()
     def cancel(self) -> None:
-        if self.running:
-            self.handle.cancel()
-            self._say("stopping…")
+        self.controls.cancel()
 
     # -- events -------------------------------------------------------------------
     @Slot(object)
@@ -222,8 +210,6 @@ class EvaluatePanel(QWidget):
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        self.progress.setValue(round(1000 * event.fraction))
-        self.progress.setMaximum(1000)
         if event.label:
             self._say(event.label)
 
@@ -235,16 +221,7 @@ class EvaluatePanel(QWidget):
         self.evaluation_done.emit(results)
 
     @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self._say(message, error=True)
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self._say("cancelled.")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self.progress.setValue(self.progress.maximum() if self.results else 0)
+    def _on_finished(self, _state: str) -> None:
         self._update_buttons()
         if self._demo == "running":
             self._demo = None

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.widgets.plots import CLASS_COLORS
 from explorer.gui.panels.inside.slice_view import class_name
+from explorer.gui.widgets.plots import CLASS_COLORS
 
 
 def _colour(k: int) -> str:

@@ -25,18 +25,22 @@ from PySide6.QtWidgets import (
 
 from explorer.core import models
 from explorer.core.analysis.result_files import ResultFileError, load_npz
+from explorer.core.analysis.result_jobs import (
+    features_of,
+    landscape_of,
+    slice_with_builtins,
+)
 from explorer.gui.context import AppContext
-from explorer.gui.inside_jobs import features_of, landscape_of, slice_with_builtins
 from explorer.gui.panels.inside.feature_view import FeatureForm, FeatureView
-from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
-from explorer.gui.panels.inside.result_tab import ResultTab
 from explorer.gui.panels.inside.landscape_view import LandscapeForm, LandscapeView
+from explorer.gui.panels.inside.result_tab import ResultTab
 from explorer.gui.panels.inside.slice_view import SliceForm, SliceView, class_name
+from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
+from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 DEMO_DATA, DEMO_MODEL, DEMO_OTHER = ("fashion-mnist-mini", "fmnist-cnn-standard",
                                      "fmnist-cnn-pgdat")
 GRID_IMAGES = 24
-ERROR_STYLE = "color: #b00020; font-weight: 600;"
 TAB_OF_KIND = {"slice": "slice", "weights-1d": "landscape", "weights-2d": "landscape",
                "input": "landscape", "features": "features"}
 

@@ -1,6 +1,6 @@
 """What the Look Inside tabs share: job controls, export of plots and data.
 
-A tab holds a small form, a :class:`JobControls` row and a view. A view
+A tab holds a small form, the shared job controls (with Export…) and a view. A view
 keeps its current result (the arrays of one analysis job or a reloaded
 ``.npz``), draws it, and says what its data are as a table for CSV.
 """
@@ -22,8 +22,6 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -31,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.analysis.result_files import save_npz
 from explorer.core.fileio import atomic_save
+from explorer.gui.widgets.job_controls import JobControls
 
 EXPORT_FILTER = "PNG image (*.png);;SVG image (*.svg)"
 CSV_DIGITS = 6
@@ -121,84 +120,18 @@ def export_all(view: ResultView, path: str | Path) -> list[Path]:
     return [plot, table, arrays]
 
 
-class JobControls(QWidget):
-    """Run, Cancel, a progress bar, a status line and Export… for one tab."""
-
-    run_requested = Signal()
+class ResultControls(JobControls):
+    """The shared job controls plus Export… of the tab's plot and data."""
 
     def __init__(self, run_text: str, view: ResultView, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(run_text, parent)
         self.view = view
-        self.job = None
-        self.run_button = QPushButton(run_text)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the plot as PNG or SVG; its data go "
                                       "beside it as .csv and .npz")
         self.export_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setMaximumHeight(16)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.run_button.clicked.connect(self.run_requested)
-        self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.choose_export)
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        for button in (self.run_button, self.cancel_button):
-            row.addWidget(button)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.export_button)
-        box = QVBoxLayout(self)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addLayout(row)
-        box.addWidget(self.status)
-
-    @property
-    def running(self) -> bool:
-        return self.job is not None and self.job.running
-
-    def attach(self, job, text: str) -> None:
-        """Follow a started job handle: progress, outcome, buttons."""
-        job.progress.connect(self._on_progress)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        job.finished.connect(self._on_finished)
-        self.job = job
-        self.progress.setRange(0, 0)  # busy until the first progress event
-        self.cancel_button.setEnabled(True)
-        self.run_button.setEnabled(False)
-        self.status.setText(text)
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
-    @Slot(object)
-    def _on_progress(self, p) -> None:
-        self.progress.setRange(0, max(p.total, 1))
-        self.progress.setValue(p.done)
-        if p.label:
-            self.progress.setFormat(f"{p.label} %p%")
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Failed: {message}")
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self.status.setText("Cancelled.")
-
-    @Slot()
-    def _on_finished(self) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if self.view.result is not None else 0)
-        self.progress.setFormat("%p%")
-        self.cancel_button.setEnabled(False)
-        self.run_button.setEnabled(True)
-        self.job = None
+        self.add_button(self.export_button)
 
     def shown(self, text: str) -> None:
         """A result is on screen (computed or reloaded)."""
@@ -236,7 +169,7 @@ class ResultTab(QWidget):
                  parent=None) -> None:
         super().__init__(parent)
         self.form, self.view = form, view
-        self.controls = JobControls(run_text, view)
+        self.controls = ResultControls(run_text, view)
         self.meta: dict[str, Any] = {}
         form.setMaximumWidth(430)
         top = QHBoxLayout()
@@ -252,7 +185,7 @@ class ResultTab(QWidget):
         self.meta = meta
         job.snapshot.connect(self._on_snapshot)
         job.done.connect(self._on_done)
-        self.controls.attach(job, text)
+        self.controls.follow(job, text)
 
     @Slot(object)
     def _on_snapshot(self, event) -> None:

@@ -29,9 +29,14 @@ from explorer.core.jobs import Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.panels.playground.decision_view import DecisionView
-from explorer.gui.panels.playground.learner_box import LearnerBox, _commit_on_enter, describe
-from explorer.gui.widgets.param_form import ParamForm
+from explorer.gui.panels.playground.learner_box import (
+    LearnerBox,
+    _commit_on_enter,
+    describe,
+)
 from explorer.gui.panels.playground.play_controls import PlayControls
+from explorer.gui.widgets.job_controls import ERROR_STYLE
+from explorer.gui.widgets.param_form import ParamForm
 
 SLOT = "playground/train"
 FOREVER = 10**9  # "play" = a job with more steps than anyone waits for
@@ -39,7 +44,6 @@ FOREVER = 10**9  # "play" = a job with more steps than anyone waits for
 # costing ~50 ms on a slow CPU this keeps the redraws at >= 10 per second.
 MAX_INTERVAL = 0.03
 REDRAW_MS = 15  # coalesce snapshots that arrive faster than a frame
-ERROR_STYLE = "color: #b00020; font-weight: 600;"
 DEMO_STEPS = 600
 DEMO_EPS = 0.05  # a quarter of the gap between the moons: room for a margin
 _DATA_NAMES = ("data", "n", "noise", "probes", "eps")

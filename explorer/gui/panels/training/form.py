@@ -110,17 +110,17 @@ class TrainingForm(QWidget):
         self.defense_form.set_values(params)
         self.general.set_values(general)
 
-    def config(self) -> dict[str, Any]:
-        """The CLI's ``train`` config (data keys are added by the panel)."""
+    def config(self) -> defenses.TrainingConfig:
+        """The run's configuration (the panel fills in the data set)."""
         general = self.general.values()
         arch_params = model_registry.validate_params(self.arch(),
                                                      self.arch_form.values())
         params = defenses.create(self.defense(), **self.defense_form.values()).cfg
-        return {"arch": self.arch(), "arch_params": arch_params,
-                "defense": self.defense(), "params": params,
-                "epochs": general["epochs"], "batch_size": general["batch_size"],
-                "optimizer": general["optimizer"], "lr": general["lr"] or None,
-                "schedule": general["schedule"], "seed": general["seed"],
-                "eval_eps": general["eval_eps"], "eval_steps": general["eval_steps"],
-                "eval_n": general["eval_n"], "checkpoint_minutes": 5.0}
+        return defenses.TrainingConfig(
+            arch=self.arch(), arch_params=arch_params, defense=self.defense(),
+            params=params, epochs=general["epochs"],
+            batch_size=general["batch_size"], optimizer=general["optimizer"],
+            lr=general["lr"] or None, schedule=general["schedule"],
+            seed=general["seed"], eval_eps=general["eval_eps"],
+            eval_steps=general["eval_steps"], eval_n=general["eval_n"])
 

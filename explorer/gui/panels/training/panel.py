@@ -7,13 +7,11 @@ workspace run of kind ``train`` with the CLI's config (so ``explorer train
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -21,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.defenses import alarms
+from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.defenses.run_job import PLAN, train_run
 from explorer.core.jobs import Metric, Snapshot
@@ -28,10 +27,11 @@ from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
 from explorer.gui.panels.training.alarm_banner import AlarmBanner
-from explorer.gui.widgets.run_controls import STOPPED, TrainingRunMixin
-from explorer.gui.panels.training.run_list import RESUMABLE, RunList
-from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.panels.training.form import TrainingForm
+from explorer.gui.panels.training.run_list import RESUMABLE, RunList
+from explorer.gui.widgets.job_controls import ERROR_STYLE
+from explorer.gui.widgets.training_curves import TrainingCurves
+from explorer.gui.widgets.training_run import TrainingRunControls
 
 DEMO_DATA = "fashion-mnist-mini"
 # Fast-AT (Wong et al.: one FGSM step from a random start, cyclic learning
@@ -39,12 +39,11 @@ DEMO_DATA = "fashion-mnist-mini"
 DEMO_TRAIN = 2000
 DEMO_GENERAL = {"epochs": 4, "batch_size": 50, "optimizer": "adam", "lr": 0.005,
                 "schedule": "cyclic", "eval_n": 200, "eval_steps": 5}
-ERROR_STYLE = "color: #b00020; font-weight: 600;"
 SLOT = "training/run"
 REDRAW_MS = 100
 
 
-class TrainingPanel(TrainingRunMixin, QWidget):
+class TrainingPanel(QWidget):
     title = "Training"
     demo_finished = Signal()
     epoch_shown = Signal(int)  # an epoch's metrics are on the curves
@@ -52,7 +51,6 @@ class TrainingPanel(TrainingRunMixin, QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.handle = None
         self.run_id: str | None = None
         self.run_dir: Path | None = None
         self.history = alarms.EpochHistory()
@@ -73,25 +71,21 @@ class TrainingPanel(TrainingRunMixin, QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
-        self.start_button = QPushButton("Start training")
-        self.stop_button = QPushButton("Stop")
-        self.resume_button = QPushButton("Resume selected")
-        self.start_button.clicked.connect(self._on_start_clicked)
-        self.stop_button.clicked.connect(self.stop)
-        self.resume_button.clicked.connect(self.resume_selected)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.resume_button):
-            buttons.addWidget(b)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.run_controls = TrainingRunControls("Start training", where="under Runs")
+        self.run_controls.start_requested.connect(self._on_start_clicked)
+        self.run_controls.resume_requested.connect(self.resume_selected)
+        self.run_controls.finished.connect(self.refresh_runs)
+        controls = self.run_controls
+        self.start_button = controls.start_button
+        self.stop_button = controls.stop_button
+        self.resume_button, self.status = controls.resume_button, controls.status
         left = QWidget()
         left.setFixedWidth(350)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.banner)
         ll.addWidget(scroll, 1)
-        ll.addLayout(buttons)
-        ll.addWidget(self.status)
+        ll.addWidget(self.run_controls)
 
         self.alarm = AlarmBanner(self.ctx)
         self.curves = TrainingCurves()
@@ -138,13 +132,22 @@ class TrainingPanel(TrainingRunMixin, QWidget):
         self.banner.setVisible(problem is not None)
         self._update_buttons()
 
+    @property
+    def handle(self):
+        return self.run_controls.handle
+
+    @property
+    def running(self) -> bool:
+        return self.run_controls.running
+
+    def stop(self) -> None:
+        self.run_controls.stop()
+
     @Slot()
     def _update_buttons(self) -> None:
         selected = self.runs.selected()
-        self.start_button.setEnabled(not self.running)
-        self.stop_button.setEnabled(self.running)
-        self.resume_button.setEnabled(
-            not self.running and len(selected) == 1
+        self.run_controls.set_buttons(
+            can_resume=len(selected) == 1
             and self.runs.status(selected[0]) in RESUMABLE)
 
     @Slot()
@@ -169,9 +172,10 @@ class TrainingPanel(TrainingRunMixin, QWidget):
             return
         s = self.ctx.session
         root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
-        config.update(data=s.data_name, root=root or None, limit_train=limit_train)
-        title = f"{config['defense']} {config['arch']} on {s.data_name}"
-        recorder = self.ctx.run_recorder("train", config, title=title)
+        config = config.replace(data=s.data_name, root=root or None,
+                                limit_train=limit_train)
+        title = f"{config.defense} {config.arch} on {s.data_name}"
+        recorder = self.ctx.run_recorder("train", config.to_json(), title=title)
         self._launch(config, recorder, resume=False)
 
     @Slot()
@@ -181,9 +185,10 @@ class TrainingPanel(TrainingRunMixin, QWidget):
         if ws is None or len(selected) != 1 or self.running:
             return
         run_id = selected[0]
-        if not self._can_resume(run_id):
+        if not self.run_controls.can_resume(self.ctx.workspace.run_dir(run_id),
+                                            run_id):
             return
-        config = ws.get(run_id).config
+        config = TrainingConfig.from_json(ws.get(run_id).config)
         # Read the earlier epochs before the job starts recording new ones.
         earlier = ws.metrics(run_id)
         self._launch(config, self.ctx.resume_recorder(run_id), resume=True)
@@ -192,23 +197,27 @@ class TrainingPanel(TrainingRunMixin, QWidget):
                 self._add(Metric(name, value, step), check=False)
         self._schedule()
 
-    def _launch(self, config: dict[str, Any], recorder, *, resume: bool) -> None:
+    def _launch(self, config: TrainingConfig, recorder, *, resume: bool) -> None:
         s = self.ctx.session
         self.run_id = recorder.run_id
         self.run_dir = self.ctx.workspace.run_dir(self.run_id)
         self.history = alarms.EpochHistory()
         self._shown_epoch = 0
         self.alarm.clear()
-        self.curves.reset(config["epochs"])
+        self.curves.reset(config.epochs)
         self.strip.clear()
-        same_data = s.data_name == config["data"] and s.dataset is not None
+        same_data = s.data_name == config.data and s.dataset is not None
         self._classes = tuple(s.dataset.info.classes) if same_data else ()
-        same_test = s.split == "test" and s.data_name == config["data"]
-        self._follow(self.ctx.runner.start(
-            train_run, name=f"training {config['defense']}", slot=SLOT,
+        same_test = s.split == "test" and s.data_name == config.data
+        handle = self.ctx.runner.start(
+            train_run, name=f"training {config.defense}", slot=SLOT,
             job_args=(config,), recorder=recorder, run_dir=self.run_dir,
             test_set=s.dataset if same_test else None, device=s.device,
-            resume=resume), resume=resume)
+            resume=resume)
+        # The controls first: their status line is set before the page reacts.
+        self.run_controls.follow(handle, self.run_id, resume=resume)
+        for name in ("metric", "snapshot", "done", "cancelled"):
+            getattr(handle, name).connect(getattr(self, f"_on_{name}"))
         self.tabs.setCurrentIndex(0)
         self.refresh_runs()
 
@@ -260,7 +269,6 @@ class TrainingPanel(TrainingRunMixin, QWidget):
     @Slot()
     def _on_cancelled(self) -> None:
         self._draw()
-        self.status.setText(STOPPED.format(run_id=self.run_id, where="under Runs"))
 
     # -- demo (screenshots, `python -m explorer.gui.panels.training`) -------------
     def run_demo(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from trainer_calls import fit
 
 from explorer.core import data, defenses, models
 from explorer.core.data.base import ArrayDataset
@@ -195,7 +196,7 @@ def test_each_method_through_the_trainer(method, sets, tmp_path):
     small, test, _ = sets
     model = _mlp()
     params = {"members": 2} if method == "adp" else {}
-    events = list(defenses.train(model, small, test, method=method, params=params,
+    events = list(fit(model, small, test, method=method, params=params,
                                  epochs=1, batch_size=64, eval_n=32, eval_steps=2,
                                  device="cpu", lr=0.02, run_dir=tmp_path))
     done = events[-1]

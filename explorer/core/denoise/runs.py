@@ -1,7 +1,10 @@
-"""The Denoiser Lab's jobs: core denoise jobs plus what must happen off the
-UI thread first (loading the training split, building the denoiser, reading
-a real noisy image), and several denoisers attacked one after the other in
-one job."""
+"""Whole Denoiser Lab runs: several denoisers attacked one after the other in
+one job, and a training run from the data set's name to its checkpoints.
+
+The Denoiser Lab and ``explorer train-denoiser`` run the same
+:func:`train_denoiser_run` with the same config (what the workspace stores).
+Files and data sets are read here, in the job, never on the UI thread.
+"""
 
 from __future__ import annotations
 
@@ -94,30 +97,41 @@ def _limited(dataset, n: int | None):
     return ArrayDataset(images, labels, dataset.classes, dataset.info)
 
 
+def denoiser_shape(config: Mapping[str, Any], data_shape: tuple[int, ...]):
+    """The input shape a denoiser is built for: random crops when ``crop``."""
+    crop = config.get("crop")
+    return (data_shape[0], crop, crop) if crop else tuple(data_shape)
+
+
 def build_denoiser(config: Mapping[str, Any], shape: tuple[int, ...]) -> nn.Module:
     return denoise.create(config["arch"], in_shape=tuple(shape),
                           dataset=config["data"], **config["arch_params"])
 
 
-def train_denoiser_run(config: Mapping[str, Any], *, run_dir, device=None,
-                       resume: bool = False, token: CancelToken) -> Iterator[Event]:
-    """Load the data set's splits, build the denoiser, train it.
+def train_denoiser_run(config: Mapping[str, Any], *, run_dir, train_set=None,
+                       test_set=None, device=None, resume: bool = False,
+                       token: CancelToken) -> Iterator[Event]:
+    """Load the data set's splits (unless given), build the denoiser, train it.
 
     ``config`` holds ``data``, ``root``, ``arch``, ``arch_params``, ``method``,
     ``params`` (noise, level, hat_weight, rho, attack_steps), ``epochs``,
-    ``batch_size``, ``lr``, ``eval_n``, ``eval_steps`` and ``limit_train``.
+    ``batch_size``, ``lr``, ``eval_n``, ``eval_steps``, ``limit_train`` and
+    optionally ``crop`` (random crops of that side) and ``seed``.
     """
     root = config.get("root") or None
-    train_set = _limited(data.load(config["data"], "train", root=root),
-                         config.get("limit_train"))
+    if train_set is None:
+        train_set = data.load(config["data"], "train", root=root)
+    train_set = _limited(train_set, config.get("limit_train"))
     token.check()
-    test_set = data.load(config["data"], "test", root=root)
-    model = build_denoiser(config, tuple(train_set.info.shape))
+    if test_set is None:
+        test_set = data.load(config["data"], "test", root=root)
+    model = build_denoiser(config, denoiser_shape(config, train_set.info.shape))
     batches = math.ceil(len(train_set) / config["batch_size"])
     yield Snapshot(0, config["epochs"], {"steps_per_epoch": np.array(batches)}, PLAN)
     yield from denoise.train_denoiser(
         model, train_set, test_set, method=config["method"],
         params=config["params"], epochs=config["epochs"], run_dir=run_dir,
-        batch_size=config["batch_size"], lr=config["lr"],
-        eval_rho=config["params"]["rho"], eval_steps=config["eval_steps"],
-        eval_n=config["eval_n"], device=device, resume=resume, token=token)
+        batch_size=config["batch_size"], crop=config.get("crop"), lr=config["lr"],
+        seed=config.get("seed", 0), eval_rho=config["params"]["rho"],
+        eval_steps=config["eval_steps"], eval_n=config["eval_n"], device=device,
+        resume=resume, token=token)

@@ -1,0 +1,126 @@
+"""`explorer data|models|runs|attacks|defenses list`: what there is, as a table
+or (``--json``) one result line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from explorer.cli.running import print_result
+
+
+def _emit(
+    key: str, rows: list[dict[str, Any]], as_json: bool, columns: list[str]
+) -> None:
+    """A table, or with --json the result line ``{"type": "result", key: rows}``."""
+    if as_json:
+        print_result({key: rows})
+        return
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows])
+              for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def data_list(args: argparse.Namespace) -> int:
+    from explorer.core import data
+
+    rows = []
+    for name in data.names():
+        info = data.info(name)
+        rows.append({
+            "name": name, "title": info.title, "kind": info.kind,
+            "shape": "x".join(map(str, info.shape)), "classes": len(info.classes),
+            "splits": ",".join(info.splits), "needs_folder": info.needs_root,
+        })
+    columns = ["name", "kind", "shape", "classes", "splits", "title"]
+    _emit("data", rows, args.json, columns)
+    return 0
+
+
+def models_list(args: argparse.Namespace) -> int:
+    from explorer.core import models
+
+    rows = []
+    for name in models.builtin_names():
+        meta = models.load_builtin(name).meta
+        rows.append({
+            "name": name, "kind": "built-in", "arch": meta.arch,
+            "dataset": meta.dataset, "method": meta.training.get("method", ""),
+            "clean_acc": meta.training.get("test_acc", ""),
+        })
+    for arch in models.names():
+        rows.append({"name": arch, "kind": "architecture", "arch": arch})
+    _emit("models", rows, args.json, ["name", "kind", "arch", "dataset", "method"])
+    return 0
+
+
+def _workspace(args: argparse.Namespace):
+    from explorer.store import Workspace
+
+    return Workspace.open(args.workspace)
+
+
+# What a runs table shows of each run's results (--json has them all).
+HEADLINE = ("clean_acc", "robust_acc", "success_rate", "seconds")
+
+
+def runs_list(args: argparse.Namespace) -> int:
+    with _workspace(args) as ws:
+        runs = ws.runs(kind=args.kind, status=args.status, limit=args.limit)
+        rows = [r.to_json() for r in runs]
+    if not args.json:
+        for row in rows:
+            summary = row.get("summary") or {}
+            row["result"] = ", ".join(
+                f"{k}={summary[k]:.4g}" for k in HEADLINE
+                if isinstance(summary.get(k), float | int)
+            )
+    _emit("runs", rows, args.json, ["id", "kind", "status", "result"])
+    return 0
+
+
+def _params(params) -> list[dict[str, Any]]:
+    return [{"name": p.name, "default": p.default, "help": p.help,
+             **({"choices": list(p.choices)} if p.choices else {}),
+             **({"minimum": p.minimum} if p.minimum is not None else {}),
+             **({"maximum": p.maximum} if p.maximum is not None else {})}
+            for p in params]
+
+
+def attacks_list(args: argparse.Namespace) -> int:
+    from explorer.core import attacks
+
+    rows = []
+    for name in attacks.names():
+        cls = attacks.attack_class(name)
+        params = cls.all_params()
+        rows.append({"name": name, "title": cls.title, "kind": cls.kind,
+                     "description": cls.description,
+                     "parameters": ", ".join(p.name for p in params),
+                     "params": _params(params)})
+    if args.json:
+        print_result({"attacks": [{k: v for k, v in r.items() if k != "parameters"}
+                                  for r in rows]})
+    else:
+        _emit("attacks", rows, False, ["name", "kind", "title", "parameters"])
+    return 0
+
+
+def defenses_list(args: argparse.Namespace) -> int:
+    from explorer.core.defenses import registry
+
+    rows = []
+    for name in registry.names():
+        cls = registry.defense_class(name)
+        rows.append({"name": name, "title": cls.title,
+                     "description": " ".join(cls.description.split()),
+                     "parameters": ", ".join(p.name for p in cls.params),
+                     "params": _params(cls.params)})
+    if args.json:
+        print_result({"defenses": [{k: v for k, v in r.items() if k != "parameters"}
+                                   for r in rows]})
+    else:
+        _emit("defenses", rows, False, ["name", "title", "parameters"])
+    return 0

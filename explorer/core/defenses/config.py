@@ -1,0 +1,90 @@
+"""A training run's whole configuration, frozen: what to train, how, how to score it.
+
+The GUI's Training page and ``explorer train`` build one, the trainer and
+the whole-run job read it, and ``to_json()`` is what the workspace stores
+for the run (so a run started in one front end resumes in the other, and
+``from_json`` reads the runs stored before this class existed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from explorer.core.params import ParamError
+from explorer.core.training.schedules import OPTIMIZERS, SCHEDULES
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    # how to train
+    defense: str = "standard"
+    params: Mapping[str, Any] = field(default_factory=dict)  # the defense's
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: 0.1 for SGD, 1e-3 for Adam
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "piecewise"
+    seed: int = 0
+    # how each epoch is scored: PGD at eval_eps on the first eval_n test images
+    eval_eps: float = 0.1
+    eval_steps: int = 10
+    eval_n: int = 500
+    checkpoint_minutes: float = 5.0
+    # what to train (read by the whole-run job, explorer.core.defenses.run_job)
+    data: str = "fashion-mnist-mini"
+    root: str | None = None
+    arch: str = "small-cnn"
+    arch_params: Mapping[str, Any] = field(default_factory=dict)
+    limit_train: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_steps", "eval_n"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ParamError(f"{name} must be a whole number of at least 1, "
+                                 f"got {value!r}")
+        if self.limit_train is not None and self.limit_train < 1:
+            raise ParamError(f"limit_train must be at least 1, got {self.limit_train}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ParamError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ParamError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {self.schedule!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise ParamError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.eval_eps <= 1:
+            raise ParamError(f"eval_eps must be in [0, 1], got {self.eval_eps}")
+        if not self.checkpoint_minutes >= 0:
+            raise ParamError("checkpoint_minutes must be at least 0, got "
+                             f"{self.checkpoint_minutes}")
+        # frozen, but the mappings are the caller's: keep private copies
+        object.__setattr__(self, "params", dict(self.params))
+        object.__setattr__(self, "arch_params", dict(self.arch_params))
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 0.1 if self.optimizer == "sgd" else 1e-3
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values: what the workspace stores as the run's config."""
+        out = dataclasses.asdict(self)
+        out["params"], out["arch_params"] = dict(self.params), dict(self.arch_params)
+        return out
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> TrainingConfig:
+        """A stored run config; keys this version does not know are ignored,
+        missing ones (older runs) take their defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in stored.items() if k in names})
