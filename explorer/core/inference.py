@@ -50,3 +50,12 @@ def make_generator(seed: int | None, device: torch.device | str) -> torch.Genera
     else:
         gen.manual_seed(int(seed))
     return gen
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Torch's global generator at ``seed`` inside (a new model's initial
+    weights), as it was outside."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -136,3 +136,26 @@ def test_psnr_vs_rho_and_classifier_accuracy(mini):
     assert set(acc) >= {"acc_clean", "acc_noisy", "acc_denoised", "acc_obsatk",
                         "acc_adaptive"}
     assert acc["acc_adaptive"] <= acc["acc_denoised"]
+
+
+def test_the_same_seed_gives_the_same_denoiser_run(tmp_path, mini):
+    """The run's seed draws the initial weights too (the Lab and the CLI)."""
+    from explorer.core.denoise.runs import train_denoiser_run
+
+    config = {"data": "fashion-mnist-mini", "arch": "dncnn",
+              "arch_params": {"depth": 3, "width": 4}, "method": "standard",
+              "params": {"noise": "gaussian", "level": 0.1, "hat_weight": 1.0,
+                         "rho": 0.1, "attack_steps": 1},
+              "epochs": 1, "batch_size": 32, "lr": 1e-3, "eval_n": 8,
+              "eval_steps": 1, "limit_train": 64, "seed": 0}
+
+    def final(config, folder):
+        run_to_end(train_denoiser_run(config, run_dir=tmp_path / folder,
+                                      train_set=mini[0], test_set=mini[1],
+                                      device="cpu", token=CancelToken()))
+        return checkpoint.load(tmp_path / folder / "last.pt")["model"]
+
+    first, again = final(config, "a"), final(config, "b")
+    other = final({**config, "seed": 1}, "c")
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

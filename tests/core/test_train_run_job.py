@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from explorer.core.defenses import TrainingConfig
 from explorer.core.defenses.run_job import PLAN, train_run
@@ -22,6 +23,18 @@ def test_train_run_plans_trains_and_finishes(tmp_path):
     assert int(plan.arrays["steps_per_epoch"]) == 4
     assert isinstance(events[-1], Done)
     assert events[-1].results["epochs"] == 1
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+    """The seed draws the initial weights too, so a run can be repeated."""
+    def final(config, folder):
+        list(train_run(config, run_dir=tmp_path / folder, device="cpu"))
+        return checkpoint.load(tmp_path / folder / "last.pt")["model"]
+
+    first, again = final(CONFIG, "a"), final(CONFIG, "b")
+    other = final(CONFIG.replace(seed=1), "c")
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
 def test_cancel_at_a_yield_saves_the_position(tmp_path):

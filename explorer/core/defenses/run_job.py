@@ -19,6 +19,7 @@ from explorer.core.data.base import ArrayDataset
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.registry import create
 from explorer.core.defenses.trainer import train
+from explorer.core.inference import seeded
 from explorer.core.jobs import CancelToken, Event, Progress, Snapshot
 
 PLAN = "plan"  # label of the Snapshot that tells the GUI the run's size
@@ -36,10 +37,13 @@ def limited(dataset, limit: int | None):
 
 
 def build_model(config: TrainingConfig, info) -> Any:
-    return models.create(config.arch, in_shape=info.shape,
-                         num_classes=info.num_classes, mean=info.mean,
-                         std=info.std, classes=info.classes, dataset=info.name,
-                         **config.arch_params)
+    """The untrained model, its initial weights drawn from ``config.seed``
+    (the same seed gives the same run; the global generator is left as it was)."""
+    with seeded(config.seed):
+        return models.create(config.arch, in_shape=info.shape,
+                             num_classes=info.num_classes, mean=info.mean,
+                             std=info.std, classes=info.classes, dataset=info.name,
+                             **config.arch_params)
 
 
 def train_run(

@@ -19,6 +19,7 @@ from torch import nn
 
 from explorer.core import data, denoise
 from explorer.core.data.base import ArrayDataset
+from explorer.core.inference import seeded
 from explorer.core.jobs import CancelToken, Done, Event, Progress, Snapshot
 
 PLAN = "plan"  # a training run's first snapshot: its batches per epoch
@@ -104,8 +105,10 @@ def denoiser_shape(config: Mapping[str, Any], data_shape: tuple[int, ...]):
 
 
 def build_denoiser(config: Mapping[str, Any], shape: tuple[int, ...]) -> nn.Module:
-    return denoise.create(config["arch"], in_shape=tuple(shape),
-                          dataset=config["data"], **config["arch_params"])
+    """The untrained denoiser, its initial weights drawn from the run's seed."""
+    with seeded(config.get("seed", 0)):
+        return denoise.create(config["arch"], in_shape=tuple(shape),
+                              dataset=config["data"], **config["arch_params"])
 
 
 def train_denoiser_run(config: Mapping[str, Any], *, run_dir, train_set=None,
