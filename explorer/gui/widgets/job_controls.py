@@ -31,10 +31,12 @@ class JobControls(QWidget):
 
     def __init__(self, run_text: str = "Run", parent: QWidget | None = None, *,
                  cancel_text: str = "Cancel", status: bool = True,
-                 compact: bool = False) -> None:
+                 compact: bool = False, bar_below: bool = False) -> None:
         """``compact``: the status beside the buttons in a fixed two-line box
         and a thin bar below (a live view under it is never re-laid out when
-        the text changes, which would repaint every plot)."""
+        the text changes, which would repaint every plot). ``bar_below``: the
+        bar on its own full-width row under the buttons (narrow side columns,
+        where the buttons need the row's width)."""
         super().__init__(parent)
         self.handle = None  # the job followed now; dropped when it ends
         self.last_state: str | None = None  # how the last followed job ended
@@ -63,6 +65,10 @@ class JobControls(QWidget):
             self.row.addWidget(self.status, 1)
             box.addLayout(self.row)
             box.addWidget(self.progress)
+        elif bar_below:
+            box.addLayout(self.row)
+            box.addWidget(self.progress)
+            box.addWidget(self.status)
         else:
             self.progress.setMaximumHeight(16)
             self.row.addWidget(self.progress, 1)

@@ -56,7 +56,7 @@ class DataModelPanel(QWidget):
         self.model_box = ModelBox(self.ctx)
         self.wrapper_box = WrapperBox(self.ctx, self._data_source)
 
-        self.eval_controls = JobControls("Evaluate again", status=False)
+        self.eval_controls = JobControls("Evaluate again", status=False, bar_below=True)
         self.eval_button = self.eval_controls.run_button
         self.cancel_button = self.eval_controls.cancel_button
         self.progress = self.eval_controls.progress

@@ -69,7 +69,7 @@ class EvaluatePanel(QWidget):
         self.models = ModelChecklist(self.ctx.workspace)
         self.models.message.connect(self._say)
         self.settings_box = EvalSettings()
-        self.controls = JobControls("Run")
+        self.controls = JobControls("Run", bar_below=True)
         self.controls.run_requested.connect(self.run)
         self.controls.finished.connect(self._on_finished)
         self.run_button = self.controls.run_button
