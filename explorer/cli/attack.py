@@ -13,8 +13,11 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
+    ARCH_HELP,
+    INPUT_SHAPE_HELP,
     OneLineParser,
     UsageError,
+    input_shape,
     load_data,
     resolve_model,
     skipped_files,
@@ -40,7 +43,9 @@ def _common_parser() -> OneLineParser:
     p.add_argument("-h", "--help", action="store_true", help="show this help")
     p.add_argument("--attack", help="attack name (see `explorer attack --help`)")
     p.add_argument("--model", help="built-in model name or a weights file")
-    p.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
+    p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
+                   help=INPUT_SHAPE_HELP)
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--split", default="test", help="split (default: test)")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
@@ -114,8 +119,8 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     _check(ns)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = load_data(ns.data, ns.split, root=ns.root)
-    model = resolve_model(ns.model, ns.arch)
+    dataset = load_data(ns.data, ns.split, root=ns.root, shape=ns.input_shape)
+    model = resolve_model(ns.model, ns.arch, ns.input_shape)
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
     model = accel.place(model, device)

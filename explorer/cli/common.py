@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+ARCH_HELP = ("architecture for weights-only .pt/.pth/.safetensors files: the "
+             "app's own (small-cnn, preact-resnet18, ...), torchvision:NAME or "
+             "timm:NAME (`explorer models archs` lists them)")
 
 
 class CliError(Exception):
@@ -26,8 +29,28 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def resolve_model(source: str, arch: str | None):
-    """A built-in name, or a file path (with ``--arch`` for weights-only files)."""
+INPUT_SHAPE_HELP = ("the model's input shape when it is not the data set's, e.g. "
+                    "3x32x32: an image folder is decoded at that size, and a "
+                    "weights-only file is built for it")
+
+
+def input_shape(text: str) -> tuple[int, int, int]:
+    """``CxHxW`` (argparse type of --input-shape)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1 or shape[0] not in (1, 3):
+        raise argparse.ArgumentTypeError(
+            f"--input-shape must look like 3x32x32 (channels 1 or 3), got {text!r}")
+    return shape  # type: ignore[return-value]
+
+
+def resolve_model(source: str, arch: str | None,
+                  in_shape: tuple[int, ...] | None = None):
+    """A built-in name, or a file path (with ``--arch`` for weights-only files,
+    built for ``in_shape`` when given)."""
     from explorer.core import models
 
     if source in models.builtin_names():
@@ -37,16 +60,28 @@ def resolve_model(source: str, arch: str | None):
             f"unknown model {source!r}: not a built-in model "
             f"({', '.join(models.builtin_names())}) and no such file"
         )
-    return models.load(source, arch=arch)
+    return models.load(source, arch=arch, in_shape=in_shape)
 
 
-def load_data(name: str, split: str, root: Any = None) -> Any:
+def load_data(name: str, split: str, root: Any = None,
+              shape: tuple[int, ...] | None = None) -> Any:
     """``data.load``; unreadable images an image folder skipped are named on
-    stderr (one line), and :func:`skipped_files` puts them in the result."""
+    stderr (one line), and :func:`skipped_files` puts them in the result.
+    ``shape`` (--input-shape) decodes an image folder at that size."""
     from explorer.core import data
     from explorer.core.data.folder import describe_skipped
 
-    dataset = data.load(name, split, root=root)
+    params: dict[str, int] = {}
+    if shape is not None:
+        info = data.info(name)
+        if {"channels", "height", "width"} <= {p.name for p in info.params}:
+            params = dict(zip(("channels", "height", "width"), shape, strict=True))
+        elif tuple(info.shape) != tuple(shape):
+            size = "x".join(map(str, info.shape))
+            raise UsageError(
+                f"--input-shape {'x'.join(map(str, shape))}: data set {name!r} has "
+                f"{size} images, and only image folders are decoded at another size")
+    dataset = data.load(name, split, root=root, **params)
     skipped = getattr(dataset, "skipped", ())
     if skipped:
         sys.stderr.write(f"warning: {describe_skipped(skipped)}\n")

@@ -11,8 +11,11 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
+    ARCH_HELP,
+    INPUT_SHAPE_HELP,
     OneLineParser,
     UsageError,
+    input_shape,
     load_data,
     resolve_model,
     skipped_files,
@@ -33,7 +36,9 @@ def _parser(add_help: bool = True) -> OneLineParser:
                       "robust accuracy under an attack suite (--suite).")
     p.add_argument("--model", action="append", help="built-in model name or a "
                    "weights file; repeat it to compare several models")
-    p.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
+    p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
+                   help=INPUT_SHAPE_HELP)
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--split", default="test", help="split (default: test)")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
@@ -67,8 +72,6 @@ def eval_command(args: argparse.Namespace) -> int:
         return suite_command(args, ns, evaluate)
     results = evaluate(args, ns)
     if ns.json:
-
-
         print_result(results)
     else:
         wrapped = f" (wrapped: {ns.wrap})" if ns.wrap else ""
@@ -92,8 +95,8 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
         raise UsageError(f"--batch-size must be at least 1, got {ns.batch_size}")
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = load_data(ns.data, ns.split, root=ns.root)
-    model = resolve_model(ns.model, ns.arch)
+    dataset = load_data(ns.data, ns.split, root=ns.root, shape=ns.input_shape)
+    model = resolve_model(ns.model, ns.arch, ns.input_shape)
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
     model = model.to(device)

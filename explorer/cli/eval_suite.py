@@ -122,7 +122,8 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
     device = devices.pick(args.device)
     models = {}
     for name in ns.models:
-        model, _wrapper = apply_wrapper(resolve_model(name, ns.arch), ns)
+        model = resolve_model(name, ns.arch, ns.input_shape)
+        model, _wrapper = apply_wrapper(model, ns)
         models[name] = model
     settings = _settings(ns)
     eps = settings.pop("eps")
@@ -200,7 +201,7 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace,
             "models": per_model, "data": ns.data, "split": ns.split}
         skipped = {}
     else:
-        dataset = load_data(ns.data, ns.split, root=ns.root)
+        dataset = load_data(ns.data, ns.split, root=ns.root, shape=ns.input_shape)
         results = _compare(args, ns, dataset)
         per_model = results["models"]
         skipped = skipped_files(dataset)

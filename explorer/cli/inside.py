@@ -12,13 +12,23 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from explorer.cli.common import UsageError, load_data, resolve_model, skipped_files
+from explorer.cli.common import (
+    ARCH_HELP,
+    INPUT_SHAPE_HELP,
+    UsageError,
+    input_shape,
+    load_data,
+    resolve_model,
+    skipped_files,
+)
 from explorer.cli.running import RecordedRun, print_result, run_job
 
 
 def _common(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("--model", required=True, action="append", help=model_help)
-    p.add_argument("--arch", help="architecture for weights-only .pt/.pth files")
+    p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
+                   help=INPUT_SHAPE_HELP)
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--split", default="test", help="split (default: test)")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
@@ -75,13 +85,14 @@ def _setup(args: argparse.Namespace):
     args.eps = Param("eps", float, 0.1, minimum=0.0, maximum=1.0).validate(args.eps)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
-    dataset = load_data(args.data, args.split, root=args.root)
+    dataset = load_data(args.data, args.split, root=args.root,
+                        shape=args.input_shape)
     if not 0 <= args.index < len(dataset):
         raise UsageError(f"--index must be in [0, {len(dataset) - 1}] for "
                          f"{args.data} ({args.split}), got {args.index}")
     nets = []
     for source in args.model:
-        model = resolve_model(source, args.arch)
+        model = resolve_model(source, args.arch, args.input_shape)
         models.check_compatible(model, dataset.info)
         nets.append(model.to(device))
     return dataset, nets, device
@@ -169,7 +180,8 @@ def landscape_command(args: argparse.Namespace) -> int:
               "seed": args.seed, "device": str(device)}
     if args.space == "weights":
         x, y = dataset.as_tensors(0, args.n)
-        other = resolve_model(args.other, args.arch) if args.other else None
+        other = (resolve_model(args.other, args.arch, args.input_shape)
+                 if args.other else None)
         span = 1.0 if args.span is None else args.span
         config.update(dims=args.dims, n=len(x), other=args.other)
 

@@ -1,4 +1,4 @@
-"""`explorer data|models|runs|attacks|defenses list`: what there is, as a table
+"""`explorer data|runs|attacks|defenses list`: what there is, as a table
 or (``--json``) one result line."""
 
 from __future__ import annotations
@@ -6,21 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from explorer.cli.running import print_result
-
-
-def _emit(
-    key: str, rows: list[dict[str, Any]], as_json: bool, columns: list[str]
-) -> None:
-    """A table, or with --json the result line ``{"type": "result", key: rows}``."""
-    if as_json:
-        print_result({key: rows})
-        return
-    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows])
-              for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+from explorer.cli.running import print_result, print_table
 
 
 def data_list(args: argparse.Namespace) -> int:
@@ -35,24 +21,7 @@ def data_list(args: argparse.Namespace) -> int:
             "splits": ",".join(info.splits), "needs_folder": info.needs_root,
         })
     columns = ["name", "kind", "shape", "classes", "splits", "title"]
-    _emit("data", rows, args.json, columns)
-    return 0
-
-
-def models_list(args: argparse.Namespace) -> int:
-    from explorer.core import models
-
-    rows = []
-    for name in models.builtin_names():
-        meta = models.load_builtin(name).meta
-        rows.append({
-            "name": name, "kind": "built-in", "arch": meta.arch,
-            "dataset": meta.dataset, "method": meta.training.get("method", ""),
-            "clean_acc": meta.training.get("test_acc", ""),
-        })
-    for arch in models.names():
-        rows.append({"name": arch, "kind": "architecture", "arch": arch})
-    _emit("models", rows, args.json, ["name", "kind", "arch", "dataset", "method"])
+    print_table("data", rows, args.json, columns)
     return 0
 
 
@@ -77,7 +46,7 @@ def runs_list(args: argparse.Namespace) -> int:
                 f"{k}={summary[k]:.4g}" for k in HEADLINE
                 if isinstance(summary.get(k), float | int)
             )
-    _emit("runs", rows, args.json, ["id", "kind", "status", "result"])
+    print_table("runs", rows, args.json, ["id", "kind", "status", "result"])
     return 0
 
 
@@ -104,7 +73,7 @@ def attacks_list(args: argparse.Namespace) -> int:
         print_result({"attacks": [{k: v for k, v in r.items() if k != "parameters"}
                                   for r in rows]})
     else:
-        _emit("attacks", rows, False, ["name", "kind", "title", "parameters"])
+        print_table("attacks", rows, False, ["name", "kind", "title", "parameters"])
     return 0
 
 
@@ -122,5 +91,5 @@ def defenses_list(args: argparse.Namespace) -> int:
         print_result({"defenses": [{k: v for k, v in r.items() if k != "parameters"}
                                    for r in rows]})
     else:
-        _emit("defenses", rows, False, ["name", "title", "parameters"])
+        print_table("defenses", rows, False, ["name", "title", "parameters"])
     return 0

@@ -17,19 +17,22 @@ import importlib
 import sys
 
 from explorer.cli.common import (
+    ARCH_HELP,
     EXIT_CANCELLED,
     EXIT_ERROR,
     EXIT_USAGE,
+    INPUT_SHAPE_HELP,
     CliError,
     OneLineParser,
     UsageError,
+    input_shape,
 )
 
 # command -> "module:function" taking the parsed arguments
 COMMANDS = {
     "gui": "explorer.cli.gui:gui_command",
     "data": "explorer.cli.lists:data_list",
-    "models": "explorer.cli.lists:models_list",
+    "models": "explorer.cli.models:models_command",
     "runs": "explorer.cli.lists:runs_list",
     "attacks": "explorer.cli.lists:attacks_list",
     "defenses": "explorer.cli.lists:defenses_list",
@@ -50,7 +53,8 @@ SELF_PARSED = {
     "denoise": "score a denoiser (`denoise --help` for flags)",
     "train-denoiser": "train a denoiser (`train-denoiser --help` for flags)",
 }
-LISTS = {"data": "data sets", "models": "built-in models and architectures",
+LISTS = {"data": "data sets", "models": "built-in models and architectures "
+                                         "(archs, export)",
          "runs": "workspace runs", "attacks": "attacks and their parameters",
          "defenses": "training defenses and their parameters"}
 
@@ -99,6 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
         lister = verbs.add_parser("list", help=f"list {what}")
         lister.add_argument("--json", action="store_true",
                             help="print one JSON result line")
+        if name == "models":
+            archs = verbs.add_parser(
+                "archs", help="architectures a weights file can be loaded into: "
+                              "the app's own, torchvision's and timm's (if installed)")
+            archs.add_argument("--library", choices=("own", "torchvision", "timm"),
+                               help="only this library's")
+            archs.add_argument("--json", action="store_true",
+                               help="print one JSON result line")
+            export = verbs.add_parser(
+                "export", help="write a model as a torch.export program (.pt2)")
+            export.add_argument("--model", required=True,
+                                help="built-in model name or a model file")
+            export.add_argument("--arch", help=ARCH_HELP)
+            export.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
+                                help=INPUT_SHAPE_HELP)
+            export.add_argument("--out", required=True, metavar="OUT.pt2")
+            export.add_argument("--json", action="store_true",
+                                help="print one JSON result line")
         if name == "runs":
             lister.add_argument("--kind", help="only runs of this kind")
             lister.add_argument("--status", help="only runs with this status")

@@ -182,3 +182,17 @@ class RecordedRun:
             # needs; the run is marked interrupted at the next open.
             sys.stderr.write(f"warning: could not record the run's end ({secondary})\n")
         return False
+
+
+def print_table(
+    key: str, rows: list[dict[str, Any]], as_json: bool, columns: list[str]
+) -> None:
+    """A table, or with --json the result line ``{"type": "result", key: rows}``."""
+    if as_json:
+        print_result({key: rows})
+        return
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows])
+              for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns).rstrip())

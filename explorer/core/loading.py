@@ -45,6 +45,17 @@ def load_model_job(
     yield Done({"model": model, "source": source, "parameters": n_params})
 
 
+def export_model_job(model, path: str, *,
+                     token: CancelToken | None = None) -> Iterator[Event]:
+    """Write ``model`` as a torch.export program (.pt2) at ``path``."""
+    from explorer.core.models import exported
+
+    yield Progress(0, 1, f"exporting to {Path(path).name}")
+    written = exported.export(model, path)
+    yield Progress(1, 1, "exported")
+    yield Done({"path": str(written), "bytes": written.stat().st_size})
+
+
 # Files whose presence identifies a torchvision data set inside a folder.
 _MARKERS = {
     "fashion-mnist": ("FashionMNIST/raw",),

@@ -255,3 +255,71 @@ def test_image_folder_as_people_have_it(qtbot, panel, ctx, tmp_path):
     broken.unlink()
     panel.data_box.load_data()
     qtbot.waitUntil(lambda: not skipped.isVisible(), timeout=10_000)
+
+
+def test_a_torchvision_checkpoint_opens_with_a_searched_arch(qtbot, panel, ctx,
+                                                              tmp_path):
+    """Type part of a name in the weights-only arch box, pick it, open the
+    file: the model box says what was built."""
+    import torch
+    import torchvision
+    from PySide6.QtCore import Qt
+
+    _wait_for_accuracy(qtbot, panel)
+    path = tmp_path / "resnet18.pth"
+    torch.save({"state_dict": torchvision.models.resnet18(num_classes=10)
+                .state_dict()}, path)
+    combo = panel.model_box.arch_combo
+    completer = combo.completer()
+    qtbot.keyClicks(combo.lineEdit(), "resnet1")
+    completer.setCompletionPrefix("resnet1")
+    shown = [completer.completionModel().index(i, 0).data()
+             for i in range(completer.completionCount())]
+    assert "torchvision:resnet18" in shown
+    assert "torchvision:resnet101" in shown
+    assert "torchvision:vgg11" not in shown
+    combo.lineEdit().clear()
+    qtbot.keyClicks(combo.lineEdit(), "torchvision:resnet18")
+    qtbot.keyClick(combo.lineEdit(), Qt.Key.Key_Return)
+    assert panel.model_box.arch() == "torchvision:resnet18"
+    panel.model_box.open_file(str(path))
+    qtbot.waitUntil(lambda: "torchvision:resnet18 —" in panel.model_box.info.text(),
+                    timeout=30_000)
+    assert ctx.session.model.meta.arch == "torchvision:resnet18"
+    # the built-in Fashion-MNIST set is 1-channel: said, not run
+    qtbot.waitUntil(lambda: "expects 3×32×32" in panel.accuracy.headline.text()
+                    or "expects 3×32×32" in panel.data_status.text(), timeout=10_000)
+
+
+def test_a_typed_unknown_arch_is_a_message(qtbot, panel, ctx, tmp_path):
+    import torch
+
+    _wait_for_accuracy(qtbot, panel)
+    path = tmp_path / "w.pth"
+    torch.save({"x": torch.zeros(2)}, path)
+    panel.model_box.arch_combo.setEditText("torchvision:resnet1000")
+    panel.model_box.open_file(str(path))
+    qtbot.waitUntil(lambda: "unknown torchvision architecture 'resnet1000'"
+                    in panel.model_box.info.text(), timeout=10_000)
+
+
+def test_export_the_loaded_model_as_pt2(qtbot, panel, ctx, tmp_path, monkeypatch):
+    import torch
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    from explorer.core import models
+
+    _wait_for_accuracy(qtbot, panel)
+    box = panel.model_box
+    assert box.export_button.isEnabled()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / "mine"), ""))
+    qtbot.mouseClick(box.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "exported to" in box.export_status.text(),
+                    timeout=30_000)
+    program = models.load(tmp_path / "mine.pt2")
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(program(x), ctx.session.model.cpu()(x), atol=1e-5)
+    assert box.export_button.isEnabled()

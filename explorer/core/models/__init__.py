@@ -11,7 +11,7 @@ from explorer.core.models.ensemble import Ensemble
 from explorer.core.models.files import load, save
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.normalize import Normalize
-from explorer.core.models.registry import create, names, spec
+from explorer.core.models.registry import create, description, names, spec
 
 __all__ = [
     "Ensemble",
@@ -21,6 +21,7 @@ __all__ = [
     "builtin_names",
     "check_compatible",
     "create",
+    "description",
     "load",
     "load_builtin",
     "names",

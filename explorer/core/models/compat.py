@@ -42,6 +42,12 @@ def check_compatible(model: nn.Module, info: Any) -> None:
             raise ModelError(f"model '{label}' has {outputs} outputs, but {where}")
         return
     if tuple(meta.in_shape) != data_shape or meta.num_classes != data_classes:
+        resizable = {"channels", "height", "width"} <= {
+            p.name for p in getattr(info, "params", ())}
+        hint = (f" (an image folder can be decoded at {_shape(meta.in_shape)}: its "
+                f"channels, height and width settings, or --input-shape "
+                f"{'x'.join(map(str, meta.in_shape))} on the command line)"
+                if resizable and tuple(meta.in_shape) != data_shape else "")
         raise ModelError(
-            f"model '{label}' expects {meta.describe_input()}, but {where}"
+            f"model '{label}' expects {meta.describe_input()}, but {where}{hint}"
         )

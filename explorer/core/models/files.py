@@ -23,16 +23,17 @@ from safetensors.torch import save as save_bytes
 from torch import nn
 
 from explorer.core.fileio import PARSE_ERRORS, atomic_save, reason
-from explorer.core.models import weights
+from explorer.core.models import exported, weights
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.pickle_scan import PickleScanError, unsafe_globals
-from explorer.core.models.registry import names
+from explorer.core.models.registry import architecture
 from explorer.core.models.scripted import ScriptedModel
 
 META_KEY = "explorer.meta"
 # TorchScript archives may carry our metadata as an extra file of this name.
 SCRIPT_META_FILE = "explorer_meta.json"
-_HINT = "expected safetensors, a PyTorch checkpoint (.pt/.pth) or TorchScript"
+_HINT = ("expected safetensors, a PyTorch checkpoint (.pt/.pth), a torch.export "
+         "program (.pt2) or TorchScript")
 
 
 def save(
@@ -47,6 +48,10 @@ def save(
     if meta.format == "torchscript" or isinstance(model, ScriptedModel):
         raise ModelError(
             "TorchScript models are saved with torch.jit.save, not as safetensors"
+        )
+    if meta.format == "export" or isinstance(model, exported.ExportedModel):
+        raise ModelError(
+            "a torch.export program is saved as .pt2 (export it), not as safetensors"
         )
     meta = dataclasses.replace(meta, format="safetensors", source="")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -92,6 +97,8 @@ def _zip_kind(path: Path) -> str:
         raise ModelError(
             f"{path}: truncated or corrupt zip archive ({reason(exc)})"
         ) from None
+    if exported.is_export_archive(entries):
+        return "export"
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in entries):
         return "torchscript"
     if any(n.endswith("data.pkl") for n in entries):
@@ -175,11 +182,13 @@ _TITLES = {
     "safetensors": "safetensors file",
     "state_dict": "PyTorch checkpoint",
     "torchscript": "TorchScript archive",
+    "export": "torch.export program",
 }
 _LOADERS: Mapping[str, Callable[[Path, dict[str, Any]], nn.Module]] = {
     "safetensors": _load_safetensors,
     "state_dict": _load_checkpoint,
     "torchscript": _load_torchscript,
+    "export": exported.load,
 }
 
 
@@ -200,8 +209,8 @@ def load(
     override it, and are required (``arch``) for plain state_dicts.
     """
     path = Path(path)
-    if arch is not None and arch not in names():
-        raise ModelError(f"unknown architecture {arch!r} (known: {', '.join(names())})")
+    if arch is not None:
+        architecture(arch)  # a ModelError naming the known ones
     given = {
         "arch": arch,
         "arch_params": dict(arch_params) if arch_params is not None else None,

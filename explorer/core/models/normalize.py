@@ -13,8 +13,12 @@ class Normalize(nn.Module):
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        mean_t = torch.as_tensor(tuple(mean), dtype=torch.float32).reshape(-1, 1, 1)
-        std_t = torch.as_tensor(tuple(std), dtype=torch.float32).reshape(-1, 1, 1)
+        # On the CPU even under a default-device context (a model built on
+        # the meta device to read its keys): the check below reads values.
+        mean_t = torch.as_tensor(tuple(mean), dtype=torch.float32,
+                                 device="cpu").reshape(-1, 1, 1)
+        std_t = torch.as_tensor(tuple(std), dtype=torch.float32,
+                                device="cpu").reshape(-1, 1, 1)
         if mean_t.numel() == 0 or mean_t.numel() != std_t.numel():
             raise ValueError("mean and std must be non-empty and of the same length")
         if bool((std_t <= 0).any()):

@@ -70,6 +70,14 @@ def _scan_stream(stream: io.BufferedIOBase | io.BytesIO) -> list[str]:
     return found
 
 
+def pickle_globals_of(blob: bytes) -> list[str]:
+    """Every ``module.name`` one pickle in memory would import."""
+    try:
+        return _scan_stream(io.BytesIO(blob))
+    except (ValueError, EOFError) as exc:
+        raise PickleScanError(str(exc)) from None
+
+
 def pickle_globals(path: Path) -> list[str]:
     """Every ``module.name`` the pickle(s) in ``path`` would import, in order.
 

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from explorer.core import params as P
+from explorer.core.models import zoo
 from explorer.core.models.ensemble import (
     ENSEMBLE_ARCH,
     check_ensemble_params,
@@ -99,11 +100,20 @@ def names() -> list[str]:
 
 
 def architecture(arch: str) -> Architecture:
+    """A registered architecture, or a library one (``torchvision:NAME``)."""
+    if zoo.is_zoo(arch):
+        zoo.check_name(arch)
+        return Architecture(
+            arch,
+            lambda shape, num_classes, mean, std: zoo.build(arch, shape, num_classes,
+                                                            mean, std),
+            (), zoo.description(arch))
     try:
         return _ARCHITECTURES[arch]
     except KeyError:
         raise ModelError(
-            f"unknown architecture {arch!r} (known: {', '.join(_ARCHITECTURES)})"
+            f"unknown architecture {arch!r} (known: {', '.join(_ARCHITECTURES)}, "
+            f"or torchvision:NAME / timm:NAME)"
         ) from None
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from explorer.core.models import zoo
+from explorer.core.models.matching import file_channels, suggestion
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.normalize import float32_values
 from explorer.core.models.registry import create, names
@@ -91,13 +93,33 @@ def _meta_without_header(
     if "arch" not in given:
         raise ModelError(
             f"{path}: the file does not say which architecture it holds; "
-            f"pass --arch (one of: {', '.join(names())})"
+            f"pass --arch (one of: {', '.join(names())}, or a library's "
+            f"torchvision:NAME / timm:NAME)"
         )
+    if zoo.is_zoo(given["arch"]):
+        # A bare library network: no Normalize of ours (identity unless
+        # --mean/--std), the classes from its last linear layer.
+        linear = [v for v in state.values() if v.dim() == 2]
+        conv = next((v for v in state.values() if v.dim() == 4), None)
+        channels = int(conv.shape[1]) if conv is not None else 3
+        return ModelMeta(
+            arch=given["arch"],
+            in_shape=(channels, 28, 28) if channels == 1 else (channels, 32, 32),
+            num_classes=int(linear[-1].shape[0]) if linear else 10,
+            mean=(0.0,), std=(1.0,))
     head = state.get("head.weight")
     num_classes = int(head.shape[0]) if head is not None and head.dim() == 2 else 10
     return ModelMeta(
         arch=given["arch"], in_shape=_guess_in_shape(state), num_classes=num_classes
     )
+
+
+def _into_zoo(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A bare library network's keys as a ZooModel holds them (``net.``)."""
+    if any(k.startswith(zoo.NET) for k in state):
+        return state
+    return {k if _is_normalize(k, "mean", "std") else zoo.NET + k: v
+            for k, v in state.items()}
 
 
 def _is_normalize(key: str, *buffers: str) -> bool:
@@ -126,10 +148,12 @@ def _mismatch(path: Path, meta: ModelMeta, model: nn.Module, state) -> str | Non
     if wrong:
         problems.append("shape mismatch: " + "; ".join(wrong[:_SHOWN]))
     params = ", ".join(f"{k}={v}" for k, v in meta.arch_params.items())
+    channels = file_channels(state, meta.in_shape[0] if meta.in_shape else 3)
+    hint = suggestion(state, meta.arch, expected, channels, meta.num_classes)
     return (
         f"{path}: the weights do not fit architecture '{meta.arch}'"
         f"{f' ({params})' if params else ''} with {meta.describe_input()}: "
-        + "; ".join(problems)
+        + "; ".join(problems) + (f". {hint}" if hint else "")
     )
 
 
@@ -143,6 +167,8 @@ def build(
     """Create the architecture ``meta`` describes and load ``state`` into it."""
     meta = meta if meta is not None else _meta_without_header(path, state, given)
     meta = apply_given(meta, given)
+    if zoo.is_zoo(meta.arch):
+        state = _into_zoo(state)
     # An ensemble keeps one Normalize per member ("members.0.normalize.mean").
     mean_key = next((k for k in state if _is_normalize(k, "mean")), None)
     std_key = mean_key[: -len("mean")] + "std" if mean_key else None

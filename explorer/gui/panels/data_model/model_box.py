@@ -4,24 +4,54 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
+    QCompleter,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QLabel,
+    QPushButton,
 )
 
 from explorer.core import device as devices
 from explorer.core import models
 from explorer.core.defenses.inference_wrap import wrapper_title
-from explorer.core.loading import load_model_job
+from explorer.core.loading import export_model_job, load_model_job
+from explorer.core.models import zoo
 from explorer.gui.context import AppContext
+from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 OPEN_FILE = "__open__"
 MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.ts *.pt2 *.jit);;All files (*)"
 MAX_RECENT = 8
+
+
+def _arch_combo() -> QComboBox:
+    """Every architecture a weights-only file can be loaded into, searchable:
+    typing any part of a name ("resnet") narrows the list."""
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+    # Long library names must not widen the column and squeeze the label.
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(10)
+    combo.addItem("from file", None)
+    for arch in models.names():
+        combo.addItem(arch, arch)
+    for arch in zoo.names("torchvision"):
+        combo.addItem(arch, arch)
+    completer = QCompleter(combo.model(), combo)
+    completer.setFilterMode(Qt.MatchFlag.MatchContains)
+    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    combo.setCompleter(completer)
+    timm = " or type timm:NAME" if zoo.timm_available() else ""
+    combo.setToolTip(
+        "Architecture to build when a .pt/.pth/.safetensors file holds only "
+        f"weights: the app's own or torchvision's (type to search){timm}"
+    )
+    return combo
 
 
 class ModelBox(QGroupBox):
@@ -32,13 +62,7 @@ class ModelBox(QGroupBox):
         self.ctx = ctx
         self._job = None
         self.combo = QComboBox()
-        self.arch_combo = QComboBox()
-        self.arch_combo.addItem("from file", None)
-        for arch in models.names():
-            self.arch_combo.addItem(arch, arch)
-        self.arch_combo.setToolTip(
-            "Architecture to build when a .pt/.pth file holds only weights"
-        )
+        self.arch_combo = _arch_combo()
         self.device_combo = QComboBox()
         for name in devices.available():
             self.device_combo.addItem(name, name)
@@ -48,11 +72,24 @@ class ModelBox(QGroupBox):
         self.info = QLabel("no model")
         self.info.setWordWrap(True)
         self._summary = ""  # the loaded model's description, before any wrapper
+        self._model = None  # the loaded model, before any wrapper
+        self.export_button = QPushButton("Export .pt2…")
+        self.export_button.setEnabled(False)
+        self.export_button.setToolTip(
+            "Write this model as a torch.export program (.pt2): it loads "
+            "wherever PyTorch runs, without this app's code")
+        self.export_button.clicked.connect(self.choose_export)
+        self.export_status = QLabel()
+        self.export_status.setWordWrap(True)
+        self.export_status.setVisible(False)  # only once there is something to say
+        self._export_job = None
         form = QFormLayout(self)
         form.addRow(self.combo)
         form.addRow("Weights-only arch", self.arch_combo)
         form.addRow("Device", self.device_combo)
         form.addRow(self.info)
+        form.addRow(self.export_button)
+        form.addRow(self.export_status)
         self._fill()
         self.combo.activated.connect(self.on_choice)
         self.device_combo.currentIndexChanged.connect(self.on_device)
@@ -93,6 +130,14 @@ class ModelBox(QGroupBox):
         self.combo.setCurrentIndex(max(0, self.combo.findData(name)))
         self.load(name)
 
+    def arch(self) -> str | None:
+        """The weights-only architecture chosen or typed (None: from the file)."""
+        text = self.arch_combo.currentText().strip()
+        index = self.arch_combo.findText(text)
+        if index >= 0:
+            return self.arch_combo.itemData(index)
+        return text or None  # typed, e.g. timm:NAME: the loader names what is wrong
+
     def open_file(self, path: str) -> None:
         """Open a weights file (menu, drop, or the combo); remember it."""
         path = str(Path(path).resolve())
@@ -107,7 +152,7 @@ class ModelBox(QGroupBox):
         self.info.setText(f"loading {Path(source).name}…")
         job = self.ctx.runner.start(
             load_model_job, name="load model", slot="model-box/load",
-            job_args=(source,), builtin=builtin, arch=self.arch_combo.currentData(),
+            job_args=(source,), builtin=builtin, arch=self.arch(),
         )
         job.done.connect(self._on_loaded)
         job.failed.connect(self._on_failed)
@@ -121,6 +166,9 @@ class ModelBox(QGroupBox):
         self._summary = describe(meta, result["parameters"])
         self.info.setText(self._summary)
         self.info.setStyleSheet("")
+        self._model = model
+        self.export_button.setEnabled(meta is not None and meta.in_shape is not None)
+        self._say_export("")
         self.ctx.session.set_model(model, Path(result["source"]).name)
         self.model_loaded.emit(result)
 
@@ -142,8 +190,51 @@ class ModelBox(QGroupBox):
     def _on_failed(self, message: str) -> None:
         self._summary = ""
         self.info.setText(message)
-        self.info.setStyleSheet("color: #b00020;")
+        self.info.setStyleSheet(ERROR_STYLE)
+        self._model = None
+        self.export_button.setEnabled(False)
         self.ctx.session.set_model(None, "")
+
+    # -- export ---------------------------------------------------------------------
+    def _say_export(self, text: str) -> None:
+        self.export_status.setText(text)
+        self.export_status.setVisible(bool(text))
+
+    @Slot()
+    def choose_export(self) -> None:
+        if self._model is None:
+            return
+        start = str(Path(self.ctx.settings.value("model/export_dir", str(Path.home())))
+                    / f"{self._model.meta.arch.replace(':', '-')}.pt2")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export model", start, "torch.export program (*.pt2)")
+        if path:
+            self.export_to(path if path.endswith(".pt2") else path + ".pt2")
+
+    def export_to(self, path: str) -> None:
+        """Export the loaded model in the background; the status line says how
+        it went."""
+        self.ctx.settings.setValue("model/export_dir", str(Path(path).parent))
+        self.export_status.setStyleSheet("")
+        self._say_export(f"exporting to {Path(path).name}…")
+        self.export_button.setEnabled(False)
+        job = self.ctx.runner.start(export_model_job, name="export model",
+                                    slot="model-box/export",
+                                    job_args=(self._model, path))
+        job.done.connect(self._on_exported)
+        job.failed.connect(self._on_export_failed)
+        self._export_job = job
+
+    @Slot(dict)
+    def _on_exported(self, result: dict) -> None:
+        self.export_button.setEnabled(self._model is not None)
+        self._say_export(f"exported to {result['path']}")
+
+    @Slot(str)
+    def _on_export_failed(self, message: str) -> None:
+        self.export_button.setEnabled(self._model is not None)
+        self.export_status.setStyleSheet(ERROR_STYLE)
+        self._say_export(message)
 
     @Slot()
     def on_device(self) -> None:

@@ -1,0 +1,77 @@
+"""`explorer models list|archs|export`: the built-in models, the architectures
+a weights file can be loaded into, and a model written as a torch.export
+program (.pt2)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from explorer.cli.running import print_result, print_table
+
+
+def models_command(args: argparse.Namespace) -> int:
+    if args.verb == "archs":
+        return _archs(args)
+    if args.verb == "export":
+        return _export(args)
+    return _list(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from explorer.core import models
+
+    rows = []
+    for name in models.builtin_names():
+        meta = models.load_builtin(name).meta
+        rows.append({
+            "name": name, "kind": "built-in", "arch": meta.arch,
+            "dataset": meta.dataset, "method": meta.training.get("method", ""),
+            "clean_acc": meta.training.get("test_acc", ""),
+        })
+    for arch in models.names():
+        rows.append({"name": arch, "kind": "architecture", "arch": arch})
+    print_table("models", rows, args.json,
+                ["name", "kind", "arch", "dataset", "method"])
+    return 0
+
+
+def _archs(args: argparse.Namespace) -> int:
+    """``explorer models archs``: every name --arch accepts."""
+    from explorer.core import models
+    from explorer.core.models import zoo
+
+    rows = []
+    if args.library in (None, "own"):
+        rows += [{"name": a, "library": "own", "description": models.description(a)}
+                 for a in models.names()]
+    if args.library != "own":
+        rows += [{"name": a, "library": a.partition(":")[0],
+                  "description": zoo.description(a)}
+                 for a in zoo.names(None if args.library is None else args.library)]
+    if args.library == "timm" and not zoo.timm_available():
+        raise models.ModelError("timm is not installed (pip install "
+                                "'robustness-explorer[zoo]')")
+    print_table("archs", rows, args.json, ["name", "library", "description"])
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """``explorer models export --model M --out OUT.pt2``."""
+    from pathlib import Path
+
+    from explorer.cli.common import UsageError, resolve_model
+    from explorer.core.models import exported
+
+    if not args.out.endswith(".pt2"):
+        raise UsageError(f"--out must end in .pt2, got {args.out!r}")
+    model = resolve_model(args.model, args.arch, args.input_shape)
+    path = exported.export(model, Path(args.out))
+    result: dict[str, Any] = {"model": args.model, "out": str(path),
+                              "arch": model.meta.arch,
+                              "bytes": path.stat().st_size}
+    if args.json:
+        print_result(result)
+    else:
+        print(f"exported {args.model} ({model.meta.arch}) to {path}")
+    return 0
