@@ -126,3 +126,44 @@ def test_models_export_needs_a_pt2_name(capsys, tmp_path):
     assert main(["models", "export", "--model", "fmnist-cnn-standard", "--out",
                  str(tmp_path / "m.onnx")]) == 2
     assert "--out must end in .pt2" in capsys.readouterr().err
+
+
+def test_normalize_wraps_a_model_that_expects_normalised_input(capsys, tmp_path):
+    """Exported with --normalize imagenet, the program takes [0, 1] pixels and
+    gives what the bare network gives on ImageNet-normalised ones."""
+    from explorer.core import models
+    from explorer.core.models.normalize import PRESETS
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=10).eval()
+    torch.save(net.state_dict(), tmp_path / "r.pth")
+    out = tmp_path / "r.pt2"
+    assert main(["models", "export", "--model", str(tmp_path / "r.pth"), "--arch",
+                 "torchvision:resnet18", "--normalize", "imagenet", "--out",
+                 str(out)]) == 0
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in PRESETS["imagenet"])
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(models.load(out)(x), net((x - mean) / std), atol=1e-5)
+    assert main(["models", "export", "--model", str(tmp_path / "r.pth"), "--arch",
+                 "torchvision:resnet18", "--mean", "0.5", "--std", "0.25", "--out",
+                 str(tmp_path / "s.pt2")]) == 0
+    with torch.no_grad():
+        assert torch.allclose(models.load(tmp_path / "s.pt2")(x), net((x - 0.5) / 0.25),
+                              atol=1e-5)
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--model", "w.pth", "--normalize", "imagenet", "--mean", "0.5", "--std", "1"],
+     "give one or the other"),
+    (["--model", "w.pth", "--mean", "0.5"], "--mean and --std go together"),
+    (["--model", "w.pth", "--mean", "0.5", "--std", "0"], "--std must be positive"),
+    (["--model", "w.pth", "--mean", "a,b", "--std", "1"], "comma-separated numbers"),
+    (["--model", "fmnist-cnn-standard", "--normalize", "none"],
+     "built-in model with its own normalisation"),
+])
+def test_bad_normalisation_flags_are_usage_errors(capsys, tmp_path, argv, needle):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1

@@ -47,20 +47,66 @@ def input_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, e.g. 0.485,0.456,0.406, got {text!r}"
+        ) from None
+    return values
+
+
+def add_normalize_flags(p: argparse.ArgumentParser) -> None:
+    """--normalize PRESET, --mean, --std: for a model file that expects
+    normalised input (attacks then still work in [0, 1] pixels)."""
+    from explorer.core.models.normalize import PRESETS
+
+    p.add_argument("--normalize", choices=tuple(PRESETS), help="the input "
+                   "normalisation a model file expects: none, imagenet or "
+                   "cifar10 (default: what the file says; none for bare weights)")
+    p.add_argument("--mean", type=_floats, metavar="M[,M,M]",
+                   help="per-channel mean the model file expects")
+    p.add_argument("--std", type=_floats, metavar="S[,S,S]",
+                   help="per-channel std the model file expects")
+
+
+def normalize_values(ns: argparse.Namespace) -> dict[str, tuple[float, ...]]:
+    """``{"mean": ..., "std": ...}`` from the flags (empty: none given)."""
+    from explorer.core.models.normalize import PRESETS
+
+    if ns.normalize is not None and (ns.mean is not None or ns.std is not None):
+        raise UsageError("--normalize and --mean/--std: give one or the other")
+    if ns.normalize is not None:
+        mean, std = PRESETS[ns.normalize]
+        return {"mean": mean, "std": std}
+    if (ns.mean is None) != (ns.std is None):
+        raise UsageError("--mean and --std go together")
+    if ns.mean is None:
+        return {}
+    if any(s <= 0 for s in ns.std):
+        raise UsageError(f"--std must be positive, got {ns.std}")
+    return {"mean": ns.mean, "std": ns.std}
+
+
 def resolve_model(source: str, arch: str | None,
-                  in_shape: tuple[int, ...] | None = None):
+                  in_shape: tuple[int, ...] | None = None,
+                  normalize: dict[str, tuple[float, ...]] | None = None):
     """A built-in name, or a file path (with ``--arch`` for weights-only files,
-    built for ``in_shape`` when given)."""
+    built for ``in_shape`` and with the ``normalize`` mean/std when given)."""
     from explorer.core import models
 
     if source in models.builtin_names():
+        if normalize:
+            raise UsageError(f"{source!r} is a built-in model with its own "
+                             f"normalisation; --normalize/--mean/--std are for files")
         return models.load_builtin(source)
     if not Path(source).exists() and not any(c in source for c in "/\\."):
         raise models.ModelError(
             f"unknown model {source!r}: not a built-in model "
             f"({', '.join(models.builtin_names())}) and no such file"
         )
-    return models.load(source, arch=arch, in_shape=in_shape)
+    return models.load(source, arch=arch, in_shape=in_shape, **(normalize or {}))
 
 
 def load_data(name: str, split: str, root: Any = None,

@@ -15,8 +15,10 @@ from explorer.cli.common import (
     INPUT_SHAPE_HELP,
     OneLineParser,
     UsageError,
+    add_normalize_flags,
     input_shape,
     load_data,
+    normalize_values,
     resolve_model,
     skipped_files,
 )
@@ -39,6 +41,7 @@ def _parser(add_help: bool = True) -> OneLineParser:
     p.add_argument("--arch", help=ARCH_HELP)
     p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
                    help=INPUT_SHAPE_HELP)
+    add_normalize_flags(p)
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--split", default="test", help="split (default: test)")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
@@ -96,7 +99,7 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(ns.data, ns.split, root=ns.root, shape=ns.input_shape)
-    model = resolve_model(ns.model, ns.arch, ns.input_shape)
+    model = resolve_model(ns.model, ns.arch, ns.input_shape, normalize_values(ns))
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
     model = model.to(device)

@@ -16,8 +16,10 @@ from explorer.cli.common import (
     ARCH_HELP,
     INPUT_SHAPE_HELP,
     UsageError,
+    add_normalize_flags,
     input_shape,
     load_data,
+    normalize_values,
     resolve_model,
     skipped_files,
 )
@@ -29,6 +31,7 @@ def _common(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("--arch", help=ARCH_HELP)
     p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
                    help=INPUT_SHAPE_HELP)
+    add_normalize_flags(p)
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--split", default="test", help="split (default: test)")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
@@ -92,7 +95,8 @@ def _setup(args: argparse.Namespace):
                          f"{args.data} ({args.split}), got {args.index}")
     nets = []
     for source in args.model:
-        model = resolve_model(source, args.arch, args.input_shape)
+        model = resolve_model(source, args.arch, args.input_shape,
+                              normalize_values(args))
         models.check_compatible(model, dataset.info)
         nets.append(model.to(device))
     return dataset, nets, device
@@ -180,7 +184,8 @@ def landscape_command(args: argparse.Namespace) -> int:
               "seed": args.seed, "device": str(device)}
     if args.space == "weights":
         x, y = dataset.as_tensors(0, args.n)
-        other = (resolve_model(args.other, args.arch, args.input_shape)
+        other = (resolve_model(args.other, args.arch, args.input_shape,
+                               normalize_values(args))
                  if args.other else None)
         span = 1.0 if args.span is None else args.span
         config.update(dims=args.dims, n=len(x), other=args.other)

@@ -25,6 +25,7 @@ from explorer.cli.common import (
     CliError,
     OneLineParser,
     UsageError,
+    add_normalize_flags,
     input_shape,
 )
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
             export.add_argument("--arch", help=ARCH_HELP)
             export.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
                                 help=INPUT_SHAPE_HELP)
+            add_normalize_flags(export)
             export.add_argument("--out", required=True, metavar="OUT.pt2")
             export.add_argument("--json", action="store_true",
                                 help="print one JSON result line")

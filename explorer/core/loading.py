@@ -31,13 +31,22 @@ def load_model_job(
     *,
     builtin: bool,
     arch: str | None = None,
+    normalize: str | None = None,
     token: CancelToken | None = None,
 ) -> Iterator[Event]:
+    """``normalize``: a preset name (``normalize.PRESETS``) for a file whose
+    model expects normalised input; built-ins keep their own."""
+    from explorer.core.models.normalize import PRESETS
+
     yield Progress(0, 1, f"loading model {source}")
     if builtin:
         model = models.load_builtin(source)
     else:
-        model = models.load(source, arch=arch)
+        stats = {}
+        if normalize is not None:
+            mean, std = PRESETS[normalize]
+            stats = {"mean": mean, "std": std}
+        model = models.load(source, arch=arch, **stats)
     if token is not None:
         token.check()
     n_params = sum(p.numel() for p in model.parameters())

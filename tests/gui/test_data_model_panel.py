@@ -323,3 +323,20 @@ def test_export_the_loaded_model_as_pt2(qtbot, panel, ctx, tmp_path, monkeypatch
     with torch.no_grad():
         assert torch.allclose(program(x), ctx.session.model.cpu()(x), atol=1e-5)
     assert box.export_button.isEnabled()
+
+
+def test_a_normalisation_preset_wraps_the_file(qtbot, panel, ctx, tmp_path):
+    import torch
+    import torchvision
+
+    _wait_for_accuracy(qtbot, panel)
+    net = torchvision.models.resnet18(num_classes=10).eval()
+    torch.save(net.state_dict(), tmp_path / "r.pth")
+    box = panel.model_box
+    box.arch_combo.setEditText("torchvision:resnet18")
+    box.norm_combo.setCurrentIndex(box.norm_combo.findText("CIFAR-10"))
+    box.open_file(str(tmp_path / "r.pth"))
+    qtbot.waitUntil(lambda: ctx.session.model is not None
+                    and ctx.session.model.meta.arch == "torchvision:resnet18",
+                    timeout=30_000)
+    assert ctx.session.model.meta.mean == (0.4914, 0.4822, 0.4465)

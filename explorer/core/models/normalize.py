@@ -7,6 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+# Input normalisations people train with: a model that expects normalised
+# input is wrapped with one, so attacks still work in [0, 1] pixel space.
+PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "none": ((0.0,), (1.0,)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    # the training set's true per-channel std (0.2023, 0.1994, 0.2010, seen in
+    # many repositories, is a widespread miscalculation; pass it with --std)
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
 
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel; a single value applies to every channel."""

@@ -63,6 +63,15 @@ class ModelBox(QGroupBox):
         self._job = None
         self.combo = QComboBox()
         self.arch_combo = _arch_combo()
+        self.norm_combo = QComboBox()
+        for text, preset in (("from file", None), ("none", "none"),
+                             ("ImageNet", "imagenet"), ("CIFAR-10", "cifar10")):
+            self.norm_combo.addItem(text, preset)
+        self.norm_combo.setToolTip(
+            "The input normalisation a model file expects (built-in models keep "
+            "their own): the model is wrapped with it, so attacks still work in "
+            "[0, 1] pixels and eps means what it says. 'from file': what the file "
+            "records, none for bare weights.")
         self.device_combo = QComboBox()
         for name in devices.available():
             self.device_combo.addItem(name, name)
@@ -86,6 +95,7 @@ class ModelBox(QGroupBox):
         form = QFormLayout(self)
         form.addRow(self.combo)
         form.addRow("Weights-only arch", self.arch_combo)
+        form.addRow("Normalisation", self.norm_combo)
         form.addRow("Device", self.device_combo)
         form.addRow(self.info)
         form.addRow(self.export_button)
@@ -153,6 +163,7 @@ class ModelBox(QGroupBox):
         job = self.ctx.runner.start(
             load_model_job, name="load model", slot="model-box/load",
             job_args=(source,), builtin=builtin, arch=self.arch(),
+            normalize=self.norm_combo.currentData(),
         )
         job.done.connect(self._on_loaded)
         job.failed.connect(self._on_failed)
