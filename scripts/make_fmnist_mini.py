@@ -1,4 +1,5 @@
-"""Build resources/fashion-mnist-mini.npz: a class-balanced Fashion-MNIST subset.
+"""Build explorer/resources/fashion-mnist-mini.npz, a class-balanced subset of
+Fashion-MNIST.
 
 Takes ``--per-class-train`` (600) and ``--per-class-test`` (100) images of each
 class from the official IDX files, chosen with a seeded NumPy generator and
@@ -21,7 +22,7 @@ from explorer.core.fileio import atomic_write_bytes
 
 FILENAME = "fashion-mnist-mini.npz"
 DEFAULT_SRC = Path("/usr/share/datasets/fashion-mnist")
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "resources" / FILENAME
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "explorer" / "resources" / FILENAME
 NUM_CLASSES = 10
 
 

@@ -4,7 +4,7 @@
 
 Trains on the full official Fashion-MNIST training set (60k), reports accuracy
 on the official 10k test set and on the bundled mini test split, and saves
-``resources/models/fmnist-cnn-standard.safetensors`` with its metadata.
+``explorer/resources/models/fmnist-cnn-standard.safetensors`` with its metadata.
 """
 
 from __future__ import annotations

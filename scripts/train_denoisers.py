@@ -15,7 +15,7 @@ sigma 0.1; both built-ins are then fine-tuned from it exactly alike (1 epoch
 on the first 30k images), the standard one plainly and the HAT one against
 ObsAtk at twice the evaluation budget (rho 0.88 = RMS 8/255), so that their
 comparison measures HAT and not extra training. Each is evaluated on the
-bundled mini test split and saved to ``resources/models/``; the attacked PSNR
+bundled mini test split and saved to ``explorer/resources/models/``; the attacked PSNR
 printed while training is measured at the training budget, not at RMS 4/255.
 """
 

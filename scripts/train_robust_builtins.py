@@ -6,7 +6,7 @@
 small-cnn (the standard built-in's architecture) trained on the full official
 Fashion-MNIST training set (60k images, from the IDX files; on Debian:
 `apt install dataset-fashion-mnist`) at eps 0.1, evaluated on the bundled
-mini test split, and saved to ``resources/models/`` with its metadata.
+mini test split, and saved to ``explorer/resources/models/`` with its metadata.
 """
 
 from __future__ import annotations

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 
 def resources_dir() -> Path:
-    """``resources/`` beside the package (source checkout or editable install).
+    """``explorer/resources/``: package data, so a wheel installed anywhere
+    has its data set and models (found through ``importlib.resources``).
 
     ``EXPLORER_RESOURCES`` overrides it, e.g. for a frozen desktop bundle.
     """
     override = os.environ.get("EXPLORER_RESOURCES")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "resources"
+    return Path(str(files("explorer").joinpath("resources")))
 
 
 def resource_path(*parts: str) -> Path:
@@ -23,7 +25,7 @@ def resource_path(*parts: str) -> Path:
 
 def builtin_weights(kind: str, recipes: dict[str, tuple[str, str]], name: str,
                     error: type[Exception]) -> Path:
-    """The shipped weights file of built-in ``name`` in ``resources/models/``.
+    """The shipped weights file of built-in ``name`` in ``explorer/resources/models/``.
 
     ``recipes`` maps each name to (what it is, the command that rebuilds its
     file); an unknown name or a missing file raises ``error`` saying which

@@ -37,7 +37,7 @@ def test_builtin_loads_in_eval_mode_with_meta():
 def test_builtin_accuracy_on_the_mini_test_split():
     npz_path = resource_path("fashion-mnist-mini.npz")
     if not npz_path.is_file():
-        pytest.skip("resources/fashion-mnist-mini.npz is missing")
+        pytest.skip("explorer/resources/fashion-mnist-mini.npz is missing")
     with np.load(npz_path, allow_pickle=False) as npz:
         x = torch.from_numpy(npz["x_test"]).float().div(255).unsqueeze(1)
         y = torch.from_numpy(npz["y_test"]).long()

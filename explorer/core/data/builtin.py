@@ -1,4 +1,5 @@
-"""The bundled offline set: a class-balanced Fashion-MNIST subset in resources/."""
+"""The bundled offline set: a class-balanced Fashion-MNIST subset (package data
+in explorer/resources/)."""
 
 from __future__ import annotations
 

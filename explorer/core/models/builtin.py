@@ -1,4 +1,4 @@
-"""Pretrained models shipped in ``resources/models/``."""
+"""Pretrained models shipped in ``explorer/resources/models/``."""
 
 from __future__ import annotations
 
