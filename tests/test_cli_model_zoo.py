@@ -167,3 +167,36 @@ def test_bad_normalisation_flags_are_usage_errors(capsys, tmp_path, argv, needle
     err = capsys.readouterr().err
     assert needle in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _softmax_program(path):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10),
+                              torch.nn.Softmax(dim=1))
+    torch.export.save(torch.export.export(
+        net, (torch.rand(2, 1, 28, 28),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},)), path)
+    return path
+
+
+def test_results_carry_the_guardrail_warnings(capsys, tmp_path):
+    path = _softmax_program(tmp_path / "probs.pt2")
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "eval", "--model", str(path), "--n", "50",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    warnings = json.loads(captured.out.strip().splitlines()[-1])["warnings"]
+    codes = [w.split(":")[0] for w in warnings]
+    assert codes == ["softmax", "near chance"]  # untrained: guessing too
+    assert "warning: softmax: the outputs are probabilities" in captured.err
+    assert main(["--workspace", ws, "attack", "--model", str(path), "--attack",
+                 "fgsm", "--n", "20", "--json"]) == 0
+    assert "softmax" in _last(capsys)["warnings"][0]
+    assert main(["--workspace", ws, "eval", "--model", "fmnist-cnn-standard",
+                 "--n", "50", "--json"]) == 0
+    assert _last(capsys)["warnings"] == []
+
+
+def test_an_eps_above_one_is_asked_about(capsys):
+    assert main(["attack", "--model", "fmnist-cnn-standard", "--attack", "pgd",
+                 "--eps", "8", "--n", "4"]) == 2
+    assert "did you mean 8/255 = 0.0314?" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from explorer.cli.common import (
     OneLineParser,
     UsageError,
     add_normalize_flags,
+    guardrail_warnings,
     input_shape,
     load_data,
     normalize_values,
@@ -156,8 +157,10 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
                 ws.add_artifact(run.id, path.name, path)
             summary["examples"] = str(folder)
         run.summary = summary
+    warnings = guardrail_warnings(model, dataset, device, results["clean_acc"])
     return {**summary, "model": ns.model, "data": ns.data, "split": ns.split,
-            "device": str(device), "run_id": run.id, **skipped_files(dataset)}
+            "device": str(device), "run_id": run.id, "warnings": warnings,
+            **skipped_files(dataset)}
 
 
 def _lean(event):

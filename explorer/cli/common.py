@@ -134,6 +134,20 @@ def load_data(name: str, split: str, root: Any = None,
     return dataset
 
 
+def guardrail_warnings(model: Any, dataset: Any, device: Any,
+                       clean_acc: float | None) -> list[str]:
+    """The model's guardrail warnings on the first images (softmax, random
+    output, train mode, near chance), each also said on stderr."""
+    from explorer.core.models import guardrails
+
+    x, _ = dataset.as_tensors(0, min(16, len(dataset)))
+    found = guardrails.check(model, x.to(device), clean_acc=clean_acc,
+                             num_classes=len(dataset.classes))
+    for text in found:
+        sys.stderr.write(f"warning: {text}\n")
+    return found
+
+
 def skipped_files(*datasets: Any) -> dict[str, list[str]]:
     """``{"skipped_files": [...]}`` for image folders, ``{}`` for other sets."""
     if not any(hasattr(ds, "skipped_files") for ds in datasets):

@@ -16,6 +16,7 @@ from explorer.cli.common import (
     OneLineParser,
     UsageError,
     add_normalize_flags,
+    guardrail_warnings,
     input_shape,
     load_data,
     normalize_values,
@@ -114,5 +115,7 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
         results = run_job(events, token, as_json=ns.json, recorder=run.record,
                           title="clean accuracy")
         run.summary = results
+    warnings = guardrail_warnings(model, dataset, device, results["clean_acc"])
     return {**results, "model": ns.model, "data": ns.data, "split": ns.split,
-            "device": str(device), "run_id": run.id, **skipped_files(dataset)}
+            "device": str(device), "run_id": run.id, "warnings": warnings,
+            **skipped_files(dataset)}

@@ -155,7 +155,12 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
         run.summary = {**(entries[0] if len(entries) == 1 else {}), "models": entries}
     shared = {"data": ns.data, "split": ns.split, "device": str(device),
               "run_id": run.id}
-    results["models"] = [{**e, **shared} for e in results["models"]]
+    from explorer.cli.common import guardrail_warnings
+
+    results["models"] = [
+        {**e, **shared, "warnings": guardrail_warnings(
+            models[e["model"]], dataset, device, e.get("clean_acc"))}
+        for e in results["models"]]
     return {**results, **shared}
 
 

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from explorer.core import data, models
 from explorer.core.jobs import CancelToken, Done, Event, Progress
+from explorer.core.models import guardrails
 
 
 def load_data_job(
@@ -50,8 +53,14 @@ def load_model_job(
     if token is not None:
         token.check()
     n_params = sum(p.numel() for p in model.parameters())
+    warnings = []
+    if model.meta.in_shape is not None:  # outputs on random pixels: cheap
+        probe = torch.rand(8, *model.meta.in_shape,
+                           generator=torch.Generator().manual_seed(0))
+        warnings = guardrails.output_warnings(model, probe)
     yield Progress(1, 1, "model loaded")
-    yield Done({"model": model, "source": source, "parameters": n_params})
+    yield Done({"model": model, "source": source, "parameters": n_params,
+                "warnings": warnings})
 
 
 def export_model_job(model, path: str, *,

@@ -340,3 +340,26 @@ def test_a_normalisation_preset_wraps_the_file(qtbot, panel, ctx, tmp_path):
                     and ctx.session.model.meta.arch == "torchvision:resnet18",
                     timeout=30_000)
     assert ctx.session.model.meta.mean == (0.4914, 0.4822, 0.4465)
+
+
+def test_guardrails_show_as_a_badge(qtbot, panel, ctx, tmp_path):
+    """A model that returns probabilities: 'softmax' on load, and 'near chance'
+    once its accuracy is measured; the tooltip says the fix."""
+    import torch
+
+    _wait_for_accuracy(qtbot, panel)
+    box = panel.model_box
+    assert not box.badge.isVisible()  # the built-in is clean
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10),
+                              torch.nn.Softmax(dim=1))
+    path = tmp_path / "probs.pt2"
+    torch.export.save(torch.export.export(
+        net, (torch.rand(2, 1, 28, 28),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},)), path)
+    box.open_file(str(path))
+    qtbot.waitUntil(lambda: "near chance" in box.badge.text(), timeout=30_000)
+    assert box.badge.isVisible()
+    assert box.badge.text() == "⚠ softmax, near chance"
+    assert "wrap the model with log" in box.badge.toolTip()
+    box.choose_builtin("fmnist-cnn-standard")
+    qtbot.waitUntil(lambda: not box.badge.isVisible(), timeout=30_000)

@@ -19,7 +19,7 @@ from explorer.core.attacks.square_steps import (
     propose_linf,
     stripes_init,
 )
-from explorer.core.attacks.threat import L2Ball, LinfBall
+from explorer.core.attacks.threat import L2Ball, LinfBall, linf_budget_error
 from explorer.core.params import Param, ParamError
 
 EPS_LINF = Param("eps", float, 0.1, "l-inf budget in pixel units", minimum=0.0,
@@ -167,8 +167,7 @@ class Square(Attack):
 
     def _check(self) -> None:
         if self.cfg["norm"] == "linf" and self.cfg["eps"] > 1:
-            raise ParamError(f"eps must be in [0, 1] for the l-inf threat model, "
-                             f"got {self.cfg['eps']:g}")
+            raise linf_budget_error("eps", self.cfg["eps"])
 
     def budget(self) -> tuple[str, float]:
         return self.cfg["norm"], self.cfg["eps"]

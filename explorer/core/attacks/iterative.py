@@ -15,8 +15,13 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core.attacks.base import Attack, AttackStep, attack_loss, is_success
-from explorer.core.attacks.threat import THREATS, ThreatModel, make_threat
-from explorer.core.params import Param, ParamError
+from explorer.core.attacks.threat import (
+    THREATS,
+    ThreatModel,
+    linf_budget_error,
+    make_threat,
+)
+from explorer.core.params import Param
 
 EPS = Param("eps", float, 0.1, "perturbation budget in the threat model's norm "
             "(pixel units; l-inf at most 1)", minimum=0.0, maximum=1000.0, unit="px")
@@ -125,10 +130,7 @@ class _GradientAttack(Attack):
         if self.cfg.get("norm", "linf") == "linf":
             for key in ("eps", "alpha"):
                 if key in self.cfg and self.cfg[key] > 1:
-                    raise ParamError(
-                        f"{key} must be in [0, 1] for the l-inf threat model, "
-                        f"got {self.cfg[key]:g}"
-                    )
+                    raise linf_budget_error(key, self.cfg[key])
 
     def budget(self) -> tuple[str, float]:
         return self.cfg.get("norm", "linf"), self.cfg["eps"]

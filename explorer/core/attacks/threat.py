@@ -17,6 +17,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from explorer.core.params import ParamError
+
 _TINY = 1e-12
 
 
@@ -246,3 +248,12 @@ class RadiusBall(ThreatModel):
         delta = x - x0
         scale = (r / _col(self.size(delta).clamp_min(1e-12), delta)).clamp(max=1)
         return (x0 + delta * scale).clamp(0, 1)
+
+
+def linf_budget_error(key: str, value: float) -> ParamError:
+    """An l-inf budget above 1: pixels are in [0, 1], so ask whether it was
+    meant as k/255 rather than run it (it would allow any image at all)."""
+    hint = (f"; pixels are in [0, 1]: did you mean {value:g}/255 = "
+            f"{value / 255:.4f}?" if value <= 255 else "")
+    return ParamError(f"{key} must be in [0, 1] for the l-inf threat model, "
+                      f"got {value:g}{hint}")

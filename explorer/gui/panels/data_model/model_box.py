@@ -19,7 +19,7 @@ from explorer.core import device as devices
 from explorer.core import models
 from explorer.core.defenses.inference_wrap import wrapper_title
 from explorer.core.loading import export_model_job, load_model_job
-from explorer.core.models import zoo
+from explorer.core.models import guardrails, zoo
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 
@@ -80,6 +80,16 @@ class ModelBox(QGroupBox):
         )
         self.info = QLabel("no model")
         self.info.setWordWrap(True)
+        # Guardrails (softmax, random output, train mode, near chance): a badge
+        # with the measurement and the fix in its tooltip.
+        self.badge = QLabel()
+        self.badge.setWordWrap(True)
+        self.badge.setStyleSheet(
+            "background: #fff3cd; color: #664d03; border: 1px solid #ffda6a; "
+            "border-radius: 3px; padding: 2px 4px;")
+        self.badge.setVisible(False)
+        self._warnings: list = []  # ModelWarning from the load
+        self._accuracy_warning = None
         self._summary = ""  # the loaded model's description, before any wrapper
         self._model = None  # the loaded model, before any wrapper
         self.export_button = QPushButton("Export .pt2…")
@@ -98,6 +108,7 @@ class ModelBox(QGroupBox):
         form.addRow("Normalisation", self.norm_combo)
         form.addRow("Device", self.device_combo)
         form.addRow(self.info)
+        form.addRow(self.badge)
         form.addRow(self.export_button)
         form.addRow(self.export_status)
         self._fill()
@@ -178,6 +189,8 @@ class ModelBox(QGroupBox):
         self.info.setText(self._summary)
         self.info.setStyleSheet("")
         self._model = model
+        self._warnings, self._accuracy_warning = list(result.get("warnings", ())), None
+        self._show_badge()
         self.export_button.setEnabled(meta is not None and meta.in_shape is not None)
         self._say_export("")
         self.ctx.session.set_model(model, Path(result["source"]).name)
@@ -203,8 +216,27 @@ class ModelBox(QGroupBox):
         self.info.setText(message)
         self.info.setStyleSheet(ERROR_STYLE)
         self._model = None
+        self._warnings, self._accuracy_warning = [], None
+        self._show_badge()
         self.export_button.setEnabled(False)
         self.ctx.session.set_model(None, "")
+
+    # -- guardrails -----------------------------------------------------------------
+    def show_accuracy(self, clean_acc: float, num_classes: int) -> None:
+        """The page's clean accuracy: near chance joins the badge."""
+        self._accuracy_warning = guardrails.accuracy_warning(clean_acc, num_classes)
+        self._show_badge()
+
+    def warnings(self) -> list:
+        return [*self._warnings, *([self._accuracy_warning]
+                                   if self._accuracy_warning else [])]
+
+    def _show_badge(self) -> None:
+        found = self.warnings()
+        self.badge.setVisible(bool(found))
+        self.badge.setText("⚠ " + ", ".join(w.code for w in found) if found else "")
+        self.badge.setToolTip("\n\n".join(f"{w.code}: {w.message}.\nFix: {w.fix}."
+                                            for w in found))
 
     # -- export ---------------------------------------------------------------------
     def _say_export(self, text: str) -> None:

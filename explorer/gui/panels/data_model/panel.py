@@ -194,6 +194,7 @@ class DataModelPanel(QWidget):
         self.accuracy.show_result(
             result, f"{session.model_source} on {session.data_name} ({session.split})"
         )
+        self.model_box.show_accuracy(result["clean_acc"], len(result["classes"]))
         self.evaluated.emit(result)
 
     @Slot(str)
