@@ -42,14 +42,16 @@ lint: setup
 	$(VENV)/bin/ruff check explorer tests bench scripts
 	$(VENV)/bin/lint-imports
 
+# Every page after its demo, in a fresh home (default workspace, no settings).
 screenshots: setup
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/data-panel.png --panel data
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/attack-lab.png --panel attack
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/training.png --panel training
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/evaluate.png --panel evaluate
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/inside.png --panel inside
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/playground.png --panel playground
-	QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui --screenshot docs/denoise.png --panel denoise
+	@home=$$(mktemp -d); \
+	for shot in data:data-panel attack:attack-lab training:training evaluate:evaluate \
+	            inside:inside playground:playground denoise:denoise; do \
+	  echo "docs/$${shot#*:}.png"; \
+	  env -u EXPLORER_HOME -u EXPLORER_CONFIG_DIR HOME=$$home \
+	  QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui \
+	    --screenshot docs/$${shot#*:}.png --panel $${shot%%:*} || exit 1; \
+	done; rm -rf $$home
 
 clean:
 	rm -rf $(VENV) build *.egg-info

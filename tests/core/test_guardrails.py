@@ -73,9 +73,11 @@ def test_dropout_left_on_is_train_mode_and_nothing_changes():
     model = _Dropout().train()
     found = guardrails.output_warnings(model, X)
     assert [w.code for w in found] == ["train mode"]
-    assert "'drop'" not in found[0].message and "drop" in found[0].message
+    assert "'drop'" not in found[0].message
+    assert "drop" in found[0].message
     assert "model.eval()" in found[0].fix
-    assert model.training and model.drop.training  # restored as it was
+    assert model.training
+    assert model.drop.training
 
 
 def test_batchnorm_statistics_are_not_touched():
@@ -88,7 +90,8 @@ def test_batchnorm_statistics_are_not_touched():
 
 def test_near_chance_accuracy_asks_about_the_input_range():
     near = guardrails.accuracy_warning(0.11, 10)
-    assert near is not None and near.code == "near chance"
+    assert near is not None
+    assert near.code == "near chance"
     assert "normalisation" in near.fix
     assert guardrails.accuracy_warning(0.2, 10) is None  # twice chance: no
 
