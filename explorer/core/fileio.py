@@ -45,6 +45,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete what :func:`atomic_path` left in ``folder`` when its process
+    was killed mid-write (SIGKILL skips the clean-up); the files it was
+    writing are untouched. Only call it where no one else is writing."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        parts = tmp.name[1:-len(".tmp")].rsplit(".", 1)
+        if len(parts) == 2 and len(parts[1]) == 12 and all(
+                c in "0123456789abcdef" for c in parts[1]):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -142,3 +142,16 @@ def test_atomic_write_failure_keeps_old_file(tmp_path):
         crash_mid_write()
     assert json.loads(target.read_text()) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path):
+    from explorer.core.fileio import remove_stale_temporaries
+
+    left = tmp_path / ".best.safetensors.1626a79becf4.tmp"  # SIGKILL mid-write
+    left.write_bytes(b"half a file")
+    kept = [tmp_path / "last.pt", tmp_path / ".notes.tmp", tmp_path / ".a.xyz.tmp"]
+    for path in kept:
+        path.write_bytes(b"whole")
+    assert remove_stale_temporaries(tmp_path) == [left]
+    assert sorted(tmp_path.iterdir()) == sorted(kept)

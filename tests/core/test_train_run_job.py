@@ -72,3 +72,22 @@ def test_bad_settings_name_the_setting(change, message):
 
     with pytest.raises(ParamError, match=message):
         CONFIG.replace(**change)
+
+
+def test_resume_clears_what_a_killed_save_left(tmp_path):
+    """kill -9 during a save leaves the atomic write's temporary file."""
+    token = CancelToken()
+    job = train_run(CONFIG.replace(batch_size=8), run_dir=tmp_path, device="cpu",
+                    token=token)
+    for event in job:
+        if isinstance(event, Metric) and event.name == "batch_loss":
+            break
+    token.cancel()
+    with pytest.raises(Cancelled):
+        job.throw(Cancelled())
+    stale = tmp_path / ".best.safetensors.0123456789ab.tmp"
+    stale.write_bytes(b"half a file")
+    events = list(train_run(CONFIG.replace(batch_size=8), run_dir=tmp_path,
+                            device="cpu", resume=True))
+    assert isinstance(events[-1], Done)
+    assert not stale.exists()

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from explorer.core.fileio import remove_stale_temporaries
 from explorer.core.jobs import CancelToken, Event, Metric, Progress, ProgressThrottle
 from explorer.core.training import checkpoint
 from explorer.core.training.schedules import lr_factor
@@ -98,6 +99,8 @@ class RunState:
             pos = position()
             self.save(pos)
             return pos
+        # A run killed while it saved left a temporary file beside its files.
+        remove_stale_temporaries(Path(self.path).parent)
         state = checkpoint.load(self.path)
         for key in self.fixed_keys:
             if state["config"].get(key) != self.config[key]:
