@@ -13,16 +13,13 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
-    ARCH_HELP,
-    INPUT_SHAPE_HELP,
     OneLineParser,
     UsageError,
-    add_normalize_flags,
+    add_data_flags,
+    add_model_file_flags,
     guardrail_warnings,
-    input_shape,
     load_data,
-    normalize_values,
-    resolve_model,
+    model_from_flags,
     skipped_files,
 )
 from explorer.cli.running import RecordedRun, print_result, run_job
@@ -46,13 +43,8 @@ def _common_parser() -> OneLineParser:
     p.add_argument("-h", "--help", action="store_true", help="show this help")
     p.add_argument("--attack", help="attack name (see `explorer attack --help`)")
     p.add_argument("--model", help="built-in model name or a weights file")
-    p.add_argument("--arch", help=ARCH_HELP)
-    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
-                   help=INPUT_SHAPE_HELP)
-    add_normalize_flags(p)
-    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
-    p.add_argument("--split", default="test", help="split (default: test)")
-    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+    add_model_file_flags(p)
+    add_data_flags(p)
     p.add_argument("--n", type=int, default=1000,
                    help="attack the first N images of the split (default: 1000)")
     p.add_argument("--batch-size", type=int, default=256)
@@ -124,7 +116,7 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(ns.data, ns.split, root=ns.root, shape=ns.input_shape)
-    model = resolve_model(ns.model, ns.arch, ns.input_shape, normalize_values(ns))
+    model = model_from_flags(ns.model, ns)
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
     model = accel.place(model, device)

@@ -89,6 +89,27 @@ def normalize_values(ns: argparse.Namespace) -> dict[str, tuple[float, ...]]:
     return {"mean": ns.mean, "std": ns.std}
 
 
+def add_model_file_flags(p: argparse.ArgumentParser) -> None:
+    """--arch, --input-shape and the normalisation flags: how a model file
+    is read (:func:`model_from_flags` applies them)."""
+    p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
+                   help=INPUT_SHAPE_HELP)
+    add_normalize_flags(p)
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    """--data, --split, --root: the data set a command reads."""
+    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
+    p.add_argument("--split", default="test", help="split (default: test)")
+    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+
+
+def model_from_flags(source: str, ns: argparse.Namespace):
+    """:func:`resolve_model` with the flags of :func:`add_model_file_flags`."""
+    return resolve_model(source, ns.arch, ns.input_shape, normalize_values(ns))
+
+
 def resolve_model(source: str, arch: str | None,
                   in_shape: tuple[int, ...] | None = None,
                   normalize: dict[str, tuple[float, ...]] | None = None):

@@ -11,16 +11,13 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
-    ARCH_HELP,
-    INPUT_SHAPE_HELP,
     OneLineParser,
     UsageError,
-    add_normalize_flags,
+    add_data_flags,
+    add_model_file_flags,
     guardrail_warnings,
-    input_shape,
     load_data,
-    normalize_values,
-    resolve_model,
+    model_from_flags,
     skipped_files,
 )
 from explorer.cli.eval_suite import add_suite_flags, suite_command, wants_suite
@@ -39,13 +36,8 @@ def _parser(add_help: bool = True) -> OneLineParser:
                       "robust accuracy under an attack suite (--suite).")
     p.add_argument("--model", action="append", help="built-in model name or a "
                    "weights file; repeat it to compare several models")
-    p.add_argument("--arch", help=ARCH_HELP)
-    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
-                   help=INPUT_SHAPE_HELP)
-    add_normalize_flags(p)
-    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
-    p.add_argument("--split", default="test", help="split (default: test)")
-    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+    add_model_file_flags(p)
+    add_data_flags(p)
     p.add_argument("--n", type=int, default=None,
                    help="evaluate the first N images of the split (default: all)")
     p.add_argument("--batch-size", type=int, default=500)
@@ -100,7 +92,7 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(ns.data, ns.split, root=ns.root, shape=ns.input_shape)
-    model = resolve_model(ns.model, ns.arch, ns.input_shape, normalize_values(ns))
+    model = model_from_flags(ns.model, ns)
     models.check_compatible(model, dataset.info)
     model, wrapper = apply_wrapper(model, ns)
     model = model.to(device)

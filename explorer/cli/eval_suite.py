@@ -111,7 +111,7 @@ def _settings(ns: argparse.Namespace) -> dict[str, Any]:
 
 def _compare(args, ns, dataset) -> dict[str, Any]:
     """The Evaluate page's compare job on the first N images, one run."""
-    from explorer.cli.common import normalize_values, resolve_model
+    from explorer.cli.common import model_from_flags
     from explorer.cli.running import RecordedRun, run_job
     from explorer.cli.wrap_flags import apply_wrapper
     from explorer.core import device as devices
@@ -122,7 +122,7 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
     device = devices.pick(args.device)
     models = {}
     for name in ns.models:
-        model = resolve_model(name, ns.arch, ns.input_shape, normalize_values(ns))
+        model = model_from_flags(name, ns)
         model, _wrapper = apply_wrapper(model, ns)
         models[name] = model
     settings = _settings(ns)

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from explorer.cli.common import (
-    ARCH_HELP,
-    INPUT_SHAPE_HELP,
     UsageError,
-    add_normalize_flags,
-    input_shape,
+    add_data_flags,
+    add_model_file_flags,
     load_data,
-    normalize_values,
-    resolve_model,
+    model_from_flags,
     skipped_files,
 )
 from explorer.cli.running import RecordedRun, print_result, run_job
@@ -28,13 +25,8 @@ from explorer.cli.running import RecordedRun, print_result, run_job
 
 def _common(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("--model", required=True, action="append", help=model_help)
-    p.add_argument("--arch", help=ARCH_HELP)
-    p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
-                   help=INPUT_SHAPE_HELP)
-    add_normalize_flags(p)
-    p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
-    p.add_argument("--split", default="test", help="split (default: test)")
-    p.add_argument("--root", help="folder of a torchvision or image-folder set")
+    add_model_file_flags(p)
+    add_data_flags(p)
     p.add_argument("--index", type=int, default=0,
                    help="index of the image in the split (default: 0)")
     p.add_argument("--eps", default="0.1",
@@ -95,8 +87,7 @@ def _setup(args: argparse.Namespace):
                          f"{args.data} ({args.split}), got {args.index}")
     nets = []
     for source in args.model:
-        model = resolve_model(source, args.arch, args.input_shape,
-                              normalize_values(args))
+        model = model_from_flags(source, args)
         models.check_compatible(model, dataset.info)
         nets.append(model.to(device))
     return dataset, nets, device
@@ -184,8 +175,7 @@ def landscape_command(args: argparse.Namespace) -> int:
               "seed": args.seed, "device": str(device)}
     if args.space == "weights":
         x, y = dataset.as_tensors(0, args.n)
-        other = (resolve_model(args.other, args.arch, args.input_shape,
-                               normalize_values(args))
+        other = (model_from_flags(args.other, args)
                  if args.other else None)
         span = 1.0 if args.span is None else args.span
         config.update(dims=args.dims, n=len(x), other=args.other)

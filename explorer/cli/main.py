@@ -17,16 +17,13 @@ import importlib
 import sys
 
 from explorer.cli.common import (
-    ARCH_HELP,
     EXIT_CANCELLED,
     EXIT_ERROR,
     EXIT_USAGE,
-    INPUT_SHAPE_HELP,
     CliError,
     OneLineParser,
     UsageError,
-    add_normalize_flags,
-    input_shape,
+    add_model_file_flags,
 )
 
 # command -> "module:function" taking the parsed arguments
@@ -116,10 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "export", help="write a model as a torch.export program (.pt2)")
             export.add_argument("--model", required=True,
                                 help="built-in model name or a model file")
-            export.add_argument("--arch", help=ARCH_HELP)
-            export.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
-                                help=INPUT_SHAPE_HELP)
-            add_normalize_flags(export)
+            add_model_file_flags(export)
             export.add_argument("--out", required=True, metavar="OUT.pt2")
             export.add_argument("--json", action="store_true",
                                 help="print one JSON result line")

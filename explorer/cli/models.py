@@ -60,13 +60,12 @@ def _export(args: argparse.Namespace) -> int:
     """``explorer models export --model M --out OUT.pt2``."""
     from pathlib import Path
 
-    from explorer.cli.common import UsageError, normalize_values, resolve_model
+    from explorer.cli.common import UsageError, model_from_flags
     from explorer.core.models import exported
 
     if not args.out.endswith(".pt2"):
         raise UsageError(f"--out must end in .pt2, got {args.out!r}")
-    model = resolve_model(args.model, args.arch, args.input_shape,
-                          normalize_values(args))
+    model = model_from_flags(args.model, args)
     path = exported.export(model, Path(args.out))
     result: dict[str, Any] = {"model": args.model, "out": str(path),
                               "arch": model.meta.arch,
