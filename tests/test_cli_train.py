@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from damage import cifar_folder
 
 from explorer.cli import main
 from explorer.cli import train as cli_train
@@ -92,6 +93,8 @@ def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):
     (["--defense", "standard", "--bogus", "1"], "unrecognized arguments: --bogus"),
     (["--defense", "standard", "--schedule", "x"], "--schedule"),
     ([], "--defense is required"),
+    (["--defense", "standard", "--augment", "bogus"],
+     "argument --augment: invalid choice: 'bogus'"),
 ])  # fmt: skip
 def test_bad_flags_give_one_line(capsys, tmp_path, flags, message):
     code = main(["--workspace", str(tmp_path / "ws"), "train", *flags])
@@ -135,3 +138,20 @@ def test_a_run_started_in_the_cli_stores_the_pages_config(capsys, tmp_path):
     config = TrainingConfig.from_json(stored)  # what the Training page resumes
     assert config.to_json() == stored
     assert (config.defense, config.arch, config.limit_train) == ("standard", "mlp", 256)
+    assert config.augment == "none"  # what "auto" is for 1×28×28 Fashion-MNIST
+
+
+@pytest.mark.parametrize("flags", [["--augment", "crop-flip"], []])
+def test_a_cifar_run_trains_with_crop_and_flip(capsys, tmp_path, flags):
+    """A tiny CIFAR-10 folder (3×32×32): --augment crop-flip, or the default
+    auto, trains and records crop-flip in the run and the best weights."""
+    cifar_folder(tmp_path / "cifar")  # 15 training and 3 test images
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, *BASE, "--data", "cifar10", "--root",
+                 str(tmp_path / "cifar"), "--defense", "pgd-at", "--steps", "1",
+                 "--epochs", "1", "--batch-size", "8", *flags, "--json"]) == 0
+    last = _lines(capsys)[-1]
+    assert last["epochs"] == 1
+    with Workspace.open(ws) as store:
+        assert store.get(last["run_id"]).config["augment"] == "crop-flip"
+    assert models.load(last["best"]).meta.training["augment"] == "crop-flip"

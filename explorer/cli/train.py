@@ -44,6 +44,8 @@ def _defenses_epilog() -> str:
 
 
 def _common_parser() -> OneLineParser:
+    from explorer.core.training.augment import MODES, PAD
+
     p = OneLineParser(prog="explorer train", add_help=False, allow_abbrev=False,
                       description="Train a model with a defense; the defense's and "
                                   "the architecture's parameters are flags too.",
@@ -63,6 +65,12 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--schedule", default="piecewise",
                    choices=("piecewise", "cosine", "cyclic", "constant"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", choices=MODES, default="auto",
+                   help="augment the training images: crop = a random window of "
+                        f"the image padded with {PAD} zero pixels per side, flip "
+                        "= mirror half of them left-right (default: auto = "
+                        "crop-flip for 3x32x32 sets such as CIFAR-10 and SVHN, "
+                        "none otherwise; the run records what auto chose)")
     p.add_argument("--eval-eps", default="0.1",
                    help="l-inf budget of the per-epoch PGD evaluation (8/255 ok)")
     p.add_argument("--eval-steps", type=int, default=10)
@@ -122,7 +130,7 @@ def _config(ns: argparse.Namespace):
         data=ns.data, root=ns.root, arch=ns.arch, arch_params=ns.arch_params,
         defense=ns.defense, params=params, epochs=ns.epochs,
         batch_size=ns.batch_size, optimizer=ns.optimizer, lr=ns.lr,
-        schedule=ns.schedule, seed=ns.seed, eval_eps=eval_eps,
+        schedule=ns.schedule, seed=ns.seed, augment=ns.augment, eval_eps=eval_eps,
         eval_steps=ns.eval_steps, eval_n=ns.eval_n,
         checkpoint_minutes=ns.checkpoint_minutes, limit_train=ns.limit_train)
 
@@ -184,6 +192,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
         # Loaded here so unreadable image files are named before the run.
         train_set = load_data(config.data, "train", root=config.root)
         test_set = load_data(config.data, "test", root=config.root)
+        if ns.resume is None:  # the run records what "auto" means for this set
+            config = config.resolved(tuple(train_set.info.shape))
         token = CancelToken()
         if ns.resume is not None:
             run = _ResumedRun(ws, ns.resume)

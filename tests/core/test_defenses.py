@@ -117,12 +117,16 @@ def test_resume_equals_straight_training(method, sets, tmp_path):
     assert state["position"]["epoch"] == 2
 
 
-def test_cancel_mid_epoch_keeps_a_checkpoint_and_resumes(sets, tmp_path):
+# crop-flip: a resume mid-epoch must draw the crops and flips the straight
+# run drew for the batches it has left (they depend on seed, epoch and batch)
+@pytest.mark.parametrize("augment", ["none", "crop-flip"])
+def test_cancel_mid_epoch_keeps_a_checkpoint_and_resumes(augment, sets, tmp_path):
     token = CancelToken()
 
     def cancel_after_three_batches():
         losses = 0
-        for event in _train(_mlp(), sets, tmp_path, epochs=2, token=token):
+        for event in _train(_mlp(), sets, tmp_path, epochs=2, token=token,
+                            augment=augment):
             losses += isinstance(event, Metric) and event.name == "batch_loss"
             if losses == 3:
                 token.cancel()
@@ -132,9 +136,9 @@ def test_cancel_mid_epoch_keeps_a_checkpoint_and_resumes(sets, tmp_path):
     state = checkpoint.load(tmp_path / "last.pt")
     assert (state["position"]["epoch"], state["position"]["batch"]) == (0, 3)
     straight = _mlp()
-    list(_train(straight, sets, tmp_path / "s", epochs=2))
+    list(_train(straight, sets, tmp_path / "s", epochs=2, augment=augment))
     resumed = _mlp()
-    list(_train(resumed, sets, tmp_path, epochs=2, resume=True))
+    list(_train(resumed, sets, tmp_path, epochs=2, resume=True, augment=augment))
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(),
                     strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)

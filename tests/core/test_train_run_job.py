@@ -60,12 +60,28 @@ def test_the_config_round_trips_through_json_and_reads_old_runs():
     assert TrainingConfig.from_json(older) == CONFIG
 
 
+def test_augment_round_trips_and_older_runs_trained_without_it():
+    for mode in ("auto", "none", "crop-flip", "crop", "flip"):
+        config = CONFIG.replace(augment=mode)
+        assert TrainingConfig.from_json(config.to_json()).augment == mode
+    assert CONFIG.augment == "auto"  # new runs: crop-flip on 32×32 colour sets
+    # A run stored before the field existed trained, and resumes, without.
+    older = {k: v for k, v in CONFIG.to_json().items() if k != "augment"}
+    assert TrainingConfig.from_json(older).augment == "none"
+    # What a front end records when a run starts: "auto" made concrete.
+    assert CONFIG.resolved((3, 32, 32)).augment == "crop-flip"
+    assert CONFIG.resolved((1, 28, 28)).augment == "none"
+    assert CONFIG.replace(augment="flip").resolved((3, 32, 32)).augment == "flip"
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"epochs": 0}, "epochs must be a whole number of at least 1, got 0"),
     ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
     ({"schedule": "linear"}, "schedule must be one of piecewise"),
     ({"lr": -1.0}, "lr must be positive, got -1.0"),
     ({"eval_eps": 2.0}, r"eval_eps must be in \[0, 1\], got 2.0"),
+    ({"augment": "mixup"}, "augment must be one of auto, none, crop-flip, crop, "
+                           "flip, got 'mixup'"),
 ])
 def test_bad_settings_name_the_setting(change, message):
     from explorer.core.params import ParamError

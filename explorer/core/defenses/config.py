@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explorer.core.params import ParamError
+from explorer.core.training.augment import AUGMENT
+from explorer.core.training.augment import resolve as resolve_augment
 from explorer.core.training.schedules import OPTIMIZERS, SCHEDULES
 
 
@@ -30,6 +32,10 @@ class TrainingConfig:
     weight_decay: float = 5e-4
     schedule: str = "piecewise"
     seed: int = 0
+    # crop and/or flip the training images (explorer.core.training.augment):
+    # "auto" is crop-flip for 3×32×32 sets, none otherwise; the front ends
+    # record the resolved mode. Runs stored without it trained with none.
+    augment: str = "auto"
     # how each epoch is scored: PGD at eval_eps on the first eval_n test images
     eval_eps: float = 0.1
     eval_steps: int = 10
@@ -56,6 +62,7 @@ class TrainingConfig:
         if self.schedule not in SCHEDULES:
             raise ParamError(f"schedule must be one of {', '.join(SCHEDULES)}, "
                              f"got {self.schedule!r}")
+        AUGMENT.validate(self.augment)  # "augment must be one of auto, ..."
         if self.lr is not None and not self.lr > 0:
             raise ParamError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.eval_eps <= 1:
@@ -73,6 +80,11 @@ class TrainingConfig:
             return self.lr
         return 0.1 if self.optimizer == "sgd" else 1e-3
 
+    def resolved(self, shape: tuple[int, ...]) -> TrainingConfig:
+        """This config with ``augment="auto"`` made concrete for training
+        images of ``shape`` (C, H, W): what a run records when it starts."""
+        return self.replace(augment=resolve_augment(self.augment, shape))
+
     def replace(self, **changes: Any) -> TrainingConfig:
         return dataclasses.replace(self, **changes)
 
@@ -85,6 +97,9 @@ class TrainingConfig:
     @classmethod
     def from_json(cls, stored: Mapping[str, Any]) -> TrainingConfig:
         """A stored run config; keys this version does not know are ignored,
-        missing ones (older runs) take their defaults."""
+        missing ones (older runs) take their defaults, except ``augment``:
+        runs stored before it existed trained, and resume, without."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in stored.items() if k in names})
+        known = {k: v for k, v in stored.items() if k in names}
+        known.setdefault("augment", "none")
+        return cls(**known)

@@ -8,6 +8,9 @@ train/test metrics, then a ``Snapshot`` labelled ``adversarial`` (see
 ``checkpoint_minutes`` and on cancel; ``best.safetensors`` holds
 the weights of the best robust accuracy so far. ``resume=True`` continues from
 ``last.pt`` exactly where it stopped (same batches, same random draws).
+``config.augment`` crops and/or flips each clean training batch before the
+defense sees it (:mod:`explorer.core.training.augment`; the draws depend on
+seed, epoch and batch only, so a resume repeats them too).
 """
 
 from __future__ import annotations
@@ -40,11 +43,14 @@ from explorer.core.jobs import (
     Log,
     Metric,
 )
+from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.loop import Position, RunState, TrainingLoop
 from explorer.core.training.schedules import check_schedule, make_optimizer
 
 MAX_LOSS = 1e4
 # Must match for a resume: the rest (epochs, eval settings) may change.
+# Not augment: checkpoints from before it lack it, and a resume reads the
+# mode from the run's stored TrainingConfig anyway.
 FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train")
 
 
@@ -103,13 +109,15 @@ def train(
     check_schedule(cfg.schedule)
     lr = cfg.learning_rate
     xs, ys = _arrays(train_set)
+    augment_mode = resolve(cfg.augment, tuple(xs.shape[1:]))
     n_batches = math.ceil(len(ys) / batch_size)
     total = epochs * n_batches * defense.replays
     # What the checkpoint keeps (FIXED_KEYS must match for a resume).
     config = {"method": method, "params": defense.cfg, "epochs": epochs,
               "batch_size": batch_size, "optimizer": cfg.optimizer, "lr": lr,
               "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
-              "schedule": cfg.schedule, "seed": cfg.seed, "eval_eps": cfg.eval_eps,
+              "schedule": cfg.schedule, "seed": cfg.seed,
+              "augment": augment_mode, "eval_eps": cfg.eval_eps,
               "eval_steps": cfg.eval_steps, "eval_n": cfg.eval_n,
               "n_train": len(ys)}
     run_dir = Path(run_dir)
@@ -141,6 +149,8 @@ def train(
 
     def train_batch(b: int, idx: Tensor) -> list[float]:
         x, y = _batch(xs, ys, idx, device)
+        if augment_mode != "none":  # once per batch: Free-AT replays it as is
+            x = augment(x, augment_mode, batch_generator(cfg.seed, pos.epoch, b))
         losses = []
         for _ in range(defense.replays):
             loss, logits = defense.loss(model, x, y, method_rng)
