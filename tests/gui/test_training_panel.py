@@ -59,6 +59,7 @@ def test_a_tiny_run_draws_its_curves_and_is_listed(qtbot, ctx, panel):
     run = ctx.workspace.get(panel.run_id)
     assert run.status == "finished"
     assert run.config["limit_train"] == 256
+    assert run.config["augment"] == "none"  # "auto" on 1×28×28 Fashion-MNIST
     assert panel.runs.ids() == [panel.run_id]
     assert panel.runs.status(panel.run_id) == "finished"
     assert (ctx.workspace.run_dir(panel.run_id) / "best.safetensors").exists()
@@ -119,6 +120,45 @@ def test_overlaying_two_runs_draws_two_curves(qtbot, panel):
     assert set(panel.runs.ids()) == {first_id, panel.run_id}
     panel.runs.select(panel.runs.ids())
     assert panel.runs.drawn() == 2
+
+
+def test_the_augmentation_combo_fills_the_config_and_is_remembered(qtbot, ctx,
+                                                                    panel):
+    combo = panel.form.general.editor("augment")
+    assert combo.currentData() == "auto"
+    assert [combo.itemData(i) for i in range(combo.count())] == [
+        "auto", "none", "crop-flip", "crop", "flip"]
+    assert "auto = crop-flip for 32×32 colour sets" in combo.toolTip()
+    assert panel.form.config().augment == "auto"
+    combo.setCurrentIndex(combo.findData("crop-flip"))
+    assert panel.form.config().augment == "crop-flip"
+    later = TrainingPanel(ctx)  # the next launch reads the same settings
+    qtbot.addWidget(later)
+    assert later.form.general.editor("augment").currentData() == "crop-flip"
+    assert later.form.config().augment == "crop-flip"
+
+
+def test_a_run_records_what_auto_augmentation_means_for_its_data(qtbot, ctx,
+                                                                  panel,
+                                                                  monkeypatch):
+    import dataclasses
+
+    import torch
+
+    from explorer.core.data.base import ArrayDataset
+
+    launched = []
+    monkeypatch.setattr(panel, "_launch", lambda config, recorder, resume:
+                        launched.append((config, recorder)))
+    info = dataclasses.replace(data.info("fashion-mnist-mini"), name="colour",
+                               shape=(3, 32, 32))
+    colour = ArrayDataset(torch.zeros(4, 3, 32, 32, dtype=torch.uint8),
+                          torch.arange(4), info.classes, info)
+    ctx.session.set_data(colour, "colour", "train")
+    panel.start_training(limit_train=4)
+    (config, recorder), = launched
+    assert config.augment == "crop-flip"
+    assert ctx.workspace.get(recorder.run_id).config["augment"] == "crop-flip"
 
 
 def test_a_toy_set_gives_a_clear_message(qtbot, ctx, panel):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from explorer.core import defenses, models
 from explorer.core.models import registry as model_registry
 from explorer.core.params import Param
+from explorer.core.training.augment import AUGMENT
 from explorer.gui.widgets.param_form import ParamForm
 
 GENERAL = (
@@ -28,6 +29,7 @@ GENERAL = (
     Param("schedule", str, "piecewise", "learning-rate schedule",
           choices=("piecewise", "cosine", "cyclic", "constant")),
     Param("seed", int, 0, "random seed (same seed, same run)", 0, 2**31 - 1),
+    AUGMENT,
     Param("eval_eps", float, 0.1, "l-inf budget of the per-epoch PGD evaluation",
           0.0, 1.0, unit="px", label="eval eps"),
     Param("eval_steps", int, 10, "PGD steps of the per-epoch evaluation", 1, 1000,
@@ -121,6 +123,7 @@ class TrainingForm(QWidget):
             params=params, epochs=general["epochs"],
             batch_size=general["batch_size"], optimizer=general["optimizer"],
             lr=general["lr"] or None, schedule=general["schedule"],
-            seed=general["seed"], eval_eps=general["eval_eps"],
+            seed=general["seed"], augment=general["augment"],
+            eval_eps=general["eval_eps"],
             eval_steps=general["eval_steps"], eval_n=general["eval_n"])
 

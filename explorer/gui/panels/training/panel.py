@@ -38,8 +38,10 @@ DEMO_DATA = "fashion-mnist-mini"
 # rate) learns visibly in 4 short epochs: about 10-20 s on 2 CPU cores.
 DEMO_TRAIN = 2000
 DEMO_GENERAL = {"epochs": 4, "batch_size": 50, "optimizer": "adam", "lr": 0.005,
-                "schedule": "cyclic", "eval_n": 200, "eval_steps": 5}
+                "schedule": "cyclic", "eval_n": 200, "eval_steps": 5,
+                "augment": "auto"}  # not a remembered crop-flip: none here
 SLOT = "training/run"
+AUGMENT_KEY = "training/augment"  # the last augmentation chosen, kept between launches
 REDRAW_MS = 100
 
 
@@ -68,6 +70,10 @@ class TrainingPanel(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet(ERROR_STYLE)
         self.form = TrainingForm()
+        self.form.general.set_values(
+            {"augment": str(self.ctx.settings.value(AUGMENT_KEY, "auto"))})
+        self.form.general.editor("augment").currentIndexChanged.connect(
+            self._remember_augment)
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
@@ -111,6 +117,11 @@ class TrainingPanel(QWidget):
         # on a slow, busy CPU); a loss curve needs no more.
         self._redraw.setInterval(REDRAW_MS)
         self._redraw.timeout.connect(self._draw)
+
+    @Slot()
+    def _remember_augment(self) -> None:
+        combo = self.form.general.editor("augment")
+        self.ctx.settings.setValue(AUGMENT_KEY, combo.currentData())
 
     # -- state -----------------------------------------------------------------
     def problem(self) -> str | None:
@@ -174,6 +185,7 @@ class TrainingPanel(QWidget):
         root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
         config = config.replace(data=s.data_name, root=root or None,
                                 limit_train=limit_train)
+        config = config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
         title = f"{config.defense} {config.arch} on {s.data_name}"
         recorder = self.ctx.run_recorder("train", config.to_json(), title=title)
         self._launch(config, recorder, resume=False)
