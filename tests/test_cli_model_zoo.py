@@ -160,7 +160,7 @@ def test_normalize_wraps_a_model_that_expects_normalised_input(capsys, tmp_path)
     (["--model", "w.pth", "--mean", "0.5", "--std", "0"], "--std must be positive"),
     (["--model", "w.pth", "--mean", "a,b", "--std", "1"], "comma-separated numbers"),
     (["--model", "fmnist-cnn-standard", "--normalize", "none"],
-     "built-in model with its own normalisation"),
+     "built-in model with its own architecture and normalisation"),
 ])
 def test_bad_normalisation_flags_are_usage_errors(capsys, tmp_path, argv, needle):
     assert main(["--workspace", str(tmp_path / "ws"), "eval", *argv]) == 2

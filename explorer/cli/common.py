@@ -89,13 +89,33 @@ def normalize_values(ns: argparse.Namespace) -> dict[str, tuple[float, ...]]:
     return {"mean": ns.mean, "std": ns.std}
 
 
+MODEL_CODE_HELP = ("RUNS THE PYTHON CODE IN FILE.py (only for code you trust): NAME, "
+                   "a class or factory there, builds the network, and the --model "
+                   "weights file (.pt/.pth/.safetensors) is loaded into it; "
+                   "NAME gets num_classes= when it takes it")
+
+
 def add_model_file_flags(p: argparse.ArgumentParser) -> None:
-    """--arch, --input-shape and the normalisation flags: how a model file
-    is read (:func:`model_from_flags` applies them)."""
+    """--arch, --model-code, --input-shape, the normalisation flags and
+    RobustBench's: how a model file or name is read (:func:`model_from_flags`
+    applies them)."""
     p.add_argument("--arch", help=ARCH_HELP)
+    p.add_argument("--model-code", metavar="FILE.py:NAME", help=MODEL_CODE_HELP)
     p.add_argument("--input-shape", type=input_shape, metavar="CxHxW",
                    help=INPUT_SHAPE_HELP)
     add_normalize_flags(p)
+    from explorer.core.models.robustbench_zoo import DATASETS, THREAT_MODELS
+
+    p.add_argument("--robustbench-dir", metavar="DIR",
+                   help="RobustBench's model folder, for --model robustbench:NAME "
+                        "(checkpoints at DIR/<dataset>/<threat model>/NAME.pt; "
+                        "nothing is downloaded)")
+    p.add_argument("--dataset", choices=tuple(DATASETS),
+                   help="the data set a robustbench:NAME model was trained on "
+                        "(default: cifar10)")
+    p.add_argument("--threat-model", choices=THREAT_MODELS,
+                   help="the threat model of a robustbench:NAME model "
+                        "(default: Linf)")
 
 
 def add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -107,27 +127,55 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
 
 def model_from_flags(source: str, ns: argparse.Namespace):
     """:func:`resolve_model` with the flags of :func:`add_model_file_flags`."""
-    return resolve_model(source, ns.arch, ns.input_shape, normalize_values(ns))
+    from explorer.core.models import robustbench_zoo
+
+    rb_flags = {"--robustbench-dir": ns.robustbench_dir, "--dataset": ns.dataset,
+                "--threat-model": ns.threat_model}
+    if robustbench_zoo.is_robustbench(source):
+        other = [flag for flag, given in (("--arch", ns.arch),
+                                          ("--model-code", ns.model_code),
+                                          ("--input-shape", ns.input_shape))
+                 if given is not None]
+        if other or normalize_values(ns):
+            raise UsageError(f"{source} is a RobustBench model: it takes [0, 1] "
+                             f"pixels and knows its own architecture and input; "
+                             f"drop {', '.join(other) or 'the normalisation flags'}")
+        return robustbench_zoo.load(source, ns.robustbench_dir,
+                                    dataset=ns.dataset or "cifar10",
+                                    threat_model=ns.threat_model or "Linf")
+    given = [flag for flag, value in rb_flags.items() if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for --model robustbench:NAME")
+    if ns.arch is not None and ns.model_code is not None:
+        raise UsageError("--arch and --model-code: give one (the code builds the "
+                         "network the weights go into)")
+    return resolve_model(source, ns.arch, ns.input_shape, normalize_values(ns),
+                         code=ns.model_code)
 
 
 def resolve_model(source: str, arch: str | None,
                   in_shape: tuple[int, ...] | None = None,
-                  normalize: dict[str, tuple[float, ...]] | None = None):
+                  normalize: dict[str, tuple[float, ...]] | None = None,
+                  code: str | None = None):
     """A built-in name, or a file path (with ``--arch`` for weights-only files,
-    built for ``in_shape`` and with the ``normalize`` mean/std when given)."""
+    built for ``in_shape`` and with the ``normalize`` mean/std when given;
+    ``code`` FILE.py:NAME runs that file to build the network)."""
     from explorer.core import models
 
     if source in models.builtin_names():
-        if normalize:
+        if normalize or code:
             raise UsageError(f"{source!r} is a built-in model with its own "
-                             f"normalisation; --normalize/--mean/--std are for files")
+                             f"architecture and normalisation; --normalize/--mean/"
+                             f"--std/--model-code are for files")
         return models.load_builtin(source)
     if not Path(source).exists() and not any(c in source for c in "/\\."):
         raise models.ModelError(
             f"unknown model {source!r}: not a built-in model "
-            f"({', '.join(models.builtin_names())}) and no such file"
+            f"({', '.join(models.builtin_names())}), robustbench:NAME, "
+            f"or a file"
         )
-    return models.load(source, arch=arch, in_shape=in_shape, **(normalize or {}))
+    return models.load(source, arch=arch, in_shape=in_shape, code=code,
+                       **(normalize or {}))
 
 
 def load_data(name: str, split: str, root: Any = None,

@@ -117,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
             export.add_argument("--out", required=True, metavar="OUT.pt2")
             export.add_argument("--json", action="store_true",
                                 help="print one JSON result line")
+            info = verbs.add_parser(
+                "info", help="what a model is: its metadata, parameter count and "
+                             "guardrail warnings; --logits N shows its outputs")
+            info.add_argument("--model", required=True,
+                              help="built-in model name, robustbench:NAME or a file")
+            add_model_file_flags(info)
+            info.add_argument("--logits", type=int, default=0, metavar="N",
+                              help="also print the logits of N images of uniform "
+                                   "noise drawn with seed 0 (torch.rand on a "
+                                   "generator seeded 0), to compare formats")
+            info.add_argument("--json", action="store_true",
+                              help="print one JSON result line")
         if name == "runs":
             lister.add_argument("--kind", help="only runs of this kind")
             lister.add_argument("--status", help="only runs with this status")

@@ -1,6 +1,6 @@
-"""`explorer models list|archs|export`: the built-in models, the architectures
-a weights file can be loaded into, and a model written as a torch.export
-program (.pt2)."""
+"""`explorer models list|archs|export|info`: the built-in models, the
+architectures a weights file can be loaded into, a model written as a
+torch.export program (.pt2), and what a model is."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def models_command(args: argparse.Namespace) -> int:
         return _archs(args)
     if args.verb == "export":
         return _export(args)
+    if args.verb == "info":
+        return _info(args)
     return _list(args)
 
 
@@ -74,4 +76,48 @@ def _export(args: argparse.Namespace) -> int:
         print_result(result)
     else:
         print(f"exported {args.model} ({model.meta.arch}) to {path}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    """``explorer models info --model M [--logits N]``."""
+    import sys
+
+    import torch
+
+    from explorer.cli.common import UsageError, model_from_flags
+    from explorer.core.inference import model_frozen
+    from explorer.core.models import guardrails
+
+    if args.logits < 0:
+        raise UsageError(f"--logits must be 0 or more, got {args.logits}")
+    model = model_from_flags(args.model, args)
+    meta = model.meta
+    result: dict[str, Any] = {
+        "model": args.model, **meta.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()), "warnings": []}
+    if meta.in_shape is not None:
+        probe = torch.rand(8, *meta.in_shape,
+                           generator=torch.Generator().manual_seed(0))
+        result["warnings"] = [w.text() for w in
+                              guardrails.output_warnings(model, probe)]
+        for text in result["warnings"]:
+            sys.stderr.write(f"warning: {text}\n")
+    if args.logits:
+        if meta.in_shape is None:
+            raise UsageError("the model's input shape is unknown; pass --input-shape")
+        x = torch.rand(args.logits, *meta.in_shape,
+                       generator=torch.Generator().manual_seed(0))
+        with model_frozen(model), torch.no_grad():
+            result["logits"] = model(x).tolist()
+    if args.json:
+        print_result(result)
+        return 0
+    shape = "x".join(map(str, meta.in_shape)) if meta.in_shape else "unknown"
+    print(f"{args.model}: {meta.arch}, {meta.format}, {result['parameters']:,} "
+          f"parameters, {shape} inputs, {meta.num_classes} classes")
+    for text in result["warnings"]:
+        print(f"  warning: {text}")
+    for row in result.get("logits", []):
+        print("  " + " ".join(f"{v:+.4f}" for v in row))
     return 0

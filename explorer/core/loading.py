@@ -35,10 +35,14 @@ def load_model_job(
     builtin: bool,
     arch: str | None = None,
     normalize: str | None = None,
+    code: str | None = None,
+    code_trusted: str | None = None,
     token: CancelToken | None = None,
 ) -> Iterator[Event]:
     """``normalize``: a preset name (``normalize.PRESETS``) for a file whose
-    model expects normalised input; built-ins keep their own."""
+    model expects normalised input; built-ins keep their own. ``code``
+    (FILE.py:NAME) runs that file to build the network the weights file
+    goes into, if its content still has the digest ``code_trusted``."""
     from explorer.core.models.normalize import PRESETS
 
     yield Progress(0, 1, f"loading model {source}")
@@ -49,7 +53,8 @@ def load_model_job(
         if normalize is not None:
             mean, std = PRESETS[normalize]
             stats = {"mean": mean, "std": std}
-        model = models.load(source, arch=arch, **stats)
+        model = models.load(source, arch=None if code else arch, code=code,
+                            code_trusted=code_trusted, **stats)
     if token is not None:
         token.check()
     n_params = sum(p.numel() for p in model.parameters())

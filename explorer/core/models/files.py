@@ -2,8 +2,9 @@
 
 ``load`` recognises a file by its bytes, not its name: safetensors (our own
 format, metadata included), PyTorch checkpoints read with
-``torch.load(weights_only=True)`` into a registered architecture, and
-TorchScript archives. Every failure is a ModelError naming the file.
+``torch.load(weights_only=True)`` into a registered architecture,
+TorchScript archives, torch.export programs and ONNX graphs. Every failure
+is a ModelError naming the file.
 """
 
 from __future__ import annotations
@@ -23,17 +24,22 @@ from safetensors.torch import save as save_bytes
 from torch import nn
 
 from explorer.core.fileio import PARSE_ERRORS, atomic_save, reason
-from explorer.core.models import exported, weights
+from explorer.core.models import code as model_code
+from explorer.core.models import exported, onnx_format, weights
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.pickle_scan import PickleScanError, unsafe_globals
 from explorer.core.models.registry import architecture
 from explorer.core.models.scripted import ScriptedModel
 
 META_KEY = "explorer.meta"
+# what file dialogs and drop targets offer (loading reads the bytes, not the name)
+SUFFIXES = (".safetensors", ".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit")
+FILE_FILTER = ("Models (" + " ".join("*" + s for s in SUFFIXES)
+               + ");;All files (*)")
 # TorchScript archives may carry our metadata as an extra file of this name.
 SCRIPT_META_FILE = "explorer_meta.json"
 _HINT = ("expected safetensors, a PyTorch checkpoint (.pt/.pth), a torch.export "
-         "program (.pt2) or TorchScript")
+         "program (.pt2), ONNX (.onnx) or TorchScript")
 
 
 def save(
@@ -49,6 +55,13 @@ def save(
         raise ModelError(
             "TorchScript models are saved with torch.jit.save, not as safetensors"
         )
+    if meta.arch.startswith(model_code.ARCH_PREFIX):
+        raise ModelError("a network built by model code is saved as the weights of "
+                         "its network (torch.save(model.net.state_dict(), ...)), "
+                         "which that code loads")
+    if meta.format == "onnx" or isinstance(model, onnx_format.OnnxModel):
+        raise ModelError("an ONNX model stays an .onnx file; it is not saved as "
+                         "safetensors")
     if meta.format == "export" or isinstance(model, exported.ExportedModel):
         raise ModelError(
             "a torch.export program is saved as .pt2 (export it), not as safetensors"
@@ -86,6 +99,8 @@ def _sniff(path: Path) -> str:
                 f"but the file has {size} bytes)"
             )
         return "safetensors"
+    if onnx_format.is_onnx(path, head):
+        return "onnx"
     raise ModelError(f"{path}: not a model file ({_HINT})")
 
 
@@ -106,7 +121,8 @@ def _zip_kind(path: Path) -> str:
     raise ModelError(f"{path}: a zip archive, but not a model file ({_HINT})")
 
 
-def _load_safetensors(path: Path, given: dict[str, Any]) -> nn.Module:
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelMeta | None]:
+    """The tensors of a safetensors file and the metadata it records, if any."""
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             header = fh.metadata() or {}
@@ -119,10 +135,16 @@ def _load_safetensors(path: Path, given: dict[str, Any]) -> nn.Module:
             meta = ModelMeta.from_json(header[META_KEY])
         except ModelError as exc:
             raise ModelError(f"{path}: {exc}") from None
+    return state, meta
+
+
+def _load_safetensors(path: Path, given: dict[str, Any]) -> nn.Module:
+    state, meta = _read_safetensors(path)
     return weights.build(path, state, meta, given, "safetensors")
 
 
-def _load_checkpoint(path: Path, given: dict[str, Any]) -> nn.Module:
+def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a PyTorch checkpoint, unwrapped; never runs its pickles."""
     try:
         unsafe = unsafe_globals(path)
     except (PickleScanError, zipfile.BadZipFile, OSError) as exc:
@@ -146,8 +168,25 @@ def _load_checkpoint(path: Path, given: dict[str, Any]) -> nn.Module:
         raise ModelError(
             f"{path}: corrupt or truncated PyTorch checkpoint ({reason(exc)})"
         ) from None
-    state = weights.unwrap_state_dict(path, obj)
-    return weights.build(path, state, None, given, "state_dict")
+    return weights.unwrap_state_dict(path, obj)
+
+
+def _load_checkpoint(path: Path, given: dict[str, Any]) -> nn.Module:
+    return weights.build(path, _read_checkpoint(path), None, given, "state_dict")
+
+
+def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensors of a weights-only file (safetensors or a PyTorch checkpoint,
+    wrappers and ``module.`` prefixes removed) and its format; a ModelError
+    for any other kind of file."""
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "safetensors":
+        return _read_safetensors(path)[0], kind
+    if kind == "state_dict":
+        return _read_checkpoint(path), kind
+    raise ModelError(f"{path}: a {_TITLES[kind]}, not a weights file "
+                     f"(.pt/.pth/.safetensors)")
 
 
 def _load_torchscript(path: Path, given: dict[str, Any]) -> nn.Module:
@@ -183,12 +222,14 @@ _TITLES = {
     "state_dict": "PyTorch checkpoint",
     "torchscript": "TorchScript archive",
     "export": "torch.export program",
+    "onnx": "ONNX model",
 }
 _LOADERS: Mapping[str, Callable[[Path, dict[str, Any]], nn.Module]] = {
     "safetensors": _load_safetensors,
     "state_dict": _load_checkpoint,
     "torchscript": _load_torchscript,
     "export": exported.load,
+    "onnx": onnx_format.load,
 }
 
 
@@ -202,15 +243,23 @@ def load(
     classes: Sequence[str] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    code: str | model_code.CodeRef | None = None,
+    code_trusted: str | None = None,
 ) -> nn.Module:
     """Load a model file (format detected from its bytes) in eval mode on CPU.
 
     Metadata stored in the file describes the model; arguments given here
     override it, and are required (``arch``) for plain state_dicts.
+    ``code`` (``FILE.py:NAME``) RUNS that file to build the network the
+    weights file is loaded into; ``code_trusted`` is the digest the user
+    agreed to run (see :mod:`explorer.core.models.code`).
     """
     path = Path(path)
+    if arch is not None and code is not None:
+        raise ModelError("give an architecture or model code, not both")
     if arch is not None:
         architecture(arch)  # a ModelError naming the known ones
+    ref = model_code.parse(code) if isinstance(code, str) else code
     given = {
         "arch": arch,
         "arch_params": dict(arch_params) if arch_params is not None else None,
@@ -223,7 +272,12 @@ def load(
     kind = "model file"
     try:
         kind = _sniff(path)
-        model = _LOADERS[kind](path, {k: v for k, v in given.items() if v is not None})
+        given = {k: v for k, v in given.items() if v is not None}
+        if ref is not None:
+            state, kind = read_weights(path)
+            model = model_code.load(path, state, kind, ref, given, trusted=code_trusted)
+        else:
+            model = _LOADERS[kind](path, given)
     except ModelError:
         raise
     except PARSE_ERRORS as exc:  # damaged bytes deep inside a parser

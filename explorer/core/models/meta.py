@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FORMATS = ("safetensors", "state_dict", "torchscript", "export")
+FORMATS = ("safetensors", "state_dict", "torchscript", "export", "onnx")
 
 
 class ModelError(ValueError):

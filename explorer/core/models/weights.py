@@ -128,8 +128,9 @@ def _is_normalize(key: str, *buffers: str) -> bool:
     return len(parts) >= 2 and parts[-2] == "normalize" and parts[-1] in buffers
 
 
-def _mismatch(path: Path, meta: ModelMeta, model: nn.Module, state) -> str | None:
-    expected = model.state_dict()
+def key_problems(expected: Mapping[str, torch.Tensor],
+                 state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Missing, unexpected and misshapen keys of ``state`` (none: it fits)."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [
@@ -138,8 +139,6 @@ def _mismatch(path: Path, meta: ModelMeta, model: nn.Module, state) -> str | Non
         for k, v in expected.items()
         if k in state and state[k].shape != v.shape
     ]
-    if not (missing or unexpected or wrong):
-        return None
     problems = []
     if missing:
         problems.append(f"missing keys {_first(missing)}")
@@ -147,6 +146,14 @@ def _mismatch(path: Path, meta: ModelMeta, model: nn.Module, state) -> str | Non
         problems.append(f"unexpected keys {_first(unexpected)}")
     if wrong:
         problems.append("shape mismatch: " + "; ".join(wrong[:_SHOWN]))
+    return problems
+
+
+def _mismatch(path: Path, meta: ModelMeta, model: nn.Module, state) -> str | None:
+    expected = model.state_dict()
+    problems = key_problems(expected, state)
+    if not problems:
+        return None
     params = ", ".join(f"{k}={v}" for k, v in meta.arch_params.items())
     channels = file_channels(state, meta.in_shape[0] if meta.in_shape else 3)
     hint = suggestion(state, meta.arch, expected, channels, meta.num_classes)

@@ -12,8 +12,10 @@ network (keys without the ``net.`` prefix) are fitted by
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,11 +43,18 @@ def _torchvision_names() -> tuple[str, ...]:
     return tuple(tv.list_models(module=tv))
 
 
+def _timm() -> Any:
+    """timm, imported without its deprecation notes (old versions use
+    torch.jit.interface)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import timm
+    return timm
+
+
 @cache
 def _timm_names() -> tuple[str, ...]:
-    import timm
-
-    return tuple(timm.list_models())
+    return tuple(_timm().list_models())
 
 
 def names(library: str | None = None) -> list[str]:
@@ -82,8 +91,7 @@ def _builder(arch: str):
                 f"{arch!r} needs timm, which is not installed "
                 f"(pip install 'robustness-explorer[zoo]')"
             )
-        import timm
-
+        timm = _timm()
         if name not in _timm_names():
             raise ModelError(f"unknown timm architecture {name!r}")
         return lambda num_classes: timm.create_model(
