@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 from explorer.gui import settings as settings_mod
 
 log = logging.getLogger(__name__)
-MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".ts", ".jit", ".pt2"}
+# the same as explorer.core.models.files.SUFFIXES (tested); not imported
+# from there, because that would load torch before the window paints
+MODEL_SUFFIXES = {".safetensors", ".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit"}
 # After start-up, once the user is looking at the window: pay torch's lazy
 # imports in the background (explorer.core.training.warmup).
 WARM_UP_DELAY_MS = 1500

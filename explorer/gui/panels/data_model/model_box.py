@@ -19,12 +19,14 @@ from explorer.core import device as devices
 from explorer.core import models
 from explorer.core.defenses.inference_wrap import wrapper_title
 from explorer.core.loading import export_model_job, load_model_job
+from explorer.core.models import files as model_files
 from explorer.core.models import guardrails, zoo
 from explorer.gui.context import AppContext
+from explorer.gui.panels.data_model.code_row import CodeRow
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 OPEN_FILE = "__open__"
-MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.ts *.pt2 *.jit);;All files (*)"
+MODEL_FILTER = model_files.FILE_FILTER
 MAX_RECENT = 8
 
 
@@ -72,6 +74,9 @@ class ModelBox(QGroupBox):
             "their own): the model is wrapped with it, so attacks still work in "
             "[0, 1] pixels and eps means what it says. 'from file': what the file "
             "records, none for bare weights.")
+        self.code_row = CodeRow(ctx.settings)
+        self.code_row.changed.connect(self._reload_file)
+        self.code_row.problem.connect(self._on_failed)
         self.device_combo = QComboBox()
         for name in devices.available():
             self.device_combo.addItem(name, name)
@@ -105,6 +110,7 @@ class ModelBox(QGroupBox):
         form = QFormLayout(self)
         form.addRow(self.combo)
         form.addRow("Weights-only arch", self.arch_combo)
+        form.addRow(self.code_row)
         form.addRow("Normalisation", self.norm_combo)
         form.addRow("Device", self.device_combo)
         form.addRow(self.info)
@@ -171,14 +177,23 @@ class ModelBox(QGroupBox):
     def load(self, source: str) -> None:
         builtin = source in models.builtin_names()
         self.info.setText(f"loading {Path(source).name}…")
+        code = None if builtin else self.code_row.ref
         job = self.ctx.runner.start(
             load_model_job, name="load model", slot="model-box/load",
             job_args=(source,), builtin=builtin, arch=self.arch(),
-            normalize=self.norm_combo.currentData(),
+            normalize=self.norm_combo.currentData(), code=code,
+            code_trusted=self.code_row.digest if code else None,
         )
         job.done.connect(self._on_loaded)
         job.failed.connect(self._on_failed)
         self._job = job
+
+    @Slot()
+    def _reload_file(self) -> None:
+        """Model code chosen or cleared: the open weights file again with it."""
+        source = self.combo.currentData()
+        if source and source != OPEN_FILE and source not in models.builtin_names():
+            self.load(source)
 
     @Slot(dict)
     def _on_loaded(self, result: dict) -> None:

@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import models
+from explorer.core.models import files as model_files
 from explorer.store import Workspace
 
-MODEL_FILTER = "Model files (*.safetensors *.pt *.pth *.ts);;All files (*)"
+MODEL_FILTER = model_files.FILE_FILTER
 RUN_WEIGHTS = "best.safetensors"
 
 
