@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,14 @@ def load_model_job(
     *,
     builtin: bool,
     arch: str | None = None,
-    normalize: str | None = None,
+    normalize: str | tuple[Sequence[float], Sequence[float]] | None = None,
     code: str | None = None,
     code_trusted: str | None = None,
     token: CancelToken | None = None,
 ) -> Iterator[Event]:
-    """``normalize``: a preset name (``normalize.PRESETS``) for a file whose
-    model expects normalised input; built-ins keep their own. ``code``
+    """``normalize``: a preset name (``normalize.PRESETS``) or a (mean, std)
+    pair for a file whose model expects normalised input; built-ins keep
+    their own. ``code``
     (FILE.py:NAME) runs that file to build the network the weights file
     goes into, if its content still has the digest ``code_trusted``."""
     from explorer.core.models.normalize import PRESETS
@@ -50,22 +51,35 @@ def load_model_job(
         model = models.load_builtin(source)
     else:
         stats = {}
-        if normalize is not None:
+        if isinstance(normalize, str):
             mean, std = PRESETS[normalize]
             stats = {"mean": mean, "std": std}
+        elif normalize is not None:  # (mean, std) typed by the user
+            stats = {"mean": tuple(normalize[0]), "std": tuple(normalize[1])}
         model = models.load(source, arch=None if code else arch, code=code,
                             code_trusted=code_trusted, **stats)
     if token is not None:
         token.check()
     n_params = sum(p.numel() for p in model.parameters())
-    warnings = []
-    if model.meta.in_shape is not None:  # outputs on random pixels: cheap
-        probe = torch.rand(8, *model.meta.in_shape,
-                           generator=torch.Generator().manual_seed(0))
-        warnings = guardrails.output_warnings(model, probe)
+    warnings = _output_warnings(model)
     yield Progress(1, 1, "model loaded")
     yield Done({"model": model, "source": source, "parameters": n_params,
                 "warnings": warnings})
+
+
+def _output_warnings(model) -> list:
+    """The guardrails' output checks on 8 seeded noise images (cheap)."""
+    meta = getattr(model, "meta", None)
+    if meta is None or meta.in_shape is None:
+        return []
+    probe = torch.rand(8, *meta.in_shape, generator=torch.Generator().manual_seed(0))
+    return guardrails.output_warnings(model, probe)
+
+
+def check_model_job(model, *, token: CancelToken | None = None) -> Iterator[Event]:
+    """The guardrails' output checks on a model already loaded (a wrapped
+    one: an inference-time defense can make the outputs random)."""
+    yield Done({"model": model, "warnings": _output_warnings(model)})
 
 
 def export_model_job(model, path: str, *,

@@ -143,8 +143,10 @@ def test_a_file_that_is_not_python_is_a_message(qtbot, panel, tmp_path, monkeypa
     bad.write_text("this is not python (\n")
     _user_picks(monkeypatch, bad, "Net")
     qtbot.mouseClick(panel.model_box.code_row.button, Qt.MouseButton.LeftButton)
-    assert f"{bad}: not valid Python (line 1)" in panel.model_box.info.text()
+    assert f"{bad}: not valid Python (line 1)" in panel.model_box.problem.text()
+    assert panel.model_box.problem.isVisible()
     assert panel.model_box.code_row.ref is None
+    assert panel.ctx.session.model is not None  # the loaded model stays
 
 
 def test_the_window_accepts_every_model_suffix_the_loader_knows():
@@ -153,3 +155,35 @@ def test_the_window_accepts_every_model_suffix_the_loader_knows():
 
     assert set(files.SUFFIXES) == MODEL_SUFFIXES
     assert all(f"*{s}" in files.FILE_FILTER for s in files.SUFFIXES)
+
+
+def test_a_custom_normalisation_wraps_the_file(qtbot, panel, ctx, tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    torch.save(net.state_dict(), tmp_path / "lin.pt")
+    box = panel.model_box
+    box.norm_combo.setCurrentIndex(box.norm_combo.findText("custom…"))
+    assert box.custom_norm.isVisible()
+    box.arch_combo.setEditText("mlp")
+    # a bad value: a message naming the field, the loaded model stays
+    qtbot.keyClicks(box.mean_edit, "0.5, zero, 0.5")
+    qtbot.keyClicks(box.std_edit, "0.25")
+    before = ctx.session.model
+    box.open_file(str(tmp_path / "lin.pt"))
+    assert "Normalisation mean: expected 1 or 3" in box.problem.text()
+    assert ctx.session.model is before
+    box.mean_edit.setText("0.5, 0.4, 0.3")
+    box.std_edit.setText("0.25, 0.2, 0.1")
+    path = tmp_path / "n.pt2"
+    torch.export.save(torch.export.export(
+        net.eval(), (torch.rand(2, 3, 32, 32),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},)), path)
+    box.arch_combo.setEditText("from file")
+    _open(qtbot, panel, ctx, path, "export —")
+    assert not box.problem.isVisible()
+    x = torch.rand(4, 3, 32, 32)
+    mean = torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1)
+    std = torch.tensor([0.25, 0.2, 0.1]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        got = ctx.session.model.cpu()(x)
+        assert (got - net((x - mean) / std)).abs().max().item() < 1e-5

@@ -45,6 +45,10 @@ def test_choose_mixup_inference_then_none(qtbot, panel, ctx):
     assert "fashion-mnist-mini train[:1000]" in box.status.text()
     assert "Mixup Inference" in panel.accuracy.headline.text()
     assert 0.5 < done.args[0]["clean_acc"] <= 1.0
+    # the model box checks the wrapped model again: its outputs are random
+    badge = panel.model_box.badge
+    qtbot.waitUntil(lambda: "random output" in badge.text(), timeout=30_000)
+    assert "EOT" in badge.toolTip()
     runs = ctx.workspace.runs(kind="eval")
     assert runs[0].config["wrapper"]["params"]["samples"] == 2
 
@@ -53,6 +57,7 @@ def test_choose_mixup_inference_then_none(qtbot, panel, ctx):
     assert session.model_source == "fmnist-cnn-standard"
     assert "WRAPPED" not in panel.model_box.info.text()
     assert not box.status.isVisible()
+    assert not badge.isVisible()  # the built-in alone is clean again
     with qtbot.waitSignal(panel.evaluated, timeout=60_000):
         pass
 

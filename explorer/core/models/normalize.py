@@ -18,6 +18,20 @@ PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
+def parse_values(text: str, label: str = "values") -> tuple[float, ...]:
+    """``"0.485, 0.456, 0.406"`` as floats: one or three numbers; a
+    ValueError naming ``label`` and the text otherwise."""
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) not in (1, 3) or not all(v == v and abs(v) < 1e6 for v in values):
+        raise ValueError(f"{label}: expected 1 or 3 comma-separated numbers, e.g. "
+                         f"0.485, 0.456, 0.406; got {text.strip()!r}")
+    return values
+
+
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel; a single value applies to every channel."""
 

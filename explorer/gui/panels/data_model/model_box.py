@@ -11,21 +11,26 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
+    QWidget,
 )
 
 from explorer.core import device as devices
 from explorer.core import models
 from explorer.core.defenses.inference_wrap import wrapper_title
-from explorer.core.loading import export_model_job, load_model_job
+from explorer.core.loading import check_model_job, export_model_job, load_model_job
 from explorer.core.models import files as model_files
 from explorer.core.models import guardrails, zoo
+from explorer.core.models.normalize import parse_values
 from explorer.gui.context import AppContext
 from explorer.gui.panels.data_model.code_row import CodeRow
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 OPEN_FILE = "__open__"
+CUSTOM = "__custom__"  # the normalisation typed in the mean / std fields
 MODEL_FILTER = model_files.FILE_FILTER
 MAX_RECENT = 8
 
@@ -67,16 +72,31 @@ class ModelBox(QGroupBox):
         self.arch_combo = _arch_combo()
         self.norm_combo = QComboBox()
         for text, preset in (("from file", None), ("none", "none"),
-                             ("ImageNet", "imagenet"), ("CIFAR-10", "cifar10")):
+                             ("ImageNet", "imagenet"), ("CIFAR-10", "cifar10"),
+                             ("custom…", CUSTOM)):
             self.norm_combo.addItem(text, preset)
         self.norm_combo.setToolTip(
             "The input normalisation a model file expects (built-in models keep "
             "their own): the model is wrapped with it, so attacks still work in "
             "[0, 1] pixels and eps means what it says. 'from file': what the file "
-            "records, none for bare weights.")
+            "records, none for bare weights; 'custom…': type the mean and std.")
+        self.mean_edit, self.std_edit = QLineEdit(), QLineEdit()
+        self.mean_edit.setPlaceholderText("mean, e.g. 0.485, 0.456, 0.406")
+        self.std_edit.setPlaceholderText("std, e.g. 0.229, 0.224, 0.225")
+        for edit in (self.mean_edit, self.std_edit):
+            edit.setToolTip("1 or 3 comma-separated numbers, per channel")
+        self.custom_norm = QWidget()
+        row = QHBoxLayout(self.custom_norm)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.mean_edit)
+        row.addWidget(self.std_edit)
+        self.custom_norm.setVisible(False)
+        self.norm_combo.currentIndexChanged.connect(
+            lambda _i: self.custom_norm.setVisible(
+                self.norm_combo.currentData() == CUSTOM))
         self.code_row = CodeRow(ctx.settings)
         self.code_row.changed.connect(self._reload_file)
-        self.code_row.problem.connect(self._on_failed)
+        self.code_row.problem.connect(self.say_problem)
         self.device_combo = QComboBox()
         for name in devices.available():
             self.device_combo.addItem(name, name)
@@ -85,6 +105,12 @@ class ModelBox(QGroupBox):
         )
         self.info = QLabel("no model")
         self.info.setWordWrap(True)
+        # what stopped a choice (a bad mean, a code file that is not Python);
+        # the loaded model stays loaded
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet(ERROR_STYLE)
+        self.problem.setVisible(False)
         # Guardrails (softmax, random output, train mode, near chance): a badge
         # with the measurement and the fix in its tooltip.
         self.badge = QLabel()
@@ -94,6 +120,7 @@ class ModelBox(QGroupBox):
             "border-radius: 3px; padding: 2px 4px;")
         self.badge.setVisible(False)
         self._warnings: list = []  # ModelWarning from the load
+        self._wrapper_warnings: list = []  # ... of the model in its wrapper
         self._accuracy_warning = None
         self._summary = ""  # the loaded model's description, before any wrapper
         self._model = None  # the loaded model, before any wrapper
@@ -112,8 +139,10 @@ class ModelBox(QGroupBox):
         form.addRow("Weights-only arch", self.arch_combo)
         form.addRow(self.code_row)
         form.addRow("Normalisation", self.norm_combo)
+        form.addRow(self.custom_norm)
         form.addRow("Device", self.device_combo)
         form.addRow(self.info)
+        form.addRow(self.problem)
         form.addRow(self.badge)
         form.addRow(self.export_button)
         form.addRow(self.export_status)
@@ -174,19 +203,45 @@ class ModelBox(QGroupBox):
         self.combo.setCurrentIndex(max(0, self.combo.findData(path)))
         self.load(path)
 
+    def normalisation(self) -> str | tuple | None:
+        """The preset name, (mean, std) typed under custom, or None (from
+        the file); a ValueError naming the field when a value is bad."""
+        preset = self.norm_combo.currentData()
+        if preset != CUSTOM:
+            return preset
+        mean = parse_values(self.mean_edit.text(), "Normalisation mean")
+        std = parse_values(self.std_edit.text(), "Normalisation std")
+        if len(mean) != len(std):
+            raise ValueError(f"Normalisation: {len(mean)} mean values but "
+                             f"{len(std)} std values")
+        if min(std) <= 0:
+            raise ValueError(f"Normalisation std must be positive, got {std}")
+        return mean, std
+
     def load(self, source: str) -> None:
         builtin = source in models.builtin_names()
+        try:
+            normalize = None if builtin else self.normalisation()
+        except ValueError as exc:
+            self.say_problem(str(exc))
+            return
+        self.say_problem("")
         self.info.setText(f"loading {Path(source).name}…")
         code = None if builtin else self.code_row.ref
         job = self.ctx.runner.start(
             load_model_job, name="load model", slot="model-box/load",
             job_args=(source,), builtin=builtin, arch=self.arch(),
-            normalize=self.norm_combo.currentData(), code=code,
+            normalize=normalize, code=code,
             code_trusted=self.code_row.digest if code else None,
         )
         job.done.connect(self._on_loaded)
         job.failed.connect(self._on_failed)
         self._job = job
+
+    @Slot(str)
+    def say_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
 
     @Slot()
     def _reload_file(self) -> None:
@@ -213,8 +268,17 @@ class ModelBox(QGroupBox):
 
     @Slot()
     def _show_wrapper(self) -> None:
-        """Say plainly when the session's model is this one inside a wrapper."""
-        wrapper = getattr(self.ctx.session.model, "wrapper", None)
+        """Say plainly when the session's model is this one inside a wrapper,
+        and check the wrapped model's outputs again for the badge."""
+        model = self.ctx.session.model
+        wrapper = getattr(model, "wrapper", None)
+        if self._wrapper_warnings or wrapper is not None:
+            self._wrapper_warnings = []
+            self._show_badge()
+        if wrapper is not None:
+            job = self.ctx.runner.start(check_model_job, name="check wrapped model",
+                                        slot="model-box/check", job_args=(model,))
+            job.done.connect(self._on_checked)
         if not self._summary or self.info.text().startswith("loading"):
             return
         if wrapper is None:
@@ -224,6 +288,15 @@ class ModelBox(QGroupBox):
             f"{self._summary}\nWRAPPED in {wrapper_title(wrapper['name'])}: an "
             "inference-time, randomized defense (gradients through it may be "
             "obfuscated)")
+
+    @Slot(dict)
+    def _on_checked(self, result: dict) -> None:
+        if result["model"] is not self.ctx.session.model:
+            return  # the session moved on while it ran
+        load_codes = {w.code for w in self._warnings}
+        self._wrapper_warnings = [w for w in result["warnings"]
+                                  if w.code not in load_codes]
+        self._show_badge()
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -243,8 +316,8 @@ class ModelBox(QGroupBox):
         self._show_badge()
 
     def warnings(self) -> list:
-        return [*self._warnings, *([self._accuracy_warning]
-                                   if self._accuracy_warning else [])]
+        return [*self._warnings, *self._wrapper_warnings,
+                *([self._accuracy_warning] if self._accuracy_warning else [])]
 
     def _show_badge(self) -> None:
         found = self.warnings()
