@@ -17,6 +17,7 @@ import functools
 import io
 import os
 import pickle
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -127,8 +128,6 @@ def valid_bytes(kind: str) -> bytes:
     """A valid file of ``kind``, as bytes (built once)."""
     buffer = io.BytesIO()
     if kind == "safetensors":
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             return models.save(small_model(), Path(tmp) / "m.safetensors").read_bytes()
     if kind == "pt":
@@ -139,6 +138,19 @@ def valid_bytes(kind: str) -> bytes:
         with warnings.catch_warnings():  # deprecated upstream, still supported here
             warnings.simplefilter("ignore", FutureWarning)
             torch.jit.save(torch.jit.script(models.create("lenet5").eval()), buffer)
+    elif kind == "pt2":
+        from explorer.core.models import exported
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return exported.export(small_model(), Path(tmp) / "m.pt2").read_bytes()
+    elif kind == "onnx":
+        torch.manual_seed(0)  # small-cnn's adaptive pooling has no ONNX export
+        small = models.create("mlp", hidden=16, depth=1).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(small, (torch.rand(2, *small.meta.in_shape),), buffer,
+                              dynamo=False, input_names=["x"],
+                              dynamic_axes={"x": {0: "n"}})
     elif kind in ("png", "jpeg"):
         pixels = np.random.default_rng(0).integers(0, 256, (24, 20, 3), np.uint8)
         Image.fromarray(pixels).save(buffer, format=kind.upper())

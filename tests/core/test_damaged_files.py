@@ -8,6 +8,7 @@ formats also get files built to run code when unpickled: refused, never run.
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import sqlite3
 import zipfile
@@ -45,10 +46,16 @@ MODEL_FORMATS = {
     "pt": ("weights.pt", {"arch": "small-cnn", "arch_params": SMALL_CNN}),
     "pth-wrapped": ("ckpt.pth", {"arch": "small-cnn", "arch_params": SMALL_CNN}),
     "torchscript": ("scripted.pt", {}),
+    "pt2": ("program.pt2", {}),
+    "onnx": ("graph.onnx", {}),
 }
+ONNX = all(importlib.util.find_spec(n) for n in ("onnx", "onnx2torch"))
 
 
-@pytest.mark.parametrize("fmt", sorted(MODEL_FORMATS))
+@pytest.mark.parametrize("fmt", [
+    pytest.param(f, marks=pytest.mark.skipif(
+        f == "onnx" and not ONNX, reason="onnx2torch (the [onnx] extra) is absent"))
+    for f in sorted(MODEL_FORMATS)])
 @DAMAGE_SETTINGS
 @given(case=st.data())
 def test_damaged_model_files(fmt, case, tmp_path):
