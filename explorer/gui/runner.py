@@ -13,12 +13,18 @@ installs the GUI-thread collector, and each handle keeps the superqt worker
 (whose signals object is a QObject) and everything the job was given until
 the worker thread has let go of them, then releases them in the GUI thread.
 A job must still never be given a widget: pass plain values and copies.
+
+At quit, superqt aborts every worker, and one that had not started never
+runs :func:`_drive` at all; :meth:`JobRunner.shutdown` records such a
+job's run as cancelled (it would otherwise stay "running"). A job whose
+token was cancelled before it started runs none of its code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -58,6 +64,7 @@ def _drive(
     args: tuple,
     kwargs: dict,
     recorder: Recorder | None,
+    begun: threading.Event,
 ):
     """Worker-side wrapper: stop at the first event after a cancel, always close.
 
@@ -68,7 +75,12 @@ def _drive(
     writes) runs here in the worker thread, so the UI thread never waits on
     the disk.
     """
+    begun.set()
     state, results, error = _CANCELLED, {}, None
+    if token.cancelled:  # cancelled before it started (a quit): run none of it
+        if recorder is not None:
+            _safely(recorder.close, _CANCELLED, {}, None)
+        return _CANCELLED
     gen = job(*args, token=token, **kwargs)
     try:
         for event in gen:
@@ -155,6 +167,8 @@ class JobHandle(QObject):
         self._paint.setInterval(PAINT_INTERVAL_MS)
         self._paint.timeout.connect(self._flush)
         self._detached = False
+        self._begun = threading.Event()  # set by the worker when _drive starts
+        self._recorder: Recorder | None = None  # until the job's end is known
 
     # -- public -------------------------------------------------------------
     def cancel(self) -> None:
@@ -178,7 +192,7 @@ class JobHandle(QObject):
         recorder: Recorder | None,
     ) -> None:
         worker = create_worker(
-            _drive, job, self.token, args, kwargs, recorder,
+            _drive, job, self.token, args, kwargs, recorder, self._begun,
             _start_thread=False, _ignore_errors=True,  # errored is connected below
         )
         worker.started.connect(self._on_started)
@@ -188,6 +202,7 @@ class JobHandle(QObject):
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self._given = (job, args, kwargs, recorder)
+        self._recorder = recorder
         worker.start()
 
     @Slot()
@@ -247,6 +262,13 @@ class JobHandle(QObject):
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         )
 
+    def _close_unstarted(self) -> None:
+        """A job whose worker ended (or will end) without beginning _drive,
+        aborted at quit, records its run as cancelled."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None and not self._begun.is_set():
+            _safely(recorder.close, _CANCELLED, {}, None)
+
     def _release_worker(self) -> None:
         # The pool thread may still be returning from the worker's run():
         # the collector drops these once nothing else refers to them, here.
@@ -255,6 +277,7 @@ class JobHandle(QObject):
 
     @Slot()
     def _on_finished(self) -> None:
+        self._close_unstarted()
         self._paint.stop()
         self._release_worker()
         if self.state not in {"done", "failed"}:
@@ -350,6 +373,8 @@ class JobRunner(QObject):
         # Deliver the workers' last queued signals so every job records its
         # outcome (e.g. "cancelled") before the workspace closes.
         QCoreApplication.sendPostedEvents()
+        for handle in list(self._active):
+            handle._close_unstarted()
         # A job still running now (one that cannot stop mid-step) must not
         # reach panels or the closed workspace when it ends.
         for handle in self.active(background=True):

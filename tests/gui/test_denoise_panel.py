@@ -198,8 +198,11 @@ def test_cancel_stops_a_long_attack(qtbot, panel, tmp_path):
     assert panel.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: len(panel.rows.snapshots["tiny-dncnn"]) > 0,
                     timeout=TIMEOUT)
-    panel.cancel_button.click()
-    qtbot.waitUntil(lambda: not panel.running, timeout=TIMEOUT)
+    # The job's end, not "not running": the state turns cancelled when the
+    # worker returns, a moment before the finished signal re-enables Run.
+    with qtbot.waitSignal(panel.controls.finished, timeout=TIMEOUT):
+        panel.cancel_button.click()
+    assert not panel.running
     assert panel.status.text() == "Cancelled."
     assert panel.run_button.isEnabled()
     assert len(panel.rows.snapshots["tiny-dncnn"]) < 50  # 200 steps, every 4th

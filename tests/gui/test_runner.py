@@ -212,3 +212,49 @@ def test_background_jobs_are_not_listed(qtbot, runner):
     with qtbot.waitSignal(handle.done, timeout=5000):
         pass
     assert changes == []
+
+
+class _Closes:
+    """A recorder that keeps the outcomes it is told."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[str] = []
+
+    def record(self, event) -> None:
+        pass
+
+    def close(self, state, results, error) -> None:
+        self.outcomes.append(state)
+
+
+def noting_job(ran: list, *, token):
+    ran.append("ran")  # code before the first event
+    yield Done({})
+
+
+def test_a_job_still_queued_at_quit_never_runs(qtbot, qapp):
+    """With the pool busy, a job still queued at quit is aborted before it
+    begins: none of its code runs, and its run is recorded cancelled (it
+    used to stay "running")."""
+    from PySide6.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    saved = pool.maxThreadCount()
+    pool.setMaxThreadCount(1)
+    try:
+        runner = JobRunner()
+        started, release, cleanup = threading.Event(), threading.Event(), []
+        runner.start(blocking_job, name="busy", job_args=(started, release, cleanup))
+        qtbot.waitUntil(started.is_set, timeout=5000)
+        ran, closes = [], _Closes()
+        queued = runner.start(noting_job, name="queued", job_args=(ran,),
+                              recorder=closes)
+        qtbot.wait(50)  # superqt hands the worker to the pool on a timer
+        runner.shutdown(5000)
+        qapp.processEvents()
+        assert ran == []
+        assert closes.outcomes == ["cancelled"]
+        assert queued.state == "cancelled"
+        assert cleanup  # the running one stopped at its next step
+    finally:
+        pool.setMaxThreadCount(saved)
