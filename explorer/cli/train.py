@@ -3,8 +3,10 @@
 A defense's (and an architecture's) flags depend on ``--defense`` and
 ``--arch``, so arguments are parsed in two passes like ``explorer attack``.
 The run is recorded in the workspace (kind ``train``); its folder is the
-trainer's run directory (``last.pt``, ``best.safetensors``). ``--resume
-RUN_ID`` continues such a run to its planned epochs with its stored config.
+trainer's run directory (``last.pt``, ``best.safetensors``, or ``best.pt2``
+when a torch.export program is fine-tuned). ``--init-from MODEL`` starts from
+a loaded model's weights instead of fresh ones. ``--resume RUN_ID``
+continues such a run to its planned epochs with its stored config.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from explorer.cli.running import (
 
 EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
                  "lr", "epoch_seconds")  # fmt: skip
+DEFAULT_ARCH = "small-cnn"
 SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "best_robust_acc",
                 "best_epoch", "seconds", "checkpoint", "best")  # fmt: skip
 
@@ -55,7 +58,18 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--resume", metavar="RUN_ID",
                    help="continue a stopped training run (other flags ignored)")
     p.add_argument("--defense", help="defense name (see `explorer train --help`)")
-    p.add_argument("--arch", default="small-cnn", help="architecture")
+    p.add_argument("--arch", help="architecture of a fresh model (default: "
+                                  "small-cnn)")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="fine-tune: start from this model's weights instead of "
+                        "fresh ones: a built-in model name (`explorer models "
+                        "list`) or a model file (.safetensors, a .pt2 torch.export "
+                        "program, .pt/.pth with --init-arch, ONNX, TorchScript); "
+                        "it brings its own architecture, so no --arch. The best "
+                        "epoch of a .pt2 is written as best.pt2")
+    p.add_argument("--init-arch", metavar="ARCH",
+                   help="architecture of a weights-only --init-from file "
+                        "(.pt/.pth, or safetensors without our metadata)")
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
     p.add_argument("--epochs", type=int, default=10)
@@ -90,17 +104,25 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]
     ns, _ = _common_parser().parse_known_args(argv)
     if ns.resume is not None:
         return _common_parser().parse_args(argv), _common_parser()
+    if ns.init_from is not None and ns.arch is not None:
+        raise UsageError("--init-from and --arch: the model to fine-tune brings "
+                         "its own architecture; drop --arch")
+    if ns.init_arch is not None and ns.init_from is None:
+        raise UsageError("--init-arch is for a weights-only --init-from file; "
+                         "give --init-from too (or --arch for a fresh model)")
     if ns.defense is None:
         if ns.help:
             return ns, _common_parser()
         raise UsageError(f"--defense is required (choose from "
                        f"{', '.join(defenses.names())})")
-    dparams, aparams = defenses.spec(ns.defense), models.spec(ns.arch)
+    arch = ns.arch or DEFAULT_ARCH
+    dparams = defenses.spec(ns.defense)
+    aparams = () if ns.init_from is not None else models.spec(arch)
     parser = _common_parser()
     taken = set(vars(ns))
     dflags = add_flag_group(parser, f"parameters of {ns.defense}", dparams,
                             prefix="defense", taken=taken)
-    aflags = add_flag_group(parser, f"parameters of {ns.arch}", aparams,
+    aflags = add_flag_group(parser, f"parameters of {arch}", aparams,
                             prefix="arch", taken=taken | set(dflags))
     ns = parser.parse_args(argv)
     ns.defense_params = given_values(dflags, ns, dparams)
@@ -127,12 +149,27 @@ def _config(ns: argparse.Namespace):
         raise UsageError(f"--eval-eps: {exc}") from None
     params = defenses.create(ns.defense, **ns.defense_params).cfg
     return defenses.TrainingConfig(
-        data=ns.data, root=ns.root, arch=ns.arch, arch_params=ns.arch_params,
+        data=ns.data, root=ns.root, arch=ns.arch or DEFAULT_ARCH,
+        arch_params=ns.arch_params, init_from=ns.init_from, init_arch=ns.init_arch,
         defense=ns.defense, params=params, epochs=ns.epochs,
         batch_size=ns.batch_size, optimizer=ns.optimizer, lr=ns.lr,
         schedule=ns.schedule, seed=ns.seed, augment=ns.augment, eval_eps=eval_eps,
         eval_steps=ns.eval_steps, eval_n=ns.eval_n,
         checkpoint_minutes=ns.checkpoint_minutes, limit_train=ns.limit_train)
+
+
+def _with_init_arch(config, info):
+    """``config`` recording the architecture of the model it starts from,
+    which is loaded and checked against the data set here, so a bad file is
+    a one-line error before any run is recorded."""
+    from explorer.core.defenses.run_job import load_init
+    from explorer.core.models import ModelError
+
+    try:
+        meta = load_init(config, info).meta
+    except ModelError as exc:  # the loaders name --arch, here it is --init-arch
+        raise CliError(str(exc).replace("pass --arch", "pass --init-arch")) from None
+    return config.replace(arch=meta.arch, arch_params=dict(meta.arch_params))
 
 
 class _ResumedRun(RecordedRun):
@@ -175,7 +212,7 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
     """The Training page's job (``train_run``), recorded as a workspace run."""
     from explorer.core import defenses
     from explorer.core import device as devices
-    from explorer.core.defenses.run_job import train_run
+    from explorer.core.defenses.run_job import run_title, train_run
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
@@ -194,13 +231,13 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
         test_set = load_data(config.data, "test", root=config.root)
         if ns.resume is None:  # the run records what "auto" means for this set
             config = config.resolved(tuple(train_set.info.shape))
+        if ns.resume is None and config.init_from is not None:
+            config = _with_init_arch(config, train_set.info)
         token = CancelToken()
         if ns.resume is not None:
             run = _ResumedRun(ws, ns.resume)
         else:
-            run = RecordedRun(ws, "train", config.to_json(),
-                              title=f"{config.defense} {config.arch} on "
-                                    f"{config.data}")
+            run = RecordedRun(ws, "train", config.to_json(), title=run_title(config))
         with run:
             events = train_run(config, run_dir=ws.run_dir(run.id), train_set=train_set,
                                test_set=test_set, device=device,

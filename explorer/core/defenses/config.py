@@ -21,6 +21,18 @@ from explorer.core.training.schedules import OPTIMIZERS, SCHEDULES
 
 @dataclass(frozen=True)
 class TrainingConfig:
+    """What a training run does.
+
+    ``init_from`` starts the run from a loaded model instead of fresh weights
+    (fine-tuning): a built-in model name (``models.builtin_names()``) or a
+    model file ``models.load`` reads (safetensors, a ``.pt2`` torch.export
+    program, ONNX, TorchScript, or a weights-only ``.pt``/``.pth`` whose
+    architecture ``init_arch`` names). ``arch`` and ``arch_params`` are then
+    ignored: the loaded model brings its own, and the front ends record its
+    ``arch`` there. Runs stored before these fields existed read as None: a
+    fresh start.
+    """
+
     # how to train
     defense: str = "standard"
     params: Mapping[str, Any] = field(default_factory=dict)  # the defense's
@@ -47,6 +59,9 @@ class TrainingConfig:
     arch: str = "small-cnn"
     arch_params: Mapping[str, Any] = field(default_factory=dict)
     limit_train: int | None = None
+    # where the weights start: fresh (None) or a loaded model (see the class doc)
+    init_from: str | None = None
+    init_arch: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_steps", "eval_n"):
@@ -62,6 +77,14 @@ class TrainingConfig:
         if self.schedule not in SCHEDULES:
             raise ParamError(f"schedule must be one of {', '.join(SCHEDULES)}, "
                              f"got {self.schedule!r}")
+        for name in ("init_from", "init_arch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ParamError(f"{name} must be a non-empty name or path, got "
+                                 f"{value!r}")
+        if self.init_arch is not None and self.init_from is None:
+            raise ParamError("init_arch names the architecture of a weights-only "
+                             "init_from file; give init_from too")
         AUGMENT.validate(self.augment)  # "augment must be one of auto, ..."
         if self.lr is not None and not self.lr > 0:
             raise ParamError(f"lr must be positive, got {self.lr}")

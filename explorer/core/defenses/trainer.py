@@ -6,7 +6,10 @@ train/test metrics, then a ``Snapshot`` labelled ``adversarial`` (see
 :func:`~explorer.core.defenses.evaluation.adversarial_strip`).
 ``run_dir/last.pt`` is rewritten atomically after every epoch, every
 ``checkpoint_minutes`` and on cancel; ``best.safetensors`` holds
-the weights of the best robust accuracy so far. ``resume=True`` continues from
+the weights of the best robust accuracy so far (``best.pt2``, re-exported,
+when the model is a torch.export program; a model that can be neither, such
+as ONNX or TorchScript, gets a log line instead and only ``last.pt``).
+``resume=True`` continues from
 ``last.pt`` exactly where it stopped (same batches, same random draws).
 ``config.augment`` crops and/or flips each clean training batch before the
 defense sees it (:mod:`explorer.core.training.augment`; the draws depend on
@@ -43,6 +46,7 @@ from explorer.core.jobs import (
     Log,
     Metric,
 )
+from explorer.core.models import exported
 from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.loop import Position, RunState, TrainingLoop
 from explorer.core.training.schedules import check_schedule, make_optimizer
@@ -52,6 +56,9 @@ MAX_LOSS = 1e4
 # Not augment: checkpoints from before it lack it, and a resume reads the
 # mode from the run's stored TrainingConfig anyway.
 FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train")
+BEST_FILES = ("best.safetensors", "best.pt2")  # what _save_best may write
+EXPORT_NOTE = ("fine-tuning a torch.export program: its dropout/batch-norm stay "
+               "as exported (eval)")
 
 
 class TrainingDiverged(RuntimeError):
@@ -120,8 +127,14 @@ def train(
               "augment": augment_mode, "eval_eps": cfg.eval_eps,
               "eval_steps": cfg.eval_steps, "eval_n": cfg.eval_n,
               "n_train": len(ys)}
+    if cfg.init_from is not None:
+        config["init_from"] = cfg.init_from  # recorded in the best file's meta
     run_dir = Path(run_dir)
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.safetensors"
+    program = _is_program(model)
+    last_path = run_dir / "last.pt"
+    best_path = run_dir / BEST_FILES[1 if program else 0]
+    if program:
+        yield Log(EXPORT_NOTE)
     prepared = defense.prepare(model)
     model = prepared if prepared is not None else model
     model = accel.place(model, device)
@@ -165,7 +178,7 @@ def train(
             losses.append(value)
         return losses
 
-    unsaved_logged = False  # a prepared model models.save cannot describe
+    unsaved_logged = False  # a model whose best weights cannot be written
     try:
         for epoch in range(pos.epoch, epochs):
             yield from loop.epoch(train_batch)
@@ -193,17 +206,17 @@ def train(
             if improved:
                 pos.best_robust, pos.best_epoch = robust, epoch + 1
             pos.next_epoch(metrics, loop.seconds())
-            if improved and getattr(model, "meta", None) is not None:
-                _save_best(model, best_path, config, epoch + 1, metrics, train_set)
+            unsaved = None
+            if improved:
+                unsaved = _save_best(model, best_path, config, epoch + 1, metrics,
+                                     train_set)
             run.save(pos)
-            if improved and getattr(model, "meta", None) is not None:
+            if improved and unsaved is None:
                 yield Artifact("best", best_path)
-            elif improved and not unsaved_logged:
+            elif unsaved is not None and not unsaved_logged:
                 unsaved_logged = True
-                yield Log(f"{method}: the trained {type(model).__name__} has no "
-                          "model metadata (an architecture models.load cannot "
-                          "rebuild); best.safetensors is not written, last.pt "
-                          "holds its weights")
+                yield Log(f"{method}: {best_path.name} is not written ({unsaved}); "
+                          "last.pt holds the trained weights")
     except Cancelled:
         loop.save()
         raise
@@ -225,8 +238,27 @@ def _diverged(value: float, epoch: int, batch: int, path: Path,
             f"{saved[1]} batches)")
 
 
+def best_file(run_dir: str | Path) -> Path | None:
+    """The best weights a training run wrote (``best.safetensors`` or, for a
+    fine-tuned torch.export program, ``best.pt2``), or None."""
+    found = [Path(run_dir) / name for name in BEST_FILES]
+    found = [p for p in found if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _is_program(model: nn.Module) -> bool:
+    """A torch.export program (ONNX graphs share its class, not its format)."""
+    meta = getattr(model, "meta", None)
+    return (isinstance(model, exported.ExportedModel) and meta is not None
+            and meta.format == "export")
+
+
 def _save_best(model, path: Path, config: dict[str, Any], epoch: int,
-               metrics: dict[str, float], train_set) -> None:
+               metrics: dict[str, float], train_set) -> str | None:
+    """Write the best weights to ``path``; None, or why they cannot be."""
+    if getattr(model, "meta", None) is None:
+        return (f"the trained {type(model).__name__} has no model metadata: an "
+                "architecture models.load cannot rebuild")
     info = getattr(train_set, "info", None)
     training = {**config, "epoch": epoch,
                 "clean_acc": metrics["test_clean_acc"],
@@ -238,4 +270,21 @@ def _save_best(model, path: Path, config: dict[str, Any], epoch: int,
                          "n": config["eval_n"]},
                 "data": getattr(info, "name", "")}
     meta = dataclasses.replace(model.meta, training=training)
-    models.save(model, path, meta)
+    try:
+        if path.suffix == ".pt2":
+            _export_with(model, meta, path)
+        else:
+            models.save(model, path, meta)
+    except models.ModelError as exc:  # ONNX, TorchScript, model code, ...
+        return str(exc)
+    return None
+
+
+def _export_with(model: nn.Module, meta: models.ModelMeta, path: Path) -> None:
+    """``exported.export`` with ``meta`` in the archive (it reads the model's)."""
+    kept = model.meta
+    model.meta = meta
+    try:
+        exported.export(model, path)
+    finally:
+        model.meta = kept

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import json
 import pickle
 import warnings
 import zipfile
@@ -81,7 +82,10 @@ def is_export_archive(entries: Sequence[str]) -> bool:
 def check_archive(path: Path) -> None:
     """Refuse pickled entries that could run code when the archive is loaded."""
     with zipfile.ZipFile(path) as archive:
+        raw = _raw_tensor_entries(archive)
         for entry in archive.namelist():
+            if entry in raw:
+                continue
             blob = archive.read(entry)
             if blob[:4] == b"PK\x03\x04":  # a torch.save'd tensor, itself a zip
                 unsafe = _unsafe_in(blob, entry, nested=True)
@@ -93,6 +97,35 @@ def check_archive(path: Path) -> None:
                 raise ModelError(
                     f"{path}: refused: entry {entry!r} holds Python objects that "
                     f"could run code when loaded ({', '.join(unsafe[:3])})")
+
+
+def _raw_tensor_entries(archive: zipfile.ZipFile) -> set[str]:
+    """Entries ``torch.export.load`` reads as bare tensor bytes, never
+    unpickled: listed with ``use_pickle`` false in the archive's weights
+    config (or, as ``tensor_*``, its constants config) and nowhere as a
+    pickle. Their bytes may start like a pickle (a float whose low byte is
+    0x80), which the scan must not take for one."""
+    raw: set[str] = set()
+    pickled: set[str] = set()
+    for name in archive.namelist():
+        folder, _, base = name.rpartition("/")
+        weights = folder.endswith("data/weights") and base.endswith(
+            "_weights_config.json")
+        if not weights and not (folder.endswith("data/constants")
+                                and base.endswith("_constants_config.json")):
+            continue
+        try:
+            payloads = list(json.loads(archive.read(name))["config"].values())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # torch.export.load refuses it before reading any payload
+        for payload in payloads:
+            path = payload.get("path_name") if isinstance(payload, dict) else None
+            if not isinstance(path, str):
+                continue
+            bare = payload.get("use_pickle") is False and (
+                weights or path.startswith("tensor_"))
+            (raw if bare else pickled).add(f"{folder}/{path}")
+    return raw - pickled
 
 
 def _unsafe_in(blob: bytes, entry: str, *, nested: bool) -> list[str]:
@@ -189,10 +222,13 @@ def export(model: nn.Module, path: str | Path) -> Path:
     if meta is None or meta.in_shape is None:
         raise ModelError("only a model with a known input shape can be exported")
     model = copy.deepcopy(model).cpu().eval()  # the caller's stays where it is
-    example = torch.rand(2, *meta.in_shape)
+    # A loaded program of a fixed batch size (ExportedModel.batch) is
+    # written with that batch again: its graph cannot take another.
+    batch = getattr(model, "batch", None)
+    example = torch.rand(batch or 2, *meta.in_shape)
+    dynamic = None if batch else ({0: torch.export.Dim("batch")},)
     try:
-        program = torch.export.export(
-            model, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program = torch.export.export(model, (example,), dynamic_shapes=dynamic)
     except Exception as exc:  # noqa: BLE001 - torch.export fails in many ways
         raise ModelError(f"{meta.arch} cannot be exported ({reason(exc)})") from None
     stored = dataclasses.replace(meta, format="export", source="")
