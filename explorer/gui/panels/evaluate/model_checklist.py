@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import models
+from explorer.core.defenses.trainer import best_file
 from explorer.core.models import files as model_files
 from explorer.store import Workspace
 
 MODEL_FILTER = model_files.FILE_FILTER
-RUN_WEIGHTS = "best.safetensors"
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,9 @@ class ModelChecklist(QWidget):
         keep = [(c, c.name in checked) for c in self._choices if c.kind != "run"]
         runs = []
         for record in ws.runs(kind="train") if ws is not None else []:
-            weights = ws.run_dir(record.id) / RUN_WEIGHTS
-            if record.status == "finished" and weights.exists():
+            # best.safetensors, or best.pt2 for a fine-tuned torch.export program
+            weights = best_file(ws.run_dir(record.id))
+            if record.status == "finished" and weights is not None:
                 name = f"run {record.id}"
                 runs.append((ModelChoice(name, "run", str(weights)), name in checked))
         self.list.blockSignals(True)

@@ -15,8 +15,9 @@ from explorer.gui.context import AppContext
 class AlarmBanner(QFrame):
     """Title, explanation, "Use best checkpoint (epoch N)" and "Dismiss".
 
-    The button loads the run's ``best.safetensors`` in a job and makes it the
-    session's model.
+    The button loads the run's best weights (``best.safetensors``, or
+    ``best.pt2`` for a fine-tuned torch.export program) in a job and makes it
+    the session's model.
     """
 
     def __init__(self, ctx: AppContext, parent=None) -> None:

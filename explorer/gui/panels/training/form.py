@@ -1,10 +1,12 @@
-"""The choices of a training run: architecture, defense, optimisation, eval."""
+"""The choices of a training run: where the weights start (fresh, or the
+session's model: fine-tuning), architecture, defense, optimisation, eval."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -15,8 +17,9 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import defenses, models
+from explorer.core.defenses.run_job import init_source
 from explorer.core.models import registry as model_registry
-from explorer.core.params import Param
+from explorer.core.params import Param, ParamError
 from explorer.core.training.augment import AUGMENT
 from explorer.gui.widgets.param_form import ParamForm
 
@@ -39,25 +42,34 @@ GENERAL = (
 )
 
 
+FRESH, SESSION = "fresh", "session"  # the "start from" choices
+START_CHOICES = ((FRESH, "fresh weights"),
+                 (SESSION, "the model on the Data & Model page"))
+START_TIP = ("fresh weights: a new model of the architecture below; the model on "
+             "the Data & Model page: fine-tune it (its file is read again, so it "
+             "brings its own architecture)")
+
+
 class TrainingForm(QWidget):
-    """Architecture and defense combos with their parameter forms, then the
-    general settings. :meth:`config` raises ``ParamError`` on a bad value."""
+    """Where the weights start, the architecture and defense combos with their
+    parameter forms, then the general settings. :meth:`config` raises
+    ``ParamError`` on a bad value. :meth:`set_start_model` tells the form
+    which model "the model on the Data & Model page" is."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.start_combo = QComboBox()
+        for key, text in START_CHOICES:
+            self.start_combo.addItem(text, key)
+        self._fit_narrow(self.start_combo)
+        self._start_model: tuple[str, str | None, Any] | None = None
         self.arch_combo = QComboBox()
         self.arch_combo.addItems(models.names())
         self.arch_form = ParamForm()
         self.defense_combo = QComboBox()
         for name in defenses.names():
             self.defense_combo.addItem(defenses.defense_class(name).title, name)
-        # Long defense titles must not widen the fixed-width form column; the
-        # open list still shows them whole.
-        self.defense_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.defense_combo.setMinimumContentsLength(16)
-        view = self.defense_combo.view()
-        view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
+        self._fit_narrow(self.defense_combo)
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: #555;")
@@ -66,7 +78,12 @@ class TrainingForm(QWidget):
         self.general.editor("lr").setSpecialValueText("default")
 
         model_box = QGroupBox("Model")
-        mb = QFormLayout(model_box)
+        self.start_note = QLabel()  # what a fine-tune starts from
+        self.start_note.setWordWrap(True)
+        self.start_note.setStyleSheet("color: #555;")
+        mb = self._model_rows = QFormLayout(model_box)
+        mb.addRow("start from", self.start_combo)
+        mb.addRow(self.start_note)
         mb.addRow("architecture", self.arch_combo)
         mb.addRow(self.arch_form)
         defense_box = QGroupBox("Defense")
@@ -83,9 +100,71 @@ class TrainingForm(QWidget):
         column.addStretch(1)
         self.arch_combo.currentTextChanged.connect(self._on_arch)
         self.defense_combo.currentIndexChanged.connect(self._on_defense)
+        self.start_combo.currentIndexChanged.connect(self._on_start)
         self._on_arch(self.arch_combo.currentText())
         self._on_defense()
+        self.set_start_model(None)
 
+    @staticmethod
+    def _fit_narrow(combo: QComboBox) -> None:
+        # Long item texts must not widen the fixed-width form column; the
+        # open list still shows them whole.
+        combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(16)
+        view = combo.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 24)
+
+    # -- where the weights start ------------------------------------------------
+    def set_start_model(self, model: Any) -> None:
+        """The session's model (None: none loaded): "the model on the Data &
+        Model page" is offered when training can read it again, else
+        disabled with the reason as its tooltip."""
+        try:
+            if model is None:
+                raise ParamError("no model is loaded on the Data & Model page")
+            init_from, init_arch = init_source(model)
+        except (ParamError, models.ModelError) as exc:
+            self._start_model, tip, enabled = None, f"not available: {exc}", False
+        else:
+            self._start_model = (init_from, init_arch, model.meta)
+            tip, enabled = f"fine-tune {init_from} ({model.meta.arch})", True
+        self.start_combo.model().item(1).setEnabled(enabled)
+        self.start_combo.setItemData(1, tip, Qt.ItemDataRole.ToolTipRole)
+        if not enabled and self.start() == SESSION:
+            self.start_combo.setCurrentIndex(0)
+        self._on_start()
+
+    def start(self) -> str:
+        """``"fresh"`` or ``"session"``."""
+        return str(self.start_combo.currentData())
+
+    def choose_start(self, start: str) -> None:
+        self.start_combo.setCurrentIndex(self.start_combo.findData(start))
+
+    @Slot()
+    def _on_start(self) -> None:
+        fresh = self.start() == FRESH
+        # A fine-tuned model brings its own architecture.
+        self.arch_combo.setEnabled(fresh)
+        self.arch_form.setEnabled(fresh)
+        for widget in (self.arch_combo, self.arch_form):
+            self._model_rows.setRowVisible(widget, fresh)
+        self._model_rows.setRowVisible(self.start_note, not fresh)
+        if not fresh and self._start_model is not None:
+            init_from, _, meta = self._start_model
+            self.start_note.setText(f"training continues from "
+                                    f"{Path(init_from).name}, a {meta.arch} "
+                                    f"({meta.format}), with its architecture")
+        about = str(self.start_combo.itemData(1, Qt.ItemDataRole.ToolTipRole))
+        if not fresh:
+            self.start_combo.setToolTip(about)
+        elif self._start_model is None:  # why the second choice is disabled
+            self.start_combo.setToolTip(f"{START_TIP}\n\n{about}")
+        else:
+            self.start_combo.setToolTip(START_TIP)
+
+    # -- architecture and defense ------------------------------------------------
     @Slot(str)
     def _on_arch(self, arch: str) -> None:
         self.arch_form.set_params(models.spec(arch))
@@ -105,7 +184,9 @@ class TrainingForm(QWidget):
 
     def choose(self, arch: str, arch_params: dict[str, Any], defense: str,
                params: dict[str, Any], general: dict[str, Any]) -> None:
-        """Set every choice (the demo and tests use this)."""
+        """Set every choice, fresh weights of ``arch`` (the demo and tests
+        use this)."""
+        self.choose_start(FRESH)
         self.arch_combo.setCurrentText(arch)
         self.arch_form.set_values(arch_params)
         self.defense_combo.setCurrentIndex(self.defense_combo.findData(defense))
@@ -115,11 +196,20 @@ class TrainingForm(QWidget):
     def config(self) -> defenses.TrainingConfig:
         """The run's configuration (the panel fills in the data set)."""
         general = self.general.values()
-        arch_params = model_registry.validate_params(self.arch(),
-                                                     self.arch_form.values())
+        start: dict[str, Any] = {}
+        if self.start() == SESSION:
+            if self._start_model is None:
+                raise ParamError("start from: no model on the Data & Model page "
+                                 "can be fine-tuned")
+            init_from, init_arch, meta = self._start_model
+            start = {"init_from": init_from, "init_arch": init_arch,
+                     "arch": meta.arch, "arch_params": dict(meta.arch_params)}
+        else:
+            start = {"arch": self.arch(), "arch_params": model_registry.validate_params(
+                self.arch(), self.arch_form.values())}
         params = defenses.create(self.defense(), **self.defense_form.values()).cfg
         return defenses.TrainingConfig(
-            arch=self.arch(), arch_params=arch_params, defense=self.defense(),
+            **start, defense=self.defense(),
             params=params, epochs=general["epochs"],
             batch_size=general["batch_size"], optimizer=general["optimizer"],
             lr=general["lr"] or None, schedule=general["schedule"],

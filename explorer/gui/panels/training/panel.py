@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 from explorer.core.defenses import alarms
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
-from explorer.core.defenses.run_job import PLAN, train_run
+from explorer.core.defenses.run_job import PLAN, run_title, train_run
+from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
@@ -61,8 +62,10 @@ class TrainingPanel(QWidget):
         self._classes: tuple[str, ...] = ()  # names of the training set's labels
         self._build()
         ctx.session.data_changed.connect(self.on_data_changed)
+        ctx.session.model_changed.connect(self.on_model_changed)
         ctx.runner.jobs_changed.connect(self.refresh_runs)
         self.on_data_changed()
+        self.on_model_changed()
         self.refresh_runs()
 
     def _build(self) -> None:
@@ -143,6 +146,11 @@ class TrainingPanel(QWidget):
         self.banner.setVisible(problem is not None)
         self._update_buttons()
 
+    @Slot()
+    def on_model_changed(self) -> None:
+        """The form's "start from" choice follows the session's model."""
+        self.form.set_start_model(self.ctx.session.model)
+
     @property
     def handle(self):
         return self.run_controls.handle
@@ -186,8 +194,8 @@ class TrainingPanel(QWidget):
         config = config.replace(data=s.data_name, root=root or None,
                                 limit_train=limit_train)
         config = config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
-        title = f"{config.defense} {config.arch} on {s.data_name}"
-        recorder = self.ctx.run_recorder("train", config.to_json(), title=title)
+        recorder = self.ctx.run_recorder("train", config.to_json(),
+                                         title=run_title(config))
         self._launch(config, recorder, resume=False)
 
     @Slot()
@@ -254,7 +262,8 @@ class TrainingPanel(QWidget):
         if self.history.add(event.name, event.step, event.value) and check:
             alarm, shown = alarms.check(self.history.rows()), self.alarm.alarm
             if alarm is not None and (shown is None or shown.kind != alarm.kind):
-                self.alarm.show_alarm(alarm, self.run_dir / "best.safetensors")
+                best = best_file(self.run_dir) or self.run_dir / BEST_FILES[0]
+                self.alarm.show_alarm(alarm, best)
 
     def _schedule(self) -> None:
         if not self._redraw.isActive():
