@@ -168,6 +168,7 @@ class JobHandle(QObject):
         self._paint.timeout.connect(self._flush)
         self._detached = False
         self._begun = threading.Event()  # set by the worker when _drive starts
+        self._outcome = "cancelled"  # what the worker returned, until finished
         self._recorder: Recorder | None = None  # until the job's end is known
 
     # -- public -------------------------------------------------------------
@@ -245,16 +246,16 @@ class JobHandle(QObject):
         for event in images.values():
             self.image.emit(event)
 
+    # The outcome becomes the state only when ``finished`` is handled, so a
+    # job counts as running until its done/failed/cancelled signals are out:
+    # whoever sees "not running" also sees what those signals changed.
     @Slot(object)
     def _on_returned(self, value: object) -> None:
-        if value == _CANCELLED:
-            self.state = "cancelled"
-        else:
-            self.state = "done"
+        self._outcome = "cancelled" if value == _CANCELLED else "done"
 
     @Slot(object)
     def _on_errored(self, exc: BaseException) -> None:
-        self.state = "failed"
+        self._outcome = "failed"
         self.error = error_text(exc)
         log.error(
             "job %s failed:\n%s",
@@ -280,8 +281,8 @@ class JobHandle(QObject):
         self._close_unstarted()
         self._paint.stop()
         self._release_worker()
-        if self.state not in {"done", "failed"}:
-            self.state = "cancelled"
+        self.state = self._outcome if self._outcome in {"done", "failed"} \
+            else "cancelled"
         if self._detached:
             self.finished.emit()
             return
