@@ -51,3 +51,17 @@ def ctx(qapp, tmp_path, settings):
     yield context
     runner.shutdown(5000)
     ws.close()
+
+
+@pytest.fixture
+def evaluated_data_panel(qtbot, ctx):
+    """The Data & Model page, shown, after its first evaluation."""
+    from explorer.gui.panels.data_model.panel import DataModelPanel
+
+    page = DataModelPanel(ctx)
+    qtbot.addWidget(page)
+    page.resize(1100, 750)
+    page.show()
+    with qtbot.waitSignal(page.evaluated, timeout=60_000):
+        pass
+    return page

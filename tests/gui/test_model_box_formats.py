@@ -13,20 +13,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from explorer.gui.panels.data_model.code_row import CodeRow
-from explorer.gui.panels.data_model.panel import DataModelPanel
 
 ONNX = all(importlib.util.find_spec(n) for n in ("onnx", "onnx2torch"))
 
 
 @pytest.fixture
-def panel(qtbot, ctx):
-    p = DataModelPanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1100, 750)
-    p.show()
-    with qtbot.waitSignal(p.evaluated, timeout=60_000):
-        pass
-    return p
+def panel(evaluated_data_panel):
+    return evaluated_data_panel
 
 
 def _assert_session_logits(ctx, net, shape=(3, 32, 32)):

@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 
 from explorer.core.defenses.mixup_inference import MixupInference
-from explorer.gui.panels.data_model.panel import DataModelPanel
 
 
 @pytest.fixture
-def panel(qtbot, ctx):
-    p = DataModelPanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1100, 750)
-    p.show()
-    with qtbot.waitSignal(p.evaluated, timeout=60_000):
-        pass
-    return p
+def panel(evaluated_data_panel):
+    return evaluated_data_panel
 
 
 def _wrapped_with(session, samples: int) -> bool:
