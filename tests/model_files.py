@@ -62,3 +62,22 @@ def onnx_export(net, path, batch=None):
         warnings.simplefilter("ignore")
         torch.onnx.export(net.eval(), (torch.rand(batch or 2, 3, 32, 32),), str(path),
                           dynamo=False, **kwargs)
+
+
+def write_robustbench_checkpoint(model_dir, name, dataset="cifar10", threat="Linf"):
+    """A RobustBench model built by RobustBench's own architecture code, saved
+    as its authors do (under 'state_dict', from DataParallel) where
+    RobustBench keeps it; returns (network, path)."""
+    from explorer.core.models import robustbench_zoo
+
+    _, table = robustbench_zoo._import()
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    torch.manual_seed(0)
+    net = table[BenchmarkDataset(dataset)][ThreatModel(threat)][name]["model"]()
+    folder = model_dir / dataset / threat
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}},
+               path)
+    return net.eval(), path

@@ -10,7 +10,12 @@ import json
 import pytest
 import torch
 import torchvision
-from model_files import onnx_export, paper_net, write_model_code
+from model_files import (
+    onnx_export,
+    paper_net,
+    write_model_code,
+    write_robustbench_checkpoint,
+)
 from safetensors.torch import save_file
 
 from explorer.cli import main
@@ -176,23 +181,15 @@ ROBUSTBENCH_NAME = "Ding2020MMA"  # a WRN-28-4, the smallest in the CIFAR-10 zoo
 
 @pytest.mark.skipif(not ROBUSTBENCH, reason="robustbench is not installed")
 def test_a_robustbench_model_from_its_own_architecture_code(capsys, tmp_path):
-    from explorer.core.models import robustbench_zoo
-
-    _, table = robustbench_zoo._import()
-    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
-
-    entry = table[BenchmarkDataset.cifar_10][ThreatModel.Linf][ROBUSTBENCH_NAME]
-    torch.manual_seed(0)
-    net = entry["model"]()
-    folder = tmp_path / "models" / "cifar10" / "Linf"
-    folder.mkdir(parents=True)
-    # as its authors saved it: under 'state_dict', from DataParallel
-    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}},
-               folder / f"{ROBUSTBENCH_NAME}.pt")
+    net, path = write_robustbench_checkpoint(tmp_path / "models", ROBUSTBENCH_NAME)
     result = _info(capsys, "--model", f"robustbench:{ROBUSTBENCH_NAME}",
                    "--robustbench-dir", str(tmp_path / "models"))
     assert result["classes"][0] == "airplane"
     _assert_same_logits(result, net)
+    # the checkpoint file itself, where RobustBench keeps it, opens the same way
+    by_path = _info(capsys, "--model", str(path))
+    assert by_path["arch"] == f"robustbench:{ROBUSTBENCH_NAME}"
+    assert by_path["logits"] == result["logits"]
 
 
 @pytest.mark.skipif(not ROBUSTBENCH, reason="robustbench is not installed")

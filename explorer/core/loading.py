@@ -56,8 +56,17 @@ def load_model_job(
             stats = {"mean": mean, "std": std}
         elif normalize is not None:  # (mean, std) typed by the user
             stats = {"mean": tuple(normalize[0]), "std": tuple(normalize[1])}
-        model = models.load(source, arch=None if code else arch, code=code,
-                            code_trusted=code_trusted, **stats)
+        from explorer.core.models import robustbench_zoo
+
+        found = (None if arch or code or stats
+                 else robustbench_zoo.match_path(source))
+        if found is not None:  # DIR/<dataset>/<threat>/NAME.pt of RobustBench's
+            name, folder, dataset, threat = found
+            model = robustbench_zoo.load(name, folder, dataset=dataset,
+                                         threat_model=threat)
+        else:
+            model = models.load(source, arch=None if code else arch, code=code,
+                                code_trusted=code_trusted, **stats)
     if token is not None:
         token.check()
     n_params = sum(p.numel() for p in model.parameters())

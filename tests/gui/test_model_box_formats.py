@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_files import onnx_export, paper_net, write_model_code
+from model_files import (
+    onnx_export,
+    paper_net,
+    write_model_code,
+    write_robustbench_checkpoint,
+)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from explorer.gui.panels.data_model.code_row import CodeRow
 
 ONNX = all(importlib.util.find_spec(n) for n in ("onnx", "onnx2torch"))
+ROBUSTBENCH = importlib.util.find_spec("robustbench") is not None
 
 
 @pytest.fixture
@@ -180,3 +186,14 @@ def test_a_custom_normalisation_wraps_the_file(qtbot, panel, ctx, tmp_path):
     with torch.no_grad():
         got = ctx.session.model.cpu()(x)
         assert (got - net((x - mean) / std)).abs().max().item() < 1e-5
+
+
+@pytest.mark.skipif(not ROBUSTBENCH, reason="robustbench is not installed")
+def test_a_robustbench_checkpoint_where_robustbench_keeps_it(qtbot, panel, ctx,
+                                                             tmp_path):
+    net, path = write_robustbench_checkpoint(tmp_path / "models", "Ding2020MMA")
+    panel.model_box.open_file(str(path))
+    qtbot.waitUntil(lambda: "robustbench:Ding2020MMA —" in panel.model_box.info.text(),
+                    timeout=60_000)
+    assert ctx.session.model.meta.arch == "robustbench:Ding2020MMA"
+    _assert_session_logits(ctx, net)

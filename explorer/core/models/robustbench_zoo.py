@@ -5,9 +5,10 @@ RobustBench keeps a model's checkpoint at
 ``DIR/<dataset>/<threat model>/<NAME>.pt`` (an ensemble: ``<NAME>.pt_m0.pt``,
 ``_m1``, ...). Its ``load_model`` downloads what is missing; here nothing
 is ever downloaded: a missing checkpoint is a message naming the file, and
-any download RobustBench would still attempt is refused. RobustBench's
-networks take [0, 1] pixels and normalise inside, so the wrapper's
-``Normalize`` is the identity.
+any download RobustBench would still attempt is refused. Opening the
+checkpoint file itself where RobustBench keeps it (:func:`match_path`)
+loads it the same way. RobustBench's networks take [0, 1] pixels and
+normalise inside, so the wrapper's ``Normalize`` is the identity.
 
 The robustbench 1.1.1 wheel imports ``autoattack`` while its dependency
 ``pyautoattack`` installs the module as ``pyautoattack``, and it needs
@@ -118,6 +119,28 @@ def checkpoint_files(name: str, model_dir: Path, dataset: str, threat_model: str
     if isinstance(ids, list):
         return [Path(f"{base}_m{i}.pt") for i in range(len(ids))]
     return [base]
+
+
+def match_path(path: str | Path) -> tuple[str, Path, str, str] | None:
+    """``(source, DIR, dataset, threat model)`` when ``path`` is a RobustBench
+    checkpoint where RobustBench keeps it (``DIR/<dataset>/<threat>/NAME.pt``,
+    NAME in its model table); None otherwise, or without robustbench."""
+    path = Path(path)
+    threat, dataset = path.parent.name, path.parent.parent.name
+    if (path.suffix != ".pt" or threat not in THREAT_MODELS
+            or dataset not in DATASETS or not available()):
+        return None
+    try:
+        _, table = _import()
+        from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+        known = table[BenchmarkDataset(dataset)][ThreatModel(threat)]
+    except (ModelError, KeyError, ValueError):
+        return None
+    name = path.name.removesuffix(".pt")
+    if name not in known:
+        return None
+    return PREFIX + name, path.parent.parent.parent, dataset, threat
 
 
 def load(source: str, model_dir: str | Path | None, *, dataset: str = "cifar10",
