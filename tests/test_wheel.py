@@ -47,9 +47,18 @@ def test_the_wheel_holds_the_data_set_and_the_models(wheel):
 
 
 @pytest.mark.slow
-def test_the_unpacked_wheel_evaluates_a_builtin_from_another_folder(wheel, tmp_path):
+def test_the_installed_wheel_evaluates_a_builtin_from_another_folder(wheel, tmp_path):
+    """pip installs the wheel (into a target folder: a fresh environment would
+    need its own torch, and nothing is downloaded at test time); its
+    `explorer` command then evaluates a built-in model from another folder."""
     site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+         "--quiet", "--target", str(site), str(wheel)],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert install.returncode == 0, install.stderr[-2000:]
+    command = site / "bin" / "explorer"
+    assert command.exists()  # the console script the wheel declares
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site),
@@ -61,8 +70,8 @@ def test_the_unpacked_wheel_evaluates_a_builtin_from_another_folder(wheel, tmp_p
         capture_output=True, text=True, cwd=elsewhere, env=env, check=True)
     assert where.stdout.strip().startswith(str(site))  # not the source tree
     run = subprocess.run(
-        [sys.executable, "-m", "explorer", "eval", "--model", "fmnist-cnn-standard",
-         "--n", "100", "--json"],
+        [str(command), "eval", "--model", "fmnist-cnn-standard", "--n", "100",
+         "--json"],
         capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300,
         check=False)
     assert run.returncode == 0, run.stderr
