@@ -197,3 +197,32 @@ def test_a_robustbench_checkpoint_where_robustbench_keeps_it(qtbot, panel, ctx,
                     timeout=60_000)
     assert ctx.session.model.meta.arch == "robustbench:Ding2020MMA"
     _assert_session_logits(ctx, net)
+
+
+TIMM = importlib.util.find_spec("timm") is not None
+
+
+@pytest.mark.parametrize("arch", [
+    "torchvision:resnet18",
+    pytest.param("timm:resnet18", marks=pytest.mark.skipif(
+        not TIMM, reason="timm (the [zoo] extra) is not installed")),
+])
+def test_a_library_checkpoint_as_a_training_script_saved_it(qtbot, panel, ctx,
+                                                            tmp_path, arch):
+    """A DDP-wrapped state dict of a library network, its arch typed in the
+    weights-only box."""
+    import torchvision
+
+    torch.manual_seed(0)
+    if arch.startswith("timm:"):
+        import timm
+
+        net = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    else:
+        net = torchvision.models.resnet18(num_classes=10)
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 90, "model": {f"module.{k}": v
+                                       for k, v in net.state_dict().items()}}, path)
+    panel.model_box.arch_combo.setEditText(arch)
+    _open(qtbot, panel, ctx, path, f"{arch} —")
+    _assert_session_logits(ctx, net)
