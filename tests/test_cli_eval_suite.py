@@ -120,3 +120,34 @@ def test_bad_suite_flags_are_one_line_errors(capsys, tmp_path, argv,
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
     assert needle in err
+
+
+def test_masking_checks_from_the_command_line_are_the_pages(capsys, tmp_path):
+    """--masking-checks without --suite brings the quick suite (it used to be
+    ignored), and its verdicts are those of the checks the Evaluate page runs
+    on the same images."""
+    from explorer.core import data, models
+    from explorer.core.analysis.masking import masking_checks
+    from explorer.core.jobs import run_to_end
+
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--n", "16", "--masking-checks",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["suite"] == "quick"
+    assert result["check_n"] == 16
+    got = {c["key"]: c["passed"] for c in result["checks"]}
+    assert "iterative-vs-single-step" in got
+    x, y = data.load("fashion-mnist-mini", "test").as_tensors(0, 16)
+    model = models.load_builtin("fmnist-cnn-standard")
+    done = run_to_end(masking_checks(model, x, y, 0.1, "linf", seed=0))
+    expected = {c.as_dict()["key"]: c.as_dict()["passed"] for c in done["checks"]}
+    assert got == expected
+
+
+def test_the_old_checks_spelling_still_works(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--n", "8", "--suite", "quick", "--steps",
+                 "2", "--checks", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["checks"]

@@ -7,7 +7,7 @@ This is the Evaluate & Compare page's job (``compare_dataset_job``), one
 workspace run for all the models: ``--report out.html`` writes the page's
 report (results, accuracy-vs-eps curves, gradient-masking verdicts, example
 images), so with a report the sweep, the checks and the examples run as on
-the page; without one they run when asked (``--sweep``, ``--checks``,
+the page; without one they run when asked (``--sweep``, ``--masking-checks``,
 ``--examples N``). One model prints its results object; several print
 ``{"models": [...]}``.
 """
@@ -74,16 +74,24 @@ def add_suite_flags(p: argparse.ArgumentParser) -> None:
                    help="also write the Evaluate page's HTML report (turns on the "
                         "sweep, the checks and the examples)")
     p.add_argument("--sweep", action="store_true",
-                   help="accuracy-vs-eps curve (APGD-CE at 1/4..2x eps)")
-    p.add_argument("--checks", action="store_true",
-                   help="gradient-masking checks on the first 32 images")
+                   help="accuracy-vs-eps curve (APGD-CE at 1/4..2x eps; with no "
+                        "--suite, the quick suite runs too)")
+    p.add_argument("--masking-checks", "--checks", dest="checks",
+                   action="store_true",
+                   help="the Evaluate page's gradient-masking checks on the first "
+                        "32 images, verdicts in the result's 'checks' (with no "
+                        "--suite, the quick suite runs too)")
     p.add_argument("--examples", type=int, default=None,
                    help=f"adversarial examples to keep per model (default 0; "
                         f"{EXAMPLES} with --report)")
 
 
 def wants_suite(ns: argparse.Namespace) -> bool:
-    """Whether this command goes beyond one model's clean accuracy."""
+    """Whether this command goes beyond one model's clean accuracy. The
+    masking checks and the sweep belong to a suite's comparison: asked for
+    without --suite, they bring the quick one (they used to be ignored)."""
+    if ns.suite is None and (ns.checks or ns.sweep or ns.examples):
+        ns.suite = "quick"
     given = [f"--{k.replace('_', '-')}" for k in _SUITE_ONLY
              if getattr(ns, k) is not None]
     custom = [f"--{k}" for k in _CUSTOM_ONLY if getattr(ns, k) is not None]
