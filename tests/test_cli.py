@@ -263,3 +263,37 @@ def test_gui_panel_opens_that_page(tmp_path, monkeypatch):
     assert opened["panel"] == "training"
     assert opened["screenshot"] is None
     assert main(["gui", "--panel", "nowhere"]) == 2
+
+
+def test_eval_min_eps_per_image(capsys, tmp_path):
+    """--min-eps: each image's minimal l-inf eps, 0 for the misclassified ones,
+    the numbers of the core search on the same images."""
+    import json
+
+    import numpy as np
+
+    from explorer.core import data, models
+    from explorer.core.analysis.distance import minimal_distance
+    from explorer.core.jobs import run_to_end
+
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-pgdat", "--n", "12", "--min-eps", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["min_eps_n"] == 12
+    assert result["min_eps_norm"] == "linf"
+    found = run_to_end(minimal_distance(models.load_builtin("fmnist-cnn-pgdat"),
+                                        data.load("fashion-mnist-mini", "test"),
+                                        n=12, norm="linf"))
+    wrong = ~found["correct"]
+    assert all(result["min_eps"][i] == 0.0 for i in np.flatnonzero(wrong))
+    broken = found["correct"] & found["broken"]
+    assert broken.any()
+    assert np.allclose([result["min_eps"][i] for i in np.flatnonzero(broken)],
+                       found["distances"][broken])
+    assert all(0 < result["min_eps"][i] <= 1 for i in np.flatnonzero(broken))
+
+
+def test_eval_min_eps_with_a_suite_is_a_usage_error(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--suite", "quick", "--min-eps"]) == 2
+    assert "--min-eps goes with the clean evaluation" in capsys.readouterr().err

@@ -42,6 +42,14 @@ def _parser(add_help: bool = True) -> OneLineParser:
                    help="evaluate the first N images of the split (default: all)")
     p.add_argument("--batch-size", type=int, default=500)
     add_wrap_flag(p)
+    p.add_argument("--min-eps", action="store_true",
+                   help="also each image's minimal adversarial eps (DeepFool, "
+                        "then a binary search with PGD): 'min_eps' per image, 0 "
+                        f"for one already misclassified, null for one not broken "
+                        f"inside the box; on the first --n images "
+                        f"(default {MIN_EPS_N})")
+    p.add_argument("--min-eps-norm", choices=("linf", "l2"), default="linf",
+                   help="the norm of --min-eps (default linf)")
     add_suite_flags(p)
     p.add_argument("--json", action="store_true",
                    help="JSON lines; the last line holds the results")
@@ -62,9 +70,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return ns
 
 
+MIN_EPS_N = 200  # --min-eps images when --n is not given
+
+
 def eval_command(args: argparse.Namespace) -> int:
     ns = parse(list(args.argv))
     if wants_suite(ns):
+        if ns.min_eps:
+            raise UsageError("--min-eps goes with the clean evaluation, not with "
+                             "--suite (or several models)")
         return suite_command(args, ns, evaluate)
     results = evaluate(args, ns)
     if ns.json:
@@ -106,8 +120,28 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
                                 batch_size=ns.batch_size, token=token)
         results = run_job(events, token, as_json=ns.json, recorder=run.record,
                           title="clean accuracy")
+        if getattr(ns, "min_eps", False):
+            results.update(_min_eps(model, dataset, ns, device, token))
         run.summary = results
     warnings = guardrail_warnings(model, dataset, device, results["clean_acc"])
     return {**results, "model": ns.model, "data": ns.data, "split": ns.split,
             "device": str(device), "run_id": run.id, "warnings": warnings,
             **skipped_files(dataset)}
+
+
+def _min_eps(model, dataset, ns: argparse.Namespace, device, token) -> dict[str, Any]:
+    """Per-image minimal eps of the first images (see analysis/distance.py)."""
+    from explorer.core.analysis.distance import minimal_distance
+
+    n = ns.n if ns.n is not None else min(MIN_EPS_N, len(dataset))
+    events = minimal_distance(model, dataset, n=n, batch_size=ns.batch_size,
+                              device=device, token=token, norm=ns.min_eps_norm)
+    found = run_job(events, token, as_json=ns.json, title="minimal eps")
+    per_image = [0.0 if not ok else (float(d) if hit else None)
+                 for d, hit, ok in zip(found["distances"], found["broken"],
+                                       found["correct"], strict=True)]
+    return {"min_eps": per_image, "min_eps_norm": found["norm"],
+            "min_eps_n": found["n"],
+            "min_eps_median": None if found["median"] != found["median"]  # NaN
+            else found["median"],
+            "min_eps_unbroken": found["n_unbroken"]}
