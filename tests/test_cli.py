@@ -297,3 +297,32 @@ def test_eval_min_eps_with_a_suite_is_a_usage_error(capsys, tmp_path):
     assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
                  "fmnist-cnn-standard", "--suite", "quick", "--min-eps"]) == 2
     assert "--min-eps goes with the clean evaluation" in capsys.readouterr().err
+
+
+def test_eval_corruptions(capsys, tmp_path):
+    """--corruptions: noise and rotation accuracy, and the adversarial
+    confusion matrix of PGD-20 at --eps (rows: true class, summing to its
+    images)."""
+    import json
+
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-pgdat", "--n", "40", "--corruptions", "--eps", "0.05",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    noise = result["corruptions"]
+    assert noise["sigmas"][0] == 0.0
+    assert noise["noise_acc"][0] == result["clean_acc"]  # sigma 0 is clean
+    assert noise["rotation_acc"][-1] < noise["rotation_acc"][0]  # 45° hurts
+    adv = result["adversarial_confusion"]
+    assert adv["params"]["eps"] == 0.05
+    assert sum(map(sum, adv["confusion"])) == 40
+    clean_right = sum(adv["clean_confusion"][i][i] for i in range(10))
+    adv_right = sum(adv["confusion"][i][i] for i in range(10))
+    assert adv_right <= clean_right
+    assert adv["robust_acc"] <= result["clean_acc"]
+
+
+def test_eval_corruptions_eps_above_one_is_a_question(capsys, tmp_path):
+    assert main(["--workspace", str(tmp_path / "ws"), "eval", "--model",
+                 "fmnist-cnn-standard", "--corruptions", "--eps", "8"]) == 2
+    assert "did you mean 8/255 = 0.0314?" in capsys.readouterr().err

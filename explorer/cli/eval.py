@@ -50,6 +50,11 @@ def _parser(add_help: bool = True) -> OneLineParser:
                         f"(default {MIN_EPS_N})")
     p.add_argument("--min-eps-norm", choices=("linf", "l2"), default="linf",
                    help="the norm of --min-eps (default linf)")
+    p.add_argument("--corruptions", action="store_true",
+                   help="also accuracy under Gaussian noise (sigma 0..0.3) and "
+                        "rotation (0..45 degrees), and the adversarial confusion "
+                        "matrix (PGD-20 at --eps, default 0.1); on the first --n "
+                        f"images (default {MIN_EPS_N})")
     add_suite_flags(p)
     p.add_argument("--json", action="store_true",
                    help="JSON lines; the last line holds the results")
@@ -75,10 +80,21 @@ MIN_EPS_N = 200  # --min-eps images when --n is not given
 
 def eval_command(args: argparse.Namespace) -> int:
     ns = parse(list(args.argv))
+    ns.corruption_eps = 0.1
+    if ns.corruptions and ns.suite is None and not ns.checks and not ns.sweep:
+        # --eps is the adversarial confusion's budget here, not a suite's
+        ns.corruption_eps, ns.eps = (ns.eps if ns.eps is not None else 0.1), None
+        if not 0 < ns.corruption_eps <= 1:  # before any work
+            from explorer.core.attacks.threat import linf_budget_error
+
+            if ns.corruption_eps > 1:
+                raise linf_budget_error("--eps", ns.corruption_eps)
+            raise UsageError(f"--eps must be positive, got {ns.corruption_eps:g}")
     if wants_suite(ns):
-        if ns.min_eps:
-            raise UsageError("--min-eps goes with the clean evaluation, not with "
-                             "--suite (or several models)")
+        if ns.min_eps or ns.corruptions:
+            flag = "--min-eps" if ns.min_eps else "--corruptions"
+            raise UsageError(f"{flag} goes with the clean evaluation, not with "
+                             f"--suite (or several models)")
         return suite_command(args, ns, evaluate)
     results = evaluate(args, ns)
     if ns.json:
@@ -122,6 +138,8 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
                           title="clean accuracy")
         if getattr(ns, "min_eps", False):
             results.update(_min_eps(model, dataset, ns, device, token))
+        if getattr(ns, "corruptions", False):
+            results.update(_corruptions(model, dataset, ns, device, token))
         run.summary = results
     warnings = guardrail_warnings(model, dataset, device, results["clean_acc"])
     return {**results, "model": ns.model, "data": ns.data, "split": ns.split,
@@ -145,3 +163,31 @@ def _min_eps(model, dataset, ns: argparse.Namespace, device, token) -> dict[str,
             "min_eps_median": None if found["median"] != found["median"]  # NaN
             else found["median"],
             "min_eps_unbroken": found["n_unbroken"]}
+
+
+def _corruptions(model, dataset, ns: argparse.Namespace, device,
+                 token) -> dict[str, Any]:
+    """Noise and rotation accuracy, and the adversarial confusion matrix
+    (analysis/corruption.py), on the first images."""
+    from explorer.core.analysis.corruption import (
+        adversarial_confusion,
+        corruption_accuracy,
+    )
+    eps = ns.corruption_eps
+    n = ns.n if ns.n is not None else min(MIN_EPS_N, len(dataset))
+    found = run_job(corruption_accuracy(model, dataset, n=n, batch_size=ns.batch_size,
+                                        device=device, token=token),
+                    token, as_json=ns.json, title="corruptions")
+    steps = 20
+    params = {"eps": eps, "alpha": 2.5 * eps / steps, "steps": steps, "norm": "linf"}
+    adv = run_job(adversarial_confusion(model, dataset, attack="pgd", params=params,
+                                        n=n, batch_size=ns.batch_size, device=device,
+                                        token=token),
+                  token, as_json=ns.json, title="adversarial confusion")
+    return {"corruptions": {k: found[k] for k in ("sigmas", "noise_acc", "angles",
+                                                  "rotation_acc", "n")},
+            "adversarial_confusion": {
+                "attack": "pgd", "params": params, "n": adv["n"],
+                "robust_acc": adv["robust_acc"],
+                "confusion": adv["confusion"].tolist(),
+                "clean_confusion": adv["clean_confusion"].tolist()}}
