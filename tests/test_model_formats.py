@@ -4,7 +4,6 @@ built here, to 1e-5; bad files and code give one line naming the file."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -19,10 +18,11 @@ from model_files import (
 from safetensors.torch import save_file
 
 from explorer.cli import main
+from explorer.core.models import onnx_format, robustbench_zoo, zoo
 
-ONNX = all(importlib.util.find_spec(n) for n in ("onnx", "onnx2torch"))
-TIMM = importlib.util.find_spec("timm") is not None
-ROBUSTBENCH = importlib.util.find_spec("robustbench") is not None
+ONNX = onnx_format.available()
+TIMM = zoo.timm_available()
+ROBUSTBENCH = robustbench_zoo.available()
 
 
 def _info(capsys, *args: str) -> dict:

@@ -176,12 +176,10 @@ def resolve_model(source: str, arch: str | None,
         )
     from explorer.core.models import robustbench_zoo
 
-    found = (None if arch or code or normalize or in_shape
-             else robustbench_zoo.match_path(source))
-    if found is not None:  # DIR/<dataset>/<threat>/NAME.pt of RobustBench's
-        name, folder, dataset, threat = found
-        return robustbench_zoo.load(name, folder, dataset=dataset,
-                                    threat_model=threat)
+    model = (None if arch or code or normalize or in_shape
+             else robustbench_zoo.load_checkpoint_file(source))
+    if model is not None:  # DIR/<dataset>/<threat>/NAME.pt of RobustBench's
+        return model
     return models.load(source, arch=arch, in_shape=in_shape, code=code,
                        **(normalize or {}))
 

@@ -96,13 +96,9 @@ def _info(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "model": args.model, **meta.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()), "warnings": []}
-    if meta.in_shape is not None:
-        probe = torch.rand(8, *meta.in_shape,
-                           generator=torch.Generator().manual_seed(0))
-        result["warnings"] = [w.text() for w in
-                              guardrails.output_warnings(model, probe)]
-        for text in result["warnings"]:
-            sys.stderr.write(f"warning: {text}\n")
+    result["warnings"] = [w.text() for w in guardrails.probe_warnings(model)]
+    for text in result["warnings"]:
+        sys.stderr.write(f"warning: {text}\n")
     if args.logits:
         if meta.in_shape is None:
             raise UsageError("the model's input shape is unknown; pass --input-shape")

@@ -6,8 +6,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from explorer.core import data, models
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 from explorer.core.models import guardrails
@@ -58,37 +56,24 @@ def load_model_job(
             stats = {"mean": tuple(normalize[0]), "std": tuple(normalize[1])}
         from explorer.core.models import robustbench_zoo
 
-        found = (None if arch or code or stats
-                 else robustbench_zoo.match_path(source))
-        if found is not None:  # DIR/<dataset>/<threat>/NAME.pt of RobustBench's
-            name, folder, dataset, threat = found
-            model = robustbench_zoo.load(name, folder, dataset=dataset,
-                                         threat_model=threat)
-        else:
+        model = (None if arch or code or stats
+                 else robustbench_zoo.load_checkpoint_file(source))
+        if model is None:
             model = models.load(source, arch=None if code else arch, code=code,
                                 code_trusted=code_trusted, **stats)
     if token is not None:
         token.check()
     n_params = sum(p.numel() for p in model.parameters())
-    warnings = _output_warnings(model)
+    warnings = guardrails.probe_warnings(model)
     yield Progress(1, 1, "model loaded")
     yield Done({"model": model, "source": source, "parameters": n_params,
                 "warnings": warnings})
 
 
-def _output_warnings(model) -> list:
-    """The guardrails' output checks on 8 seeded noise images (cheap)."""
-    meta = getattr(model, "meta", None)
-    if meta is None or meta.in_shape is None:
-        return []
-    probe = torch.rand(8, *meta.in_shape, generator=torch.Generator().manual_seed(0))
-    return guardrails.output_warnings(model, probe)
-
-
 def check_model_job(model, *, token: CancelToken | None = None) -> Iterator[Event]:
     """The guardrails' output checks on a model already loaded (a wrapped
     one: an inference-time defense can make the outputs random)."""
-    yield Done({"model": model, "warnings": _output_warnings(model)})
+    yield Done({"model": model, "warnings": guardrails.probe_warnings(model)})
 
 
 def export_model_job(model, path: str, *,

@@ -8,7 +8,6 @@ formats also get files built to run code when unpickled: refused, never run.
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import sqlite3
 import zipfile
@@ -37,7 +36,7 @@ from explorer.core import data, models
 from explorer.core.analysis.result_files import ResultFileError, load_npz
 from explorer.core.data import DataError
 from explorer.core.data import images as image_files
-from explorer.core.models import ModelError
+from explorer.core.models import ModelError, onnx_format
 from explorer.store import Workspace, WorkspaceError
 
 # -- model files ----------------------------------------------------------------
@@ -49,7 +48,7 @@ MODEL_FORMATS = {
     "pt2": ("program.pt2", {}),
     "onnx": ("graph.onnx", {}),
 }
-ONNX = all(importlib.util.find_spec(n) for n in ("onnx", "onnx2torch"))
+ONNX = onnx_format.available()
 
 
 @pytest.mark.parametrize("fmt", [

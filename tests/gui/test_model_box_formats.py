@@ -3,7 +3,6 @@ giving the network's own logits (1e-5); model code asks once per content."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,12 @@ from model_files import (
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
+from explorer.core.models import onnx_format, robustbench_zoo, zoo
 from explorer.gui.panels.data_model.code_row import CodeRow
 
-ONNX = all(importlib.util.find_spec(n) for n in ("onnx", "onnx2torch"))
-ROBUSTBENCH = importlib.util.find_spec("robustbench") is not None
+ONNX = onnx_format.available()
+ROBUSTBENCH = robustbench_zoo.available()
+TIMM = zoo.timm_available()
 
 
 @pytest.fixture
@@ -198,8 +199,6 @@ def test_a_robustbench_checkpoint_where_robustbench_keeps_it(qtbot, panel, ctx,
     assert ctx.session.model.meta.arch == "robustbench:Ding2020MMA"
     _assert_session_logits(ctx, net)
 
-
-TIMM = importlib.util.find_spec("timm") is not None
 
 
 @pytest.mark.parametrize("arch", [

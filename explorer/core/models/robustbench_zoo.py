@@ -143,6 +143,16 @@ def match_path(path: str | Path) -> tuple[str, Path, str, str] | None:
     return PREFIX + name, path.parent.parent.parent, dataset, threat
 
 
+def load_checkpoint_file(path: str | Path) -> ZooModel | None:
+    """The model of a RobustBench checkpoint opened as a file where
+    RobustBench keeps it (see :func:`match_path`); None for any other file."""
+    found = match_path(path)
+    if found is None:
+        return None
+    source, folder, dataset, threat = found
+    return load(source, folder, dataset=dataset, threat_model=threat)
+
+
 def load(source: str, model_dir: str | Path | None, *, dataset: str = "cifar10",
          threat_model: str = "Linf") -> ZooModel:
     """``robustbench:NAME`` from ``model_dir``, in eval mode on the CPU."""
