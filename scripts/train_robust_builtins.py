@@ -76,7 +76,8 @@ def main() -> None:
     result: dict = {}
     config = defenses.TrainingConfig(
         defense=args.method, params=params, epochs=args.epochs, batch_size=128,
-        optimizer=args.optimizer, weight_decay=0.0 if args.optimizer == "adam" else 5e-4,
+        optimizer=args.optimizer,
+        weight_decay=0.0 if args.optimizer == "adam" else 5e-4,
         seed=args.seed, eval_eps=args.eps, eval_steps=20, eval_n=1000)
     # the trainer scores each epoch on the set it is given as its second one:
     # the held-out validation images, so the best epoch never sees a test image
@@ -97,7 +98,8 @@ def main() -> None:
                      f"{args.val_n} held-out training images",
         "architecture": f"small-cnn width {args.width} (conv {args.width}-"
                         f"{2 * args.width}-{4 * args.width}), dense {args.dense}",
-        "recipe": f"PGD-{args.steps} {args.method}, {args.optimizer}, {args.epochs} epochs"})
+        "recipe": f"PGD-{args.steps} {args.method}, {args.optimizer}, "
+                  f"{args.epochs} epochs"})
     models.save(best, out, meta)
     shutil.rmtree(run_dir, ignore_errors=True)
     print(f"saved {out}: best robust {result.get('best_robust_acc'):.4f} at epoch "
