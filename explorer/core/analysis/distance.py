@@ -57,8 +57,9 @@ DISTANCE_PARAMS = (
 )  # fmt: skip
 
 
-def _pgd_at(model, x, y, radius, norm, cfg, seed) -> tuple[Tensor, Tensor]:
-    """Per image: fooled by PGD within its radius, and the size of what it found."""
+def _pgd_at(model, x, y, radius, norm, cfg, seed) -> tuple[Tensor, Tensor, Tensor]:
+    """Per image: fooled by PGD within its radius, the size of what it found,
+    and what it found."""
     ball = RadiusBall(norm, radius)
     steps = cfg["pgd_steps"]
     with model_frozen(model):
@@ -67,7 +68,7 @@ def _pgd_at(model, x, y, radius, norm, cfg, seed) -> tuple[Tensor, Tensor]:
             alpha=2.5 / steps, random_start=True, restarts=cfg["restarts"],
             use_best=True, live=False)
     fooled = logits_of(model, last.x_adv).argmax(1) != y
-    return fooled, ball.size(last.x_adv - x)
+    return fooled, ball.size(last.x_adv - x), last.x_adv
 
 
 def _cap(norm: str, x: Tensor) -> float:
@@ -75,13 +76,16 @@ def _cap(norm: str, x: Tensor) -> float:
 
 
 def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
-    """Yields progress labels, then (distance, lower, broken, correct, deepfool)."""
+    """Yields progress labels, then (distance, lower, broken, correct, deepfool,
+    example): ``example`` is the adversarial image found at each distance (the
+    image itself where none was found, or where it is already misclassified)."""
     norm, cap = cfg["norm"], _cap(cfg["norm"], x)
     correct = logits_of(model, x).argmax(1) == y
     n = len(x)
     hi = torch.full((n,), cap, device=x.device)
     lo = torch.zeros(n, device=x.device)
     found = ~correct  # misclassified images are at distance 0
+    best = x.clone()
     hi[found] = 0.0
     idx = correct.nonzero(as_tuple=True)[0]
     df = torch.full((n,), cap, device=x.device)
@@ -95,13 +99,16 @@ def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
         size = RadiusBall(norm, hi[idx]).size(x_df - x[idx])
         df[idx[ok]] = size[ok]
         hi[idx[ok]] = size[ok]
+        best[idx[ok]] = x_df[ok]
         found[idx[ok]] = True
     yield "DeepFool"
     token.check()
     rest = (correct & ~found).nonzero(as_tuple=True)[0]
     if len(rest):  # DeepFool failed: try PGD at the largest budget the box allows
-        fooled, size = _pgd_at(model, x[rest], y[rest], hi[rest], norm, cfg, seed)
+        fooled, size, x_adv = _pgd_at(model, x[rest], y[rest], hi[rest], norm, cfg,
+                                      seed)
         hi[rest[fooled]] = size[fooled]
+        best[rest[fooled]] = x_adv[fooled]
         found[rest[fooled]] = True
         lo[rest[~fooled]] = cap
     yield "PGD at the largest budget"
@@ -110,13 +117,15 @@ def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
         token.check()
         if len(active):
             mid = (lo[active] + hi[active]) / 2
-            fooled, size = _pgd_at(model, x[active], y[active], mid, norm, cfg,
-                                   None if seed is None else seed + step)
-            hi[active[fooled]] = torch.minimum(size[fooled], hi[active[fooled]])
+            fooled, size, x_adv = _pgd_at(model, x[active], y[active], mid, norm,
+                                          cfg, None if seed is None else seed + step)
+            closer = fooled & (size <= hi[active])  # keep the smaller of the two
+            hi[active[closer]] = size[closer]
+            best[active[closer]] = x_adv[closer]
             lo[active[~fooled]] = mid[~fooled]
         yield f"binary search {step + 1}/{cfg['search_steps']}"
     distance = torch.where(found, hi, lo)
-    yield distance, lo, found, correct, df
+    yield distance, lo, found, correct, df, best
 
 
 def _histogram(values: np.ndarray, bins: int, cap: float) -> tuple[list, list]:
@@ -134,6 +143,7 @@ def minimal_distance(
     seed: int | None = 0,
     device: torch.device | str | None = None,
     token: CancelToken | None = None,
+    keep_examples: bool = False,
     **params: Any,
 ) -> Iterator[Event]:
     """Minimal adversarial distance of each of the first ``n`` images.
@@ -150,6 +160,9 @@ def minimal_distance(
     none), ``hist_edges``, ``hist_counts`` (lists, same images), ``n``,
     ``n_correct``, ``n_unbroken`` (correct images never fooled), ``cap``,
     ``norm``, ``params``, ``seconds``. Misclassified images have distance 0.
+    ``keep_examples`` adds ``x_adv`` (float32, the images' shape): the
+    adversarial image found at each distance, of exactly that size (the image
+    itself where it is misclassified or unbroken).
     """
     token = token or CancelToken()
     cfg = validate(DISTANCE_PARAMS, params)
@@ -163,6 +176,7 @@ def minimal_distance(
     total = num_batches(dataset, batch_size, n) * per_batch
     throttle, done = ProgressThrottle(0.01), 0
     parts: list[list[np.ndarray]] = [[] for _ in range(5)]
+    examples: list[np.ndarray] = []
     cap = 1.0
     for b, (x, y) in enumerate(batches(dataset, batch_size, n)):
         token.check()
@@ -174,8 +188,11 @@ def minimal_distance(
                 if throttle.due(done, total):
                     yield Progress(done, total, item)
                 continue
-            for part, t in zip(parts, item, strict=True):
+            *arrays, best = item
+            for part, t in zip(parts, arrays, strict=True):
                 part.append(t.detach().cpu().numpy())
+            if keep_examples:
+                examples.append(best.detach().float().cpu().numpy())
         broken_so_far = _kept(parts)
         yield Snapshot(b, num_batches(dataset, batch_size, n),
                        {"distances": broken_so_far}, "distances")
@@ -192,6 +209,7 @@ def minimal_distance(
         "n_unbroken": int((correct & ~broken).sum()), "cap": cap,
         "norm": cfg["norm"], "params": cfg,
         "seconds": time.perf_counter() - started,
+        **({"x_adv": np.concatenate(examples)} if keep_examples else {}),
     })  # fmt: skip
 
 

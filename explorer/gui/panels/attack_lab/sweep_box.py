@@ -1,4 +1,8 @@
-"""Robust accuracy against eps: a curve that grows while the sweep runs."""
+"""Robust accuracy against eps: a curve that grows while the sweep runs.
+
+A click on the curve opens the gallery of the images that break at the
+nearest swept eps (``explorer.gui.widgets.eps_gallery``), on the sweep's own
+model and images."""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from explorer.core.attacks.jobs import eps_sweep
 from explorer.gui.context import AppContext
 from explorer.gui.panels.attack_lab.batch_box import JobBox
+from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource, nearest_eps
 
 SWEEP_POINTS = 8
 
@@ -66,6 +71,10 @@ class SweepBox(JobBox):
                                     symbolSize=7, symbolBrush="#1f77b4")
         self.eps: list[float] = []
         self.acc: list[float] = []
+        self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.plot.setToolTip("Click a point: the images that break at that eps")
+        self.gallery = EpsGallery(ctx.runner, "attack/min-eps", self)
+        self.gallery_source: GallerySource | None = None  # the last sweep's images
         row = QHBoxLayout()
         row.addWidget(QLabel("eps"))
         row.addWidget(self.eps_edit, 1)
@@ -89,6 +98,12 @@ class SweepBox(JobBox):
             eps_values=eps_values, n=n, seed=0, device=s.device,
             recorder=self.ctx.run_recorder("attack", config),
         )
+        norm = str(params.get("norm", "linf"))
+        self.gallery_source = GallerySource(
+            model=s.model, dataset=s.dataset, n=n, norm=norm,
+            name=s.model_source or "the model",
+            key=(id(s.model), id(s.dataset), n, norm), device=s.device,
+            classes=tuple(getattr(s.dataset, "classes", ())))
         job.snapshot.connect(self._on_point)
         job.done.connect(self._on_done)
         self.set_points([], [])
@@ -111,4 +126,27 @@ class SweepBox(JobBox):
         self.progress.setValue(self.progress.maximum())
         self.status.setText(
             f"clean accuracy {100 * r['clean_acc']:.1f}% on {r['n']} images; "
-            f"{len(r['eps'])} budgets in {r['seconds']:.1f} s")
+            f"{len(r['eps'])} budgets in {r['seconds']:.1f} s. Click a point to "
+            "see the images that break at that eps.")
+
+    # -- the gallery of a clicked point -----------------------------------------
+    @Slot(object)
+    def _on_scene_clicked(self, event) -> None:
+        """A left click inside the plot: the nearest swept eps (by x)."""
+        vb = self.plot.getPlotItem().getViewBox()
+        pos = event.scenePos()
+        if (event.button() != Qt.MouseButton.LeftButton or not self.eps
+                or not vb.sceneBoundingRect().contains(pos)):
+            return
+        eps = nearest_eps(self.eps, vb.mapSceneToView(pos).x())
+        if eps is not None:
+            self.open_gallery(eps)
+
+    @Slot(float)
+    def open_gallery(self, eps: float) -> None:
+        """The images of the last sweep that break at ``eps``."""
+        if self.gallery_source is None:
+            self.status.setText("Run a sweep first: then click a point of the "
+                                "curve to see the images that break there.")
+            return
+        self.gallery.show_budget(self.gallery_source, eps)

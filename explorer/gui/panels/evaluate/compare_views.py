@@ -1,4 +1,5 @@
-"""Views of an evaluation beside its table: overlaid accuracy-vs-eps curves,
+"""Views of an evaluation beside its table: overlaid accuracy-vs-eps curves
+(a click on one asks for the gallery of the images that break at that eps),
 masking-check verdicts per model, and the same images attacked under each
 model. All items are built once and updated in place."""
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,7 +33,11 @@ PICTURE = 40  # px per example image
 
 
 class EpsCurves(pg.PlotWidget):
-    """Robust accuracy against eps, one curve per model (curves made once)."""
+    """Robust accuracy against eps, one curve per model (curves made once).
+    A left click emits ``point_clicked(model index, eps)`` for the drawn
+    point nearest to it on screen."""
+
+    point_clicked = Signal(int, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +60,8 @@ class EpsCurves(pg.PlotWidget):
                                  symbolSize=5, symbolBrush=CLASS_COLORS[i])
                        for i in range(MAX_MODELS)]
         self.names: list[str] = []
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.setToolTip("Click a point: the images that break at that eps")
 
     def prepare(self, names: Sequence[str], eps_max: float) -> None:
         self.legend.clear()
@@ -71,6 +78,32 @@ class EpsCurves(pg.PlotWidget):
 
     def drawn(self) -> int:
         return sum(1 for c in self.curves if c.xData is not None and len(c.xData))
+
+    def nearest(self, scene_pos: QPointF) -> tuple[int, float] | None:
+        """The drawn point nearest ``scene_pos`` in pixels: (model, eps)."""
+        vb = self.getPlotItem().getViewBox()
+        best: tuple[float, int, float] | None = None
+        for i, curve in enumerate(self.curves[:len(self.names)]):
+            xs, ys = curve.getData()
+            if xs is None:
+                continue
+            for x, y in zip(xs, ys, strict=True):
+                p = vb.mapViewToScene(QPointF(float(x), float(y)))
+                d = math.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y())
+                if best is None or d < best[0]:
+                    best = (d, i, float(x))
+        return None if best is None else best[1:]
+
+    @Slot(object)
+    def _on_scene_clicked(self, event) -> None:
+        vb = self.getPlotItem().getViewBox()
+        pos = event.scenePos()
+        if (event.button() != Qt.MouseButton.LeftButton
+                or not vb.sceneBoundingRect().contains(pos)):
+            return
+        hit = self.nearest(pos)
+        if hit is not None:
+            self.point_clicked.emit(*hit)
 
 
 # Column headings short enough for six checks beside the curves.

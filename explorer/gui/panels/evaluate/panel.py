@@ -2,7 +2,8 @@
 
 The panel arranges widgets and starts one job (``compare_dataset_job``) that
 evaluates the checked models in turn; the table, curves, checks and examples
-fill in from its events. "Export report…" writes HTML, CSV and JSON.
+fill in from its events. "Export report…" writes HTML, CSV and JSON. A
+click on a curve opens the gallery of the images that break at that eps.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from explorer.gui.panels.evaluate.compare_views import (
 )
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
+from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
 from explorer.gui.widgets.job_controls import JobControls
 
 SLOT = "evaluate"
@@ -93,6 +95,9 @@ class EvaluatePanel(QWidget):
 
         self.table = CompareTable()
         self.curves = EpsCurves()
+        self.curves.point_clicked.connect(self.open_gallery)
+        self.gallery = EpsGallery(self.ctx.runner, "evaluate/min-eps", self)
+        self._sources: list[GallerySource] = []  # per curve: its model and images
         self.checks = CheckVerdicts()
         self.examples = ExampleMatrix()
         scroll = QScrollArea()
@@ -171,6 +176,12 @@ class EvaluatePanel(QWidget):
         self.checks.prepare(self._names)
         self.examples.prepare(self._names, tuple(getattr(s.dataset, "classes", ())))
         self.curves.setTitle(values["curve_title"])
+        n = min(values["n"], len(s.dataset))
+        self._sources = [GallerySource(
+            c.loader(), s.dataset, n, "linf", c.name, key=(c.kind, c.source,
+                                                          id(s.dataset), n, "linf"),
+            device=s.device, classes=tuple(getattr(s.dataset, "classes", ())))
+            for c in chosen]
         title = f"{values['suite']} suite: {', '.join(self._names)}"
         recorder = self.ctx.run_recorder("eval", config, title=title)
         self.results, self.run_dir = None, (self.ctx.workspace.run_dir(recorder.run_id)
@@ -189,6 +200,12 @@ class EvaluatePanel(QWidget):
     @Slot()
     def cancel(self) -> None:
         self.controls.cancel()
+
+    @Slot(int, float)
+    def open_gallery(self, model: int, eps: float) -> None:
+        """The images that break at ``eps`` under the ``model``-th curve's model."""
+        if 0 <= model < len(self._sources):
+            self.gallery.show_budget(self._sources[model], eps)
 
     # -- events -------------------------------------------------------------------
     @Slot(object)
