@@ -21,6 +21,11 @@ from explorer.cli.common import (
     skipped_files,
 )
 from explorer.cli.eval_suite import add_suite_flags, suite_command, wants_suite
+from explorer.cli.eval_transfer import (
+    add_transfer_flags,
+    check_transfer_flags,
+    transfer_command,
+)
 from explorer.cli.running import RecordedRun, print_result, run_job
 from explorer.cli.wrap_flags import (
     add_wrap_flag,
@@ -56,6 +61,7 @@ def _parser(add_help: bool = True) -> OneLineParser:
                         "matrix (PGD-20 at --eps, default 0.1); on the first --n "
                         f"images (default {MIN_EPS_N})")
     add_suite_flags(p)
+    add_transfer_flags(p)
     p.add_argument("--json", action="store_true",
                    help="JSON lines; the last line holds the results")
     return p
@@ -80,6 +86,8 @@ MIN_EPS_N = 200  # --min-eps images when --n is not given
 
 def eval_command(args: argparse.Namespace) -> int:
     ns = parse(list(args.argv))
+    if check_transfer_flags(ns):
+        return transfer_command(args, ns)
     ns.corruption_eps = 0.1
     if ns.corruptions and ns.suite is None and not ns.checks and not ns.sweep:
         # --eps is the adversarial confusion's budget here, not a suite's

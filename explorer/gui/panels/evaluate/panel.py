@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +37,8 @@ from explorer.gui.panels.evaluate.compare_views import (
 )
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
+from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
+from explorer.gui.panels.evaluate.transfer_tab import TransferTab
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
 from explorer.gui.widgets.job_controls import JobControls
 
@@ -114,7 +117,14 @@ class EvaluatePanel(QWidget):
         root = QHBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
-        root.addWidget(right, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(right, "Results")
+        self.transfer = TransferTab(self.ctx, self.models, self.settings_box)
+        self.tabs.addTab(self.transfer, "Transfer")
+        self.tradeoff = TradeoffView(self.ctx, self.models)
+        self.tabs.addTab(self.tradeoff, "Trade-off")
+        self.evaluation_done.connect(self.tradeoff.show_results)
+        root.addWidget(self.tabs, 1)
         self._update_buttons()
 
     # -- state ------------------------------------------------------------------
