@@ -99,7 +99,8 @@ def main() -> None:
         "architecture": f"small-cnn width {args.width} (conv {args.width}-"
                         f"{2 * args.width}-{4 * args.width}), dense {args.dense}",
         "recipe": f"PGD-{args.steps} {args.method}, {args.optimizer}, "
-                  f"{args.epochs} epochs"})
+                  f"{args.epochs} epochs",
+        "train_seconds": round(time.perf_counter() - started, 1)})
     models.save(best, out, meta)
     shutil.rmtree(run_dir, ignore_errors=True)
     print(f"saved {out}: best robust {result.get('best_robust_acc'):.4f} at epoch "
