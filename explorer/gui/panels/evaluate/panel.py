@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,7 @@ from explorer.gui.panels.evaluate.compare_views import (
     EpsCurves,
     ExampleMatrix,
 )
+from explorer.gui.panels.evaluate.corruptions_tab import CorruptionsTab
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
@@ -114,7 +116,12 @@ class EvaluatePanel(QWidget):
         root = QHBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
-        root.addWidget(right, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(right, "Results")
+        self.corruptions = CorruptionsTab(self.ctx, self.models, self.settings_box,
+                                          self.problem)
+        self.tabs.addTab(self.corruptions, "Corruptions")
+        root.addWidget(self.tabs, 1)
         self._update_buttons()
 
     # -- state ------------------------------------------------------------------
