@@ -2,7 +2,10 @@
 
 ``denoise`` scores a denoiser on the first N images of a split: PSNR of the
 noisy input and of the reconstruction, SSIM, and with ``--attack`` the same
-under ObsAtk or the random zero-mean baseline of the same norm.
+under ObsAtk or the random zero-mean baseline of the same norm. With
+``--classifier NAME`` it scores the denoiser as a classifier's defense
+instead: the classifier's accuracy on clean, noisy and denoised images, after
+ObsAtk and after an adaptive attack through the denoiser.
 ``train-denoiser`` trains a DnCNN (standard or HAT) with the workspace's run
 folder holding ``last.pt`` and ``best.safetensors``.
 """
@@ -12,7 +15,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from explorer.cli.common import OneLineParser, UsageError, load_data, skipped_files
+from explorer.cli.common import (
+    OneLineParser,
+    UsageError,
+    load_data,
+    resolve_model,
+    skipped_files,
+)
 from explorer.cli.running import RecordedRun, print_result, run_job
 
 
@@ -39,6 +48,13 @@ def _denoise_parser() -> OneLineParser:
     p.add_argument("--steps", type=int, default=20, help="ObsAtk steps")
     p.add_argument("--n", type=int, default=200, help="first N images of the split")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--classifier", metavar="NAME",
+                   help="a built-in classifier or a model file: report its "
+                        "accuracy on clean, noisy and denoised images, after "
+                        "ObsAtk, and after an adaptive attack through the "
+                        "denoiser (same rho and steps) instead of PSNR")
+    p.add_argument("--classifier-arch", metavar="ARCH",
+                   help="the architecture of a weights-only --classifier file")
     _common(p)
     return p
 
@@ -54,6 +70,10 @@ def denoise_command(args: argparse.Namespace) -> int:
     ns = _denoise_parser().parse_args(list(args.argv))
     if ns.n < 1:
         raise UsageError(f"--n must be at least 1, got {ns.n}")
+    if ns.classifier is not None:
+        return _classifier_command(args, ns)
+    if ns.classifier_arch is not None:
+        raise UsageError("--classifier-arch goes with --classifier")
     check_attack(ns.attack)
     check_budget(ns.rho, ns.steps)
     denoise.noise.check(ns.noise, ns.sigma)
@@ -87,6 +107,72 @@ def denoise_command(args: argparse.Namespace) -> int:
         line += (f", {ns.attack} (rho {ns.rho:g} = RMS "
                  f"{255 * results['rms']:.2f}/255) {results['psnr_attacked']:.2f} dB")
     print(f"{line} on {results['n']} images — run {run.id}")
+    return 0
+
+
+CLASSIFIER_LABELS = {"clean": "clean", "noisy": "noisy", "denoised": "denoised",
+                     "obsatk": "after ObsAtk", "adaptive": "after adaptive attack"}
+
+
+def _load_classifier(ns: argparse.Namespace):
+    """--classifier as every command reads a model (resolve_model)."""
+    from explorer.core.models import ModelError
+
+    try:
+        return resolve_model(ns.classifier, ns.classifier_arch)
+    except (ModelError, OSError) as exc:
+        text = str(exc).replace("pass --arch", "pass --classifier-arch")
+        named = ns.classifier in text
+        raise ModelError(f"--classifier{'' if named else ' ' + ns.classifier}: "
+                         f"{text}") from None
+
+
+def _classifier_command(args: argparse.Namespace, ns: argparse.Namespace) -> int:
+    """``denoise --classifier``: ``classifier_accuracy`` on the first --n images."""
+    from explorer.core import denoise
+    from explorer.core import device as devices
+    from explorer.core.denoise.jobs import check_classifier
+    from explorer.core.denoise.obsatk import check_budget, rho_to_rms
+    from explorer.core.jobs import CancelToken
+    from explorer.store import Workspace
+
+    if ns.attack != "none":
+        raise UsageError("--attack goes with the PSNR score: --classifier runs "
+                         "ObsAtk and the adaptive attack itself")
+    check_budget(ns.rho, ns.steps)
+    denoise.noise.check(ns.noise, ns.sigma)
+    devices.configure_threads(leave_for_ui=0)
+    device = devices.pick(args.device)
+    dataset = load_data(ns.data, ns.split, root=ns.root)
+    model = denoise.load_any(ns.model).to(device)
+    denoise.check_input(model, dataset.as_tensors(0, 1)[0])
+    classifier = _load_classifier(ns)
+    check_classifier(classifier, dataset.info)
+    classifier = classifier.to(device)
+    config = {"model": ns.model, "classifier": ns.classifier, "data": ns.data,
+              "split": ns.split, "noise": ns.noise, "level": ns.sigma,
+              "rho": ns.rho, "steps": ns.steps, "n": ns.n, "device": str(device)}
+    token = CancelToken()
+    with Workspace.open(args.workspace) as ws, \
+            RecordedRun(ws, "denoise", config,
+                        title=f"{ns.model} defending {ns.classifier}") as run:
+        events = denoise.classifier_accuracy(
+            classifier, model, dataset, kind=ns.noise, level=ns.sigma, rho=ns.rho,
+            steps=ns.steps, n=ns.n, seed=ns.seed, device=device, token=token)
+        results = run_job(events, token, as_json=ns.json, recorder=run.record,
+                          title="classifier accuracy")
+        run.summary = results
+    results = {**results, "rms": rho_to_rms(ns.rho, tuple(dataset.info.shape)),
+               "model": ns.model, "classifier": ns.classifier, "data": ns.data,
+               "run_id": run.id, **skipped_files(dataset)}
+    if ns.json:
+        print_result(results)
+        return 0
+    shown = ", ".join(f"{label} {100 * results[f'acc_{key}']:.1f}%"
+                      for key, label in CLASSIFIER_LABELS.items())
+    print(f"{ns.classifier} behind {ns.model}: {shown} (rho {ns.rho:g} = RMS "
+          f"{255 * results['rms']:.2f}/255, {ns.steps} steps) on {results['n']} "
+          f"images — run {run.id}")
     return 0
 
 

@@ -177,25 +177,16 @@ def _corruptions(model, dataset, ns: argparse.Namespace, device,
                  token) -> dict[str, Any]:
     """Noise and rotation accuracy, and the adversarial confusion matrix
     (analysis/corruption.py), on the first images."""
-    from explorer.core.analysis.corruption import (
-        adversarial_confusion,
-        corruption_accuracy,
-    )
-    eps = ns.corruption_eps
+    from explorer.core.analysis.corruption import corruption_report
+
     n = ns.n if ns.n is not None else min(MIN_EPS_N, len(dataset))
-    found = run_job(corruption_accuracy(model, dataset, n=n, batch_size=ns.batch_size,
-                                        device=device, token=token),
+    found = run_job(corruption_report(model, dataset, eps=ns.corruption_eps, n=n,
+                                      batch_size=ns.batch_size, device=device,
+                                      token=token),
                     token, as_json=ns.json, title="corruptions")
-    steps = 20
-    params = {"eps": eps, "alpha": 2.5 * eps / steps, "steps": steps, "norm": "linf"}
-    adv = run_job(adversarial_confusion(model, dataset, attack="pgd", params=params,
-                                        n=n, batch_size=ns.batch_size, device=device,
-                                        token=token),
-                  token, as_json=ns.json, title="adversarial confusion")
-    return {"corruptions": {k: found[k] for k in ("sigmas", "noise_acc", "angles",
+    noise, adv = found["corruptions"], found["adversarial_confusion"]
+    return {"corruptions": {k: noise[k] for k in ("sigmas", "noise_acc", "angles",
                                                   "rotation_acc", "n")},
-            "adversarial_confusion": {
-                "attack": "pgd", "params": params, "n": adv["n"],
-                "robust_acc": adv["robust_acc"],
-                "confusion": adv["confusion"].tolist(),
-                "clean_confusion": adv["clean_confusion"].tolist()}}
+            "adversarial_confusion": {k: adv[k] for k in (
+                "attack", "params", "n", "robust_acc", "confusion",
+                "clean_confusion")}}

@@ -6,6 +6,10 @@ only in one narrow sense. The corruptions are the registry's
 ``gaussian-noise`` and ``rotation`` attacks; each batch draws its noise from
 ``seed + batch index``, and every sigma reuses the same draws (scaled), so a
 curve over sigma compares like with like.
+
+:func:`corruption_report` runs both for one model (``explorer eval
+--corruptions``); :func:`corruptions_job` runs it for several models in turn
+(the Evaluate page's Corruptions tab).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from explorer.core.analysis.compare import ModelSource, _materialise
+from explorer.core.analysis.compare_stages import rescaled
 from explorer.core.attacks import create
 from explorer.core.data.batching import batches, check_batching, num_batches
 from explorer.core.device import device_of
@@ -37,6 +43,10 @@ from explorer.core.params import ParamError
 
 MAX_SIGMA = 10.0  # the gaussian-noise attack's own limit
 MAX_DEGREES = 180.0
+SIGMAS = (0.0, 0.05, 0.1, 0.2, 0.3)
+ANGLES = (0.0, 10.0, 20.0, 30.0, 45.0)
+CONFUSION_ATTACK = "pgd"
+CONFUSION_STEPS = 20
 
 
 def _values(name: str, values: Sequence[float], top: float, unit: str) -> list[float]:
@@ -56,8 +66,8 @@ def corruption_accuracy(
     model: nn.Module,
     dataset: Dataset,
     *,
-    sigmas: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.3),
-    angles: Sequence[float] = (0.0, 10.0, 20.0, 30.0, 45.0),
+    sigmas: Sequence[float] = SIGMAS,
+    angles: Sequence[float] = ANGLES,
     n: int | None = 500,
     batch_size: int = 256,
     seed: int = 0,
@@ -178,4 +188,140 @@ def adversarial_confusion(
                 "robust_acc": float(((clean == true) & (adv == true)).mean()),
                 "adv_acc": float((adv == true).mean()), "n": len(true),
                 "attack": atk.name, "params": dict(atk.cfg),
+                "seconds": time.perf_counter() - started})
+
+
+def confusion_params(eps: float, steps: int = CONFUSION_STEPS) -> dict[str, Any]:
+    """The confusion matrix's attack: PGD-``steps`` at l-inf ``eps`` with the
+    usual step size 2.5·eps/steps."""
+    number = isinstance(eps, int | float) and not isinstance(eps, bool)
+    if not number or not 0 < eps <= 1:
+        raise ParamError(f"eps must be in (0, 1] (pixel units), got {eps!r}")
+    return {"eps": float(eps), "alpha": 2.5 * eps / steps, "steps": steps,
+            "norm": "linf"}
+
+
+def corruption_report(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    eps: float = 0.1,
+    sigmas: Sequence[float] = SIGMAS,
+    angles: Sequence[float] = ANGLES,
+    n: int | None = 200,
+    batch_size: int = 256,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    token: CancelToken | None = None,
+) -> Iterator[Event]:
+    """One model: :func:`corruption_accuracy`, then the
+    :func:`adversarial_confusion` of PGD-20 at ``eps`` on the same images.
+
+    Events: those of :func:`corruption_accuracy` (its ``Progress`` scaled to
+    its share of the whole), ``Progress`` of the attack, and a
+    ``Snapshot(0, 1, {"confusion", "clean_confusion"}, "confusion")``.
+    ``Done``: ``corruptions`` (sigmas, noise_acc, angles, rotation_acc,
+    clean_acc, n) and ``adversarial_confusion`` (attack, params, n,
+    robust_acc, adv_acc, classes, confusion and clean_confusion as nested
+    lists), ``seconds``: JSON as it is.
+    """
+    token = token or CancelToken()
+    params = confusion_params(eps)
+    # the attack's batches cost about 3 passes per step, a corruption's one
+    settings = len(sigmas) + len(angles)
+    share = settings / (settings + 3 * params["steps"])
+    started = time.perf_counter()
+    noise: dict[str, Any] = {}
+    for event in corruption_accuracy(model, dataset, sigmas=sigmas, angles=angles,
+                                     n=n, batch_size=batch_size, seed=seed,
+                                     device=device, token=token):
+        if isinstance(event, Done):
+            noise = event.results
+        elif isinstance(event, Progress):
+            yield _scaled(event, 0.0, share)
+        else:
+            yield event
+    adv: dict[str, Any] = {}
+    for event in adversarial_confusion(model, dataset, attack=CONFUSION_ATTACK,
+                                       params=params, n=n, batch_size=batch_size,
+                                       seed=seed, device=device, token=token):
+        if isinstance(event, Done):
+            adv = event.results
+        elif isinstance(event, Progress):
+            yield _scaled(event, share, 1.0)
+    yield Snapshot(0, 1, {"confusion": adv["confusion"],
+                          "clean_confusion": adv["clean_confusion"]}, "confusion")
+    yield Done({
+        "corruptions": {k: noise[k] for k in ("sigmas", "noise_acc", "angles",
+                                              "rotation_acc", "clean_acc", "n")},
+        "adversarial_confusion": {
+            "attack": CONFUSION_ATTACK, "params": params, "n": adv["n"],
+            "robust_acc": adv["robust_acc"], "adv_acc": adv["adv_acc"],
+            "classes": adv["classes"], "confusion": adv["confusion"].tolist(),
+            "clean_confusion": adv["clean_confusion"].tolist()},
+        "seconds": time.perf_counter() - started})
+
+
+def _scaled(event: Progress, lo: float, hi: float) -> Progress:
+    """``event`` as the span [lo, hi] of a job counted in thousandths."""
+    return Progress(round(1000 * (lo + (hi - lo) * event.fraction)), 1000,
+                    event.label)
+
+
+def corruptions_job(
+    models: Mapping[str, ModelSource],
+    dataset: Dataset,
+    n: int | None = 200,
+    *,
+    eps: float = 0.1,
+    sigmas: Sequence[float] = SIGMAS,
+    angles: Sequence[float] = ANGLES,
+    batch_size: int = 256,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    token: CancelToken | None = None,
+) -> Iterator[Event]:
+    """:func:`corruption_report` for each of ``models`` (name → module, or a
+    loader called in the job; each is checked against the data first) on the
+    same first ``n`` images.
+
+    Events name their model by index ``i``: ``Snapshot(i, n_models,
+    {"sigma", "noise_acc"}, "noise")`` and ``{"angle", "rotation_acc"}``
+    ``"rotation"`` as each setting is done, ``{"confusion",
+    "clean_confusion"}`` ``"confusion"`` at the end of the model;
+    ``Metric("clean_acc" | "robust_acc", value, step=i)``; ``Progress`` over
+    the whole job. ``Done``: ``models`` (name → :func:`corruption_report`'s
+    results), ``names`` (in order), ``classes``, ``eps``, ``n``, ``seconds``.
+    """
+    token = token or CancelToken()
+    if not models:
+        raise ParamError("choose at least one model")
+    confusion_params(eps)  # bad settings fail before any model loads
+    check_batching(n, batch_size)
+    _values("sigmas", sigmas, MAX_SIGMA, "")
+    _values("angles", angles, MAX_DEGREES, " degrees")
+    started = time.perf_counter()
+    info = getattr(dataset, "info", None)
+    loaded = {name: _materialise(name, source, info, device)
+              for name, source in models.items()}
+    results: dict[str, dict[str, Any]] = {}
+    count = len(loaded)
+    for i, (name, model) in enumerate(loaded.items()):
+        token.check()
+        for event in corruption_report(model, dataset, eps=eps, sigmas=sigmas,
+                                       angles=angles, n=n, batch_size=batch_size,
+                                       seed=seed, device=device, token=token):
+            if isinstance(event, Progress):
+                yield rescaled(event, i / count, (i + 1) / count, 1000, name)
+            elif isinstance(event, Snapshot):  # the curves so far, by model
+                yield Snapshot(i, count, event.arrays, event.label)
+            elif isinstance(event, Done):
+                results[name] = event.results
+        report = results[name]
+        yield Metric("clean_acc", report["corruptions"]["clean_acc"], i)
+        yield Metric("robust_acc", report["adversarial_confusion"]["robust_acc"], i)
+    first = next(iter(results.values()))
+    yield Done({"models": results, "names": list(results),
+                "classes": first["adversarial_confusion"]["classes"],
+                "eps": float(eps), "n": first["corruptions"]["n"],
                 "seconds": time.perf_counter() - started})

@@ -3,7 +3,7 @@
 Attack tab: ``obsatk_rows`` on the chosen images (a row per denoiser, a
 scrubber through the steps), then ``psnr_vs_rho``; or, with the noise choice
 "real image", ``obsatk_real_rows`` on a user's file (RealImageBox). Train
-tab: DenoiseTrainBox.
+tab: DenoiseTrainBox. Defend a classifier tab: ClassifierDefenseBox.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.panels.denoise.attack_form import DenoiseForm, rms_text
 from explorer.gui.panels.denoise.baseline_table import BaselineTable
+from explorer.gui.panels.denoise.classifier_box import ClassifierDefenseBox
 from explorer.gui.panels.denoise.demo import DenoiseDemo
 from explorer.gui.panels.denoise.denoiser_list import DenoiserList
 from explorer.gui.panels.denoise.real_image import (
@@ -131,6 +132,9 @@ class DenoiserLabPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(attack_tab, "Attack")
         self.tabs.addTab(self.train_box, "Train")
+        self.defense = ClassifierDefenseBox(self.ctx, self.denoisers, self.form,
+                                            self.problem)
+        self.tabs.addTab(self.defense, "Defend a classifier")
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(self.banner)

@@ -35,6 +35,7 @@ from explorer.gui.panels.evaluate.compare_views import (
     EpsCurves,
     ExampleMatrix,
 )
+from explorer.gui.panels.evaluate.corruptions_tab import CorruptionsTab
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
@@ -124,6 +125,9 @@ class EvaluatePanel(QWidget):
         self.tradeoff = TradeoffView(self.ctx, self.models)
         self.tabs.addTab(self.tradeoff, "Trade-off")
         self.evaluation_done.connect(self.tradeoff.show_results)
+        self.corruptions = CorruptionsTab(self.ctx, self.models, self.settings_box,
+                                          self.problem)
+        self.tabs.addTab(self.corruptions, "Corruptions")
         root.addWidget(self.tabs, 1)
         self._update_buttons()
 
