@@ -34,10 +34,17 @@ def test_train_one_epoch_json_records_a_run(capsys, tmp_path):
                                          "epoch", "result"}
     assert [e["epoch"] for e in epochs] == [1]
     assert set(epochs[0]) == {"type", "epoch", "train_loss", "train_acc",
+                              "val_clean_acc", "val_robust_acc",
                               "test_clean_acc", "test_robust_acc", "lr",
                               "epoch_seconds"}
     assert set(last) >= {"run_id", "epochs", "clean_acc", "robust_acc", "seconds"}
     assert last["epochs"] == 1
+    # 10 % of the 256 training images held out; the best epoch chosen on them
+    assert (last["selected_on"], last["val_n"], last["best_epoch"]) == (
+        "validation", 26, 1)
+    assert last["best_val_robust_acc"] == epochs[0]["val_robust_acc"]
+    assert last["best_test_robust_acc"] == epochs[0]["test_robust_acc"]
+    assert last["best_val_clean_acc"] == epochs[0]["val_clean_acc"]
     assert last["params"] == {"eps": pytest.approx(8 / 255), "alpha": 0.025,
                               "steps": 2}
     with Workspace.open(ws) as store:
@@ -45,10 +52,56 @@ def test_train_one_epoch_json_records_a_run(capsys, tmp_path):
         assert (run.kind, run.status) == ("train", "finished")
         assert run.config["defense"] == "pgd-at"
         assert run.config["limit_train"] == 256
+        assert (run.config["selected_on"], run.config["val_fraction"]) == (
+            "validation", 0.1)
+        assert (run.summary["selected_on"], run.summary["val_n"]) == ("validation", 26)
         folder = store.run_dir(run.id)
-        assert "test_robust_acc" in store.metrics(run.id)
+        assert {"test_robust_acc", "val_robust_acc"} <= set(store.metrics(run.id))
     assert (folder / "last.pt").exists()
-    assert models.load(folder / "best.safetensors").meta.arch == "mlp"
+    best = models.load(folder / "best.safetensors").meta
+    assert best.arch == "mlp"
+    assert (best.training["selected_on"], best.training["val_n"]) == ("validation", 26)
+
+
+def test_val_fraction_zero_keeps_the_last_epoch_and_says_so(capsys, tmp_path):
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, *BASE, "--defense", "standard", "--epochs", "2",
+                 "--val-fraction", "0", "--json"]) == 0
+    lines = _lines(capsys)
+    epochs, last = [e for e in lines if e["type"] == "epoch"], lines[-1]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert "val_robust_acc" not in epochs[0]
+    assert (last["selected_on"], last["val_n"], last["best_epoch"]) == ("last", 0, 2)
+    assert last["best_val_robust_acc"] is None
+    assert last["best_test_robust_acc"] == epochs[1]["test_robust_acc"]
+    with Workspace.open(ws) as store:
+        assert store.get(last["run_id"]).config["selected_on"] == "last"
+    assert main(["--workspace", ws, *BASE, "--defense", "standard", "--epochs", "1",
+                 "--val-fraction", "0.5", "--val-max", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "best epoch 1 chosen on validation (20 images held out" in out
+    assert "val clean" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--val-fraction", "-0.1"],
+     "--val-fraction must be at least 0 and below 1, got -0.1"),
+    (["--val-fraction", "1"], "--val-fraction must be at least 0 and below 1, got 1"),
+    (["--val-max", "0"], "--val-max must be at least 1, got 0"),
+    (["--val-fraction", "0.9", "--limit-train", "4"],
+     "--val-fraction 0.9 holds out 4 of the 4 training images and leaves none to "
+     "train on"),
+])  # fmt: skip
+def test_a_bad_validation_split_is_one_line_and_exit_1(capsys, tmp_path, flags,
+                                                       message):
+    ws = tmp_path / "ws"
+    code = main(["--workspace", str(ws), "train", "--defense", "standard", *flags])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err]
+    assert message in err
+    with Workspace.open(ws) as store:
+        assert store.runs(kind="train") == []  # refused before any run is recorded
 
 
 def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):

@@ -7,6 +7,9 @@ trainer's run directory (``last.pt``, ``best.safetensors``, or ``best.pt2``
 when a torch.export program is fine-tuned). ``--init-from MODEL`` starts from
 a loaded model's weights instead of fresh ones. ``--resume RUN_ID``
 continues such a run to its planned epochs with its stored config.
+``--val-fraction`` of the training images (at most ``--val-max``) are held
+out: the best epoch is chosen on them, and the results say so
+(``selected_on``, ``val_n``, the best epoch's validation and test figures).
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from explorer.cli.running import (
 
 EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
                  "lr", "epoch_seconds")  # fmt: skip
+VAL_METRICS = ("val_clean_acc", "val_robust_acc")  # with a validation split
 DEFAULT_ARCH = "small-cnn"
-SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "best_robust_acc",
-                "best_epoch", "seconds", "checkpoint", "best")  # fmt: skip
+SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "selected_on", "val_n",
+                "best_epoch", "best_val_clean_acc", "best_val_robust_acc",
+                "best_test_clean_acc", "best_test_robust_acc", "best_robust_acc",
+                "seconds", "checkpoint", "best")  # fmt: skip
 
 
 def _defenses_epilog() -> str:
@@ -48,6 +54,7 @@ def _defenses_epilog() -> str:
 
 def _common_parser() -> OneLineParser:
     from explorer.core.training.augment import MODES, PAD
+    from explorer.core.training.split import VAL_FRACTION, VAL_MAX
 
     p = OneLineParser(prog="explorer train", add_help=False, allow_abbrev=False,
                       description="Train a model with a defense; the defense's and "
@@ -89,7 +96,16 @@ def _common_parser() -> OneLineParser:
                    help="l-inf budget of the per-epoch PGD evaluation (8/255 ok)")
     p.add_argument("--eval-steps", type=int, default=10)
     p.add_argument("--eval-n", type=int, default=500,
-                   help="evaluate on the first N test images (default: 500)")
+                   help="evaluate on the first N validation images and the first "
+                        "N test images (default: 500)")
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION, metavar="F",
+                   help="hold out this share of the training images (seeded "
+                        f"draw; default: {VAL_FRACTION:g}) as a validation split: "
+                        "the best checkpoint is the epoch of highest robust "
+                        "accuracy on them, never on test images; 0 = no split, "
+                        "the last epoch is kept")
+    p.add_argument("--val-max", type=int, default=VAL_MAX, metavar="N",
+                   help=f"hold out at most N images (default: {VAL_MAX})")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--limit-train", type=int, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true",
@@ -142,6 +158,11 @@ def _config(ns: argparse.Namespace):
         raise UsageError(f"--limit-train must be at least 1, got {ns.limit_train}")
     if ns.lr is not None and not ns.lr > 0:
         raise UsageError(f"--lr must be positive, got {ns.lr}")
+    if not 0 <= ns.val_fraction < 1:
+        raise CliError(f"--val-fraction must be at least 0 and below 1, got "
+                       f"{ns.val_fraction:g}")
+    if ns.val_max < 1:
+        raise CliError(f"--val-max must be at least 1, got {ns.val_max}")
     try:
         eval_eps = Param("eval_eps", float, 0.1, minimum=0, maximum=1).validate(
             ns.eval_eps)
@@ -154,8 +175,23 @@ def _config(ns: argparse.Namespace):
         defense=ns.defense, params=params, epochs=ns.epochs,
         batch_size=ns.batch_size, optimizer=ns.optimizer, lr=ns.lr,
         schedule=ns.schedule, seed=ns.seed, augment=ns.augment, eval_eps=eval_eps,
-        eval_steps=ns.eval_steps, eval_n=ns.eval_n,
-        checkpoint_minutes=ns.checkpoint_minutes, limit_train=ns.limit_train)
+        eval_steps=ns.eval_steps, eval_n=ns.eval_n, val_fraction=ns.val_fraction,
+        val_max=ns.val_max, checkpoint_minutes=ns.checkpoint_minutes,
+        limit_train=ns.limit_train)
+
+
+def _check_split(config, train_set) -> None:
+    """A --val-fraction that leaves no image to train on, named before the
+    run is recorded."""
+    from explorer.core.defenses.run_job import limited
+    from explorer.core.params import ParamError
+    from explorer.core.training.split import validation_size
+
+    n = len(limited(train_set, config.limit_train))
+    try:
+        validation_size(n, config.val_fraction, config.val_max)
+    except ParamError as exc:
+        raise CliError(str(exc).replace("val_fraction", "--val-fraction", 1)) from None
 
 
 def _with_init_arch(config, info):
@@ -181,29 +217,37 @@ class _ResumedRun(RecordedRun):
 
 
 class _EpochLines:
-    """One line per finished epoch (``type: epoch`` with --json)."""
+    """One line per finished epoch (``type: epoch`` with --json); a run with
+    a validation split waits for its figures too."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, validation: bool) -> None:
         self.as_json = as_json
+        self.keys = EPOCH_METRICS + (VAL_METRICS if validation else ())
         self.rows: dict[int, dict[str, Any]] = {}
 
     def __call__(self, event) -> None:
         from explorer.core.jobs import Metric
 
-        if isinstance(event, Metric) and event.name in EPOCH_METRICS:
+        if isinstance(event, Metric) and event.name in self.keys:
             row = self.rows.setdefault(event.step, {})
             row[event.name] = event.value
-            if len(row) == len(EPOCH_METRICS):
+            if len(row) == len(self.keys):
                 _print_epoch(event.step, row, self.as_json)
+
+
+def _pct(value: float | None) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, int | float) else "–"
 
 
 def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_line("epoch", {"epoch": epoch, **row})
     else:
+        val = (f", val clean {_pct(row['val_clean_acc'])} robust "
+               f"{_pct(row['val_robust_acc'])}" if "val_robust_acc" in row else "")
         print(f"epoch {epoch}: loss {row['train_loss']:.4f}, train "
-              f"{100 * row['train_acc']:.1f}%, clean {100 * row['test_clean_acc']:.1f}%"
-              f", robust {100 * row['test_robust_acc']:.1f}% "
+              f"{_pct(row['train_acc'])}{val}, test clean "
+              f"{_pct(row['test_clean_acc'])} robust {_pct(row['test_robust_acc'])} "
               f"({row['epoch_seconds']:.1f} s)")
     sys.stdout.flush()
 
@@ -231,6 +275,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
         test_set = load_data(config.data, "test", root=config.root)
         if ns.resume is None:  # the run records what "auto" means for this set
             config = config.resolved(tuple(train_set.info.shape))
+        if ns.resume is None:
+            _check_split(config, train_set)
         if ns.resume is None and config.init_from is not None:
             config = _with_init_arch(config, train_set.info)
         token = CancelToken()
@@ -245,7 +291,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             try:
                 results = run_job(events, token, as_json=ns.json, recorder=run.record,
                                   title=f"training {config.defense}",
-                                  on_event=_EpochLines(ns.json))
+                                  on_event=_EpochLines(ns.json,
+                                                       config.val_fraction > 0))
             except JobInterrupted:
                 raise JobInterrupted("cancelled by the user; resume with explorer "
                                      f"train --resume {run.id}") from None
@@ -264,9 +311,20 @@ def train_command(args: argparse.Namespace) -> int:
     if ns.json:
         print_result(results)
         return 0
-    print(f"{results['defense']}: {results['epochs']} epochs, clean "
-          f"{100 * results['clean_acc']:.2f}%, robust "
-          f"{100 * results['robust_acc']:.2f}% (best "
-          f"{100 * results['best_robust_acc']:.2f}% at epoch {results['best_epoch']})"
-          f", {results['seconds']:.1f} s — run {results['run_id']}")
+    print(f"{results['defense']}: {results['epochs']} epochs, {_best_text(results)}"
+          f"; last epoch test clean {_pct(results['clean_acc'])}, robust "
+          f"{_pct(results['robust_acc'])}, {results['seconds']:.1f} s — run "
+          f"{results['run_id']}")
     return 0
+
+
+def _best_text(results: dict[str, Any]) -> str:
+    """Which epoch the best checkpoint holds, what chose it, its figures."""
+    test = (f"test clean {_pct(results['best_test_clean_acc'])}, robust "
+            f"{_pct(results['best_test_robust_acc'])}")
+    if results["selected_on"] != "validation":
+        return (f"no validation split, so the best checkpoint is the last epoch "
+                f"({results['best_epoch']}): {test}")
+    return (f"best epoch {results['best_epoch']} chosen on validation "
+            f"({results['val_n']} images held out; val robust "
+            f"{_pct(results['best_val_robust_acc'])}): {test}")

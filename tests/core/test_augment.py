@@ -123,7 +123,8 @@ def test_the_defense_sees_the_augmented_clean_batch(augment_mode, expect, tmp_pa
     model = models.create("mlp", in_shape=(3, 32, 32), hidden=8, depth=1)
     events = list(fit(model, train_set, test_set, method="standard", epochs=1,
                       batch_size=8, eval_n=8, eval_steps=1, device="cpu",
-                      augment=augment_mode, seed=4, run_dir=tmp_path))
+                      augment=augment_mode, seed=4, run_dir=tmp_path,
+                      val_fraction=0.0))  # all 16 images, in the shuffle's order
     perm = torch.randperm(16, generator=torch.Generator().manual_seed(4))
     for b, x in enumerate(seen):
         clean = train_set.images[perm[8 * b:8 * (b + 1)]].float() / 255

@@ -50,8 +50,10 @@ def test_registry_and_params():
                                     "free-at"])
 def test_each_method_lowers_the_loss(method, sets, tmp_path):
     model = _mlp()
+    # All 256 images, no validation split (tests/core/test_validation_split.py
+    # has it): with 230 Free-AT's loss does not fall in two epochs of this size.
     events = list(_train(model, sets, tmp_path, method=method,
-                         params=FAST.get(method, {}), epochs=2))
+                         params=FAST.get(method, {}), epochs=2, val_fraction=0.0))
     losses = _metrics(events, "train_loss")
     assert len(losses) == 2
     assert all(math.isfinite(v) for v in _metrics(events, "batch_loss"))
@@ -61,7 +63,8 @@ def test_each_method_lowers_the_loss(method, sets, tmp_path):
     assert isinstance(done, Done)
     assert set(done.results) >= {"epochs", "clean_acc", "robust_acc",
                                  "best_robust_acc", "best_epoch", "seconds",
-                                 "checkpoint", "best"}
+                                 "checkpoint", "best", "selected_on", "val_n"}
+    assert (done.results["selected_on"], done.results["val_n"]) == ("last", 0)
     names = {e.name for e in events if isinstance(e, Metric)}
     assert names >= {"batch_loss", "train_loss", "train_acc", "test_clean_acc",
                      "test_robust_acc", "lr", "epoch_seconds"}
@@ -192,7 +195,7 @@ def test_checkpoint_within_an_epoch_when_minutes_pass(sets, tmp_path):
     job.close()
     position = checkpoint.load(tmp_path / "last.pt")["position"]
     assert (position["epoch"], position["batch"]) == (0, 2)
-    assert position["perm"].shape == (256,)
+    assert position["perm"].shape == (256 - 26,)  # 10 % held out for validation
 
 
 def test_free_at_replays_and_keeps_its_perturbation_in_ball_and_box(sets, tmp_path):

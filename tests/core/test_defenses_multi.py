@@ -155,17 +155,20 @@ def test_noilin_flip_share_matches_rate():
 
 def test_noilin_rate_rises_only_after_a_drop_and_is_kept():
     d = defenses.create("noilin", rate=0.1, growth=0.5, rate_max=0.3)
-    d.end_epoch({"test_robust_acc": 0.40})
-    d.end_epoch({"test_robust_acc": 0.45})
-    d.end_epoch({"test_robust_acc": 0.45})
+    d.end_epoch({"val_robust_acc": 0.40})
+    d.end_epoch({"val_robust_acc": 0.45})
+    d.end_epoch({"val_robust_acc": 0.45})
     assert d.rate == pytest.approx(0.1)
-    d.end_epoch({"test_robust_acc": 0.44})
+    d.end_epoch({"val_robust_acc": 0.44})
     assert d.rate == pytest.approx(0.15)
-    d.end_epoch({"test_robust_acc": 0.50})
+    d.end_epoch({"val_robust_acc": 0.50})
     assert d.rate == pytest.approx(0.15)
     for acc in (0.4, 0.3, 0.2):
-        d.end_epoch({"test_robust_acc": acc})
+        d.end_epoch({"val_robust_acc": acc})
     assert d.rate == pytest.approx(0.3)  # capped at rate_max
+    # Test figures are not validation figures: a drop there changes nothing.
+    d.end_epoch({"test_robust_acc": 0.0})
+    assert (d.rate, d.last_robust) == (pytest.approx(0.3), 0.2)
     again = defenses.create("noilin", rate=0.1, growth=0.5, rate_max=0.3)
     again.load_state_dict(d.state_dict())
     assert again.rate == pytest.approx(0.3)
@@ -175,7 +178,7 @@ def test_noilin_rate_rises_only_after_a_drop_and_is_kept():
 def test_noilin_state_reaches_the_checkpoint(sets, tmp_path):
     events = _train(_mlp(), sets, tmp_path, method="noilin", params=FAST)
     state = checkpoint.load(tmp_path / "last.pt")["method"]
-    robust = _metrics(events, "test_robust_acc")
+    robust = _metrics(events, "val_robust_acc")  # the held-out images' figures
     assert state["last_robust"] == pytest.approx(robust[-1])
     grown = 0.05 * 1.05 if robust[1] < robust[0] else 0.05
     assert state["rate"] == pytest.approx(grown)

@@ -62,6 +62,19 @@ def test_safetensors_round_trip(arch, tmp_path):
     assert meta.source == str(path)
 
 
+def test_a_safetensors_header_of_128_modulo_256_bytes_loads(tmp_path):
+    """Its first byte is then 0x80, a pickle's: still read as safetensors."""
+    model = models.create("mlp", in_shape=(1, 28, 28), hidden=8, depth=1)
+    path = tmp_path / "m.safetensors"
+    for pad in range(256):
+        model.meta.training = {"note": "x" * pad}
+        models.save(model, path)
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert models.load(path).meta.training == model.meta.training
+
+
 def test_meta_json_round_trip():
     meta = models.create("lenet5", classes=tuple("abcdefghij")).meta
     again = models.ModelMeta.from_json(meta.to_json())

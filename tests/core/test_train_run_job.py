@@ -21,8 +21,12 @@ def test_train_run_plans_trains_and_finishes(tmp_path):
     plan = next(e for e in events if isinstance(e, Snapshot))
     assert plan.label == PLAN
     assert int(plan.arrays["steps_per_epoch"]) == 4
+    # 13 of the 128 images held out (10 %), 115 trained on
+    assert (int(plan.arrays["val_n"]), int(plan.arrays["n_train"])) == (13, 115)
     assert isinstance(events[-1], Done)
     assert events[-1].results["epochs"] == 1
+    assert (events[-1].results["selected_on"], events[-1].results["val_n"]) == (
+        "validation", 13)
 
 
 def test_the_same_seed_gives_the_same_run(tmp_path):
@@ -60,6 +64,32 @@ def test_the_config_round_trips_through_json_and_reads_old_runs():
     assert TrainingConfig.from_json(older) == CONFIG
 
 
+def test_the_split_round_trips_and_older_runs_had_none():
+    stored = CONFIG.to_json()
+    assert (stored["val_fraction"], stored["val_max"]) == (0.1, 5000)
+    assert stored["selected_on"] == "validation"  # said, and ignored on reading
+    assert TrainingConfig.from_json(stored) == CONFIG
+    none = CONFIG.replace(val_fraction=0)
+    assert (none.val_fraction, none.selected_on) == (0.0, "last")
+    assert none.to_json()["selected_on"] == "last"
+    # A run stored before the fields existed trained on all its images; it
+    # loads, and resumes, without a split.
+    older = {k: v for k, v in stored.items()
+             if k not in ("val_fraction", "val_max", "selected_on")}
+    again = TrainingConfig.from_json(older)
+    assert (again.val_fraction, again.val_max, again.selected_on) == (
+        0.0, 5000, "last")
+
+
+def test_a_split_that_leaves_nothing_to_train_on_fails_before_the_model(tmp_path):
+    from explorer.core.params import ParamError
+
+    job = train_run(CONFIG.replace(limit_train=1), run_dir=tmp_path, device="cpu")
+    with pytest.raises(ParamError, match=r"val_fraction 0\.1 holds out 1 of the 1"):
+        list(job)
+    assert not (tmp_path / "last.pt").exists()
+
+
 def test_augment_round_trips_and_older_runs_trained_without_it():
     for mode in ("auto", "none", "crop-flip", "crop", "flip"):
         config = CONFIG.replace(augment=mode)
@@ -82,6 +112,9 @@ def test_augment_round_trips_and_older_runs_trained_without_it():
     ({"eval_eps": 2.0}, r"eval_eps must be in \[0, 1\], got 2.0"),
     ({"augment": "mixup"}, "augment must be one of auto, none, crop-flip, crop, "
                            "flip, got 'mixup'"),
+    ({"val_fraction": 1.0}, "val_fraction must be at least 0 and below 1, got 1.0"),
+    ({"val_fraction": -0.5}, "val_fraction must be at least 0 and below 1"),
+    ({"val_max": 0}, "val_max must be a whole number of at least 1, got 0"),
 ])
 def test_bad_settings_name_the_setting(change, message):
     from explorer.core.params import ParamError

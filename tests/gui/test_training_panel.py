@@ -93,6 +93,79 @@ def test_stop_keeps_the_checkpoint_and_resume_finishes_the_run(qtbot, ctx, panel
     qtbot.waitUntil(lambda: panel.curves.points("test_robust_acc") == 3)
 
 
+def test_the_best_epoch_is_chosen_on_validation_and_drawn_apart(qtbot, ctx, panel,
+                                                               monkeypatch):
+    """The validation share typed in the form holds out that many training
+    images; the curves draw validation and test apart, the star sits on the
+    trainer's best epoch, the alarms get the validation figures and the
+    run list says what chose the best epoch."""
+    checked: list[list[dict]] = []
+    check = alarms.check
+    monkeypatch.setattr(alarms, "check", lambda history: checked.append(
+        [dict(row) for row in history]) or check(history))
+    spin = panel.form.general.editor("val_fraction")
+    spin.clear()
+    qtbot.keyClicks(spin, "0.25")
+    spin.interpretText()
+    assert panel.form.config().val_fraction == 0.25
+    _run(qtbot, panel)
+    qtbot.waitUntil(lambda: panel.curves.points("val_robust_acc") == 2)
+    assert panel.curves.points("test_robust_acc") == 2
+    run = ctx.workspace.get(panel.run_id)
+    assert (run.config["val_fraction"], run.config["selected_on"]) == (
+        0.25, "validation")
+    assert (run.summary["selected_on"], run.summary["val_n"]) == ("validation", 64)
+    assert "64 training images held out for validation, 192" in (
+        panel.split_note.text())
+    legend = [label.text for _, label in panel.curves.acc_plot.legend.items]
+    assert {"val robust", "test robust", "best (on validation)"} <= set(legend)
+    best = run.summary["best_epoch"]
+    assert panel.curves.best_epoch() == best  # the star is the trainer's choice
+    val = dict(ctx.workspace.metrics(panel.run_id, "val_robust_acc"))
+    star_x, star_y = panel.curves.best_marker.getData()
+    assert (list(star_x), list(star_y)) == ([best], [pytest.approx(100 * val[best])])
+    assert run.summary["best_val_robust_acc"] == pytest.approx(val[best])
+    assert f"best epoch {best}, chosen on validation (64 held-out images)" in (
+        panel.status.text())
+    # the alarms were asked about each finished epoch, with its validation figures
+    assert [len(h) for h in checked] == [1, 2]
+    assert [row["val_robust_acc"] for row in checked[-1]] == [val[1], val[2]]
+    panel.runs.refresh(ctx.workspace)
+    row = panel.runs.ids().index(panel.run_id)
+    column = panel.runs.table.columnCount() - 1
+    assert panel.runs.table.item(row, column).text() == f"{best} (on validation)"
+    later = TrainingPanel(ctx)  # the next launch reads the same settings
+    qtbot.addWidget(later)
+    assert later.form.config().val_fraction == 0.25
+
+
+def test_without_a_split_the_last_epoch_is_kept_and_said(qtbot, ctx, panel):
+    panel.form.general.set_values({"val_fraction": 0.0, "epochs": 1})
+    _run(qtbot, panel, limit=128)
+    qtbot.waitUntil(lambda: panel.curves.points("test_robust_acc") == 1)
+    assert panel.curves.points("val_robust_acc") == 0
+    assert panel.curves.best_epoch() is None
+    legend = [label.text for _, label in panel.curves.acc_plot.legend.items]
+    assert "test robust" in legend
+    assert "val robust" not in legend
+    assert "no validation split" in panel.status.text()
+    assert "No validation split" in panel.split_note.text()
+    assert ctx.workspace.get(panel.run_id).config["selected_on"] == "last"
+    row = panel.runs.ids().index(panel.run_id)
+    column = panel.runs.table.columnCount() - 1
+    assert panel.runs.table.item(row, column).text() == "1 (last epoch, no split)"
+
+
+def test_a_split_that_leaves_nothing_to_train_on_is_named(qtbot, ctx, panel):
+    panel.start_training(limit_train=1)  # one image: the split takes it
+    handle = panel.handle
+    with qtbot.waitSignal(handle.finished, timeout=30000):
+        pass
+    assert handle.state == "failed"
+    assert ("val_fraction 0.1 holds out 1 of the 1 training images and leaves "
+            "none to train on") in panel.status.text()
+
+
 def test_alarm_banner_and_use_best_checkpoint(qtbot, ctx, panel, monkeypatch):
     fake = alarms.Alarm("catastrophic", 2, "Catastrophic overfitting at epoch 2",
                         "Robust accuracy collapsed. The best checkpoint from "

@@ -53,7 +53,8 @@ class Defense(ABC):
 
     def end_epoch(self, metrics: dict[str, float]) -> None:  # noqa: B027
         """Called by the trainer after each epoch's evaluation with that
-        epoch's metrics (``test_robust_acc`` ...), before the checkpoint."""
+        epoch's metrics but the test figures (``val_robust_acc`` ...), before
+        the checkpoint."""
 
     def after_backward(self) -> None:  # noqa: B027 - optional hook
         """Called after ``loss.backward()``, before the optimizer step (Free-AT

@@ -17,6 +17,12 @@ from explorer.core.params import ParamError
 from explorer.core.training.augment import AUGMENT
 from explorer.core.training.augment import resolve as resolve_augment
 from explorer.core.training.schedules import OPTIMIZERS, SCHEDULES
+from explorer.core.training.split import (
+    VAL_FRACTION,
+    VAL_MAX,
+    check_fraction,
+    selected_on,
+)
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,18 @@ class TrainingConfig:
     # "auto" is crop-flip for 3×32×32 sets, none otherwise; the front ends
     # record the resolved mode. Runs stored without it trained with none.
     augment: str = "auto"
-    # how each epoch is scored: PGD at eval_eps on the first eval_n test images
+    # how each epoch is scored: clean and PGD at eval_eps accuracy on the first
+    # eval_n validation images (what chooses the best epoch, raises the alarms
+    # and drives NoiLIn) and on the first eval_n test images (reported only)
     eval_eps: float = 0.1
     eval_steps: int = 10
     eval_n: int = 500
     checkpoint_minutes: float = 5.0
+    # the validation split (explorer.core.training.split): this share of the
+    # training images, at most val_max, is held out; 0 holds out none and the
+    # last epoch is kept as the best. Runs stored without it had no split.
+    val_fraction: float = VAL_FRACTION
+    val_max: int = VAL_MAX
     # what to train (read by the whole-run job, explorer.core.defenses.run_job)
     data: str = "fashion-mnist-mini"
     root: str | None = None
@@ -64,7 +77,7 @@ class TrainingConfig:
     init_arch: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "eval_steps", "eval_n"):
+        for name in ("epochs", "batch_size", "eval_steps", "eval_n", "val_max"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ParamError(f"{name} must be a whole number of at least 1, "
@@ -90,12 +103,19 @@ class TrainingConfig:
             raise ParamError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.eval_eps <= 1:
             raise ParamError(f"eval_eps must be in [0, 1], got {self.eval_eps}")
+        object.__setattr__(self, "val_fraction", check_fraction(self.val_fraction))
         if not self.checkpoint_minutes >= 0:
             raise ParamError("checkpoint_minutes must be at least 0, got "
                              f"{self.checkpoint_minutes}")
         # frozen, but the mappings are the caller's: keep private copies
         object.__setattr__(self, "params", dict(self.params))
         object.__setattr__(self, "arch_params", dict(self.arch_params))
+
+    @property
+    def selected_on(self) -> str:
+        """What chooses the best epoch: ``"validation"``, or ``"last"`` when
+        no validation split is held out."""
+        return selected_on(int(self.val_fraction > 0))
 
     @property
     def learning_rate(self) -> float:
@@ -112,17 +132,21 @@ class TrainingConfig:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        """Plain values: what the workspace stores as the run's config."""
+        """Plain values: what the workspace stores as the run's config, with
+        ``selected_on`` (derived: ``from_json`` ignores it)."""
         out = dataclasses.asdict(self)
         out["params"], out["arch_params"] = dict(self.params), dict(self.arch_params)
+        out["selected_on"] = self.selected_on
         return out
 
     @classmethod
     def from_json(cls, stored: Mapping[str, Any]) -> TrainingConfig:
         """A stored run config; keys this version does not know are ignored,
-        missing ones (older runs) take their defaults, except ``augment``:
-        runs stored before it existed trained, and resume, without."""
+        missing ones (older runs) take their defaults, except ``augment`` and
+        ``val_fraction``: runs stored before they existed trained, and
+        resume, without augmentation and on all their training images."""
         names = {f.name for f in dataclasses.fields(cls)}
         known = {k: v for k, v in stored.items() if k in names}
         known.setdefault("augment", "none")
+        known.setdefault("val_fraction", 0.0)
         return cls(**known)

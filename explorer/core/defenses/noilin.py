@@ -4,9 +4,11 @@ Every training label is flipped, with probability ``rate``, to a class drawn
 uniformly from the other classes (symmetric noise); PGD crafts the
 adversarial batch against the noisy labels and the update minimises CE on
 them, as adversarial training on the noisy-label set. After each epoch, if
-the validation robust accuracy fell below the previous epoch's, the rate
-grows: rate ← min(rate · (1 + growth), rate_max). The rate and the last
-robust accuracy are method state, so a resumed run keeps them.
+the validation robust accuracy (``val_robust_acc``: the held-out training
+images, never the test ones) fell below the previous epoch's, the rate
+grows: rate ← min(rate · (1 + growth), rate_max). Without a validation split
+the rate stays where it started. The rate and the last robust accuracy are
+method state, so a resumed run keeps them.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class NoiLIn(Defense):
         return F.cross_entropy(logits, y_noisy), logits
 
     def end_epoch(self, metrics: dict[str, float]) -> None:
-        robust = metrics.get("test_robust_acc")
+        robust = metrics.get("val_robust_acc")
         if robust is None:
             return
         if self.last_robust is not None and robust < self.last_robust:

@@ -26,6 +26,7 @@ from explorer.core.inference import seeded
 from explorer.core.jobs import CancelToken, Event, Log, Progress, Snapshot
 from explorer.core.models import robustbench_zoo
 from explorer.core.models.code import ARCH_PREFIX as CODE_PREFIX
+from explorer.core.training.split import validation_size
 
 PLAN = "plan"  # label of the Snapshot that tells the GUI the run's size
 
@@ -125,14 +126,17 @@ def train_run(
 
     ``train_set``/``test_set`` save loading a split again when the caller
     has it (the CLI loads them first to name unreadable files). First yields
-    a ``Snapshot`` labelled ``plan`` with the training set's size and the
-    updates per epoch.
+    a ``Snapshot`` labelled ``plan`` with the number of images trained on
+    (``n_train``), held out for validation (``val_n``) and the updates per
+    epoch; a ``val_fraction`` that leaves nothing to train on is a
+    ParamError before the model is built.
     """
     token = token or CancelToken()
     if train_set is None:
         yield Progress(0, 1, f"loading {config.data} (train)")
         train_set = data.load(config.data, "train", root=config.root)
     train_set = limited(train_set, config.limit_train)
+    val_n = validation_size(len(train_set), config.val_fraction, config.val_max)
     token.check()
     if test_set is None:
         test_set = data.load(config.data, "test", root=config.root)
@@ -142,8 +146,10 @@ def train_run(
         yield Log(f"starting from {config.init_from} ({meta.arch}, "
                   f"{meta.format}) instead of fresh weights")
     replays = create(config.defense, **config.params).replays
-    per_epoch = math.ceil(len(train_set) / config.batch_size) * replays
-    yield Snapshot(0, config.epochs, {"n_train": np.array(len(train_set)),
+    n_train = len(train_set) - val_n
+    per_epoch = math.ceil(n_train / config.batch_size) * replays
+    yield Snapshot(0, config.epochs, {"n_train": np.array(n_train),
+                                      "val_n": np.array(val_n),
                                       "steps_per_epoch": np.array(per_epoch)},
                    PLAN)
     # yield from: a Cancelled the runner throws in at a suspension point

@@ -2,13 +2,25 @@
 
 ``train(...)`` is a generator of events (see :mod:`explorer.core.jobs`). Per
 batch it yields a throttled ``batch_loss`` metric and progress; per epoch the
-train/test metrics, then a ``Snapshot`` labelled ``adversarial`` (see
+metrics, then a ``Snapshot`` labelled ``adversarial`` (see
 :func:`~explorer.core.defenses.evaluation.adversarial_strip`).
+
+Selection is on validation only. ``config.val_fraction`` of the training
+images (at most ``config.val_max``; :mod:`explorer.core.training.split`) are
+held out and never trained on; each epoch reports ``val_clean_acc`` and
+``val_robust_acc`` on the first ``eval_n`` of them, and ``test_clean_acc`` and
+``test_robust_acc`` on the first ``eval_n`` test images beside them. The best
+epoch (``best.safetensors``), the defense's ``end_epoch`` hook (NoiLIn's
+schedule) and, in the front ends, the overfitting alarms read the validation
+figures only; the test figures choose nothing. With ``val_fraction`` 0 there
+is nothing to select on: every epoch overwrites the best file, so it holds
+the last epoch (``selected_on: "last"``).
+
 ``run_dir/last.pt`` is rewritten atomically after every epoch, every
-``checkpoint_minutes`` and on cancel; ``best.safetensors`` holds
-the weights of the best robust accuracy so far (``best.pt2``, re-exported,
-when the model is a torch.export program; a model that can be neither, such
-as ONNX or TorchScript, gets a log line instead and only ``last.pt``).
+``checkpoint_minutes`` and on cancel; ``best.safetensors`` holds the weights
+of the best epoch so far (``best.pt2``, re-exported, when the model is a
+torch.export program; a model that can be neither, such as ONNX or
+TorchScript, gets a log line instead and only ``last.pt``).
 ``resume=True`` continues from
 ``last.pt`` exactly where it stopped (same batches, same random draws).
 ``config.augment`` crops and/or flips each clean training batch before the
@@ -50,12 +62,16 @@ from explorer.core.models import exported
 from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.loop import Position, RunState, TrainingLoop
 from explorer.core.training.schedules import check_schedule, make_optimizer
+from explorer.core.training.split import validation_split
 
 MAX_LOSS = 1e4
 # Must match for a resume: the rest (epochs, eval settings) may change.
 # Not augment: checkpoints from before it lack it, and a resume reads the
-# mode from the run's stored TrainingConfig anyway.
-FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train")
+# mode from the run's stored TrainingConfig anyway. val_n and seed fix the
+# held-out images (checkpoints from before the split held out none).
+FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train", "val_n",
+              "seed")
+OLD_CHECKPOINT = {"val_n": 0}  # what a checkpoint without a key stands for
 BEST_FILES = ("best.safetensors", "best.pt2")  # what _save_best may write
 EXPORT_NOTE = ("fine-tuning a torch.export program: its dropout/batch-norm stay "
                "as exported (eval)")
@@ -67,7 +83,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass
 class _Position(Position):
-    """The shared position plus accuracy counts and the best robust accuracy."""
+    """The shared position plus accuracy counts and the best validation
+    robust accuracy (the selection score)."""
 
     correct: int = 0
     best_robust: float = -1.0
@@ -106,7 +123,8 @@ def train(
 
     A fresh run seeds torch's global generator with ``config.seed`` (dropout
     and the like draw there). ``config``'s data fields are not read here:
-    the caller hands over the sets (see :func:`run_job.train_run`).
+    the caller hands over the sets (see :func:`run_job.train_run`); the
+    validation split is drawn here from ``train_set``.
     """
     token = token or CancelToken()
     device = torch.device(device) if device is not None else devices.pick()
@@ -116,8 +134,10 @@ def train(
     check_schedule(cfg.schedule)
     lr = cfg.learning_rate
     xs, ys = _arrays(train_set)
+    split = validation_split(len(ys), cfg.val_fraction, cfg.val_max, cfg.seed)
+    train_idx, val_n, selected_on = split.train, len(split.val), split.selected_on
     augment_mode = resolve(cfg.augment, tuple(xs.shape[1:]))
-    n_batches = math.ceil(len(ys) / batch_size)
+    n_batches = math.ceil(len(train_idx) / batch_size)
     total = epochs * n_batches * defense.replays
     # What the checkpoint keeps (FIXED_KEYS must match for a resume).
     config = {"method": method, "params": defense.cfg, "epochs": epochs,
@@ -126,7 +146,8 @@ def train(
               "schedule": cfg.schedule, "seed": cfg.seed,
               "augment": augment_mode, "eval_eps": cfg.eval_eps,
               "eval_steps": cfg.eval_steps, "eval_n": cfg.eval_n,
-              "n_train": len(ys)}
+              "n_train": len(train_idx), "val_n": val_n,
+              "selected_on": selected_on}
     if cfg.init_from is not None:
         config["init_from"] = cfg.init_from  # recorded in the best file's meta
     run_dir = Path(run_dir)
@@ -143,25 +164,29 @@ def train(
     shuffle = torch.Generator().manual_seed(cfg.seed)
     method_rng = make_generator(cfg.seed + 1, device)
     eval_x, eval_y = test_set.as_tensors(0, min(cfg.eval_n, len(test_set)))
+    val_x, val_y = _batch(xs, ys, split.val[:cfg.eval_n], "cpu")
     run = RunState(
         last_path, config, FIXED_KEYS, model, opt,
         {"shuffle_rng": shuffle, "method_rng": method_rng},
         extra=lambda pos: {"scheduler": {"name": cfg.schedule, "step": pos.step,
                                          "total": total},
                            "method": defense.state_dict()},
-        load_extra=lambda state: defense.load_state_dict(state["method"]))
+        load_extra=lambda state: defense.load_state_dict(state["method"]),
+        defaults=OLD_CHECKPOINT)
     pos = run.start(_Position, seed=cfg.seed, resume=resume)
     if resume:
         yield Log(f"resumed from {last_path} at epoch {pos.epoch + 1}, "
                   f"batch {pos.batch}")
-    loop = TrainingLoop(run, pos, shuffle=shuffle, n_items=len(ys),
+    else:
+        yield Log(_split_note(val_n, len(train_idx), len(val_y)))
+    loop = TrainingLoop(run, pos, shuffle=shuffle, n_items=len(train_idx),
                         batch_size=batch_size, epochs=epochs, total=total, lr=lr,
                         schedule=cfg.schedule,
                         checkpoint_minutes=cfg.checkpoint_minutes,
                         token=token)
 
     def train_batch(b: int, idx: Tensor) -> list[float]:
-        x, y = _batch(xs, ys, idx, device)
+        x, y = _batch(xs, ys, train_idx[idx], device)
         if augment_mode != "none":  # once per batch: Free-AT replays it as is
             x = augment(x, augment_mode, batch_generator(cfg.seed, pos.epoch, b))
         losses = []
@@ -182,16 +207,21 @@ def train(
     try:
         for epoch in range(pos.epoch, epochs):
             yield from loop.epoch(train_batch)
-            clean, robust = clean_and_robust(model, eval_x, eval_y, eps=cfg.eval_eps,
-                                             steps=cfg.eval_steps, device=device,
-                                             token=token)
+            scores: dict[str, float] = {}  # val_* (if held out), then test_*
+            parts = ((("val", val_x, val_y),) if val_n else ()) + (
+                ("test", eval_x, eval_y),)
+            for part, x, y in parts:
+                clean, robust = clean_and_robust(model, x, y, eps=cfg.eval_eps,
+                                                 steps=cfg.eval_steps, device=device,
+                                                 token=token)
+                scores[f"{part}_clean_acc"] = clean
+                scores[f"{part}_robust_acc"] = robust
             strip = adversarial_strip(model, eval_x, eval_y, eps=cfg.eval_eps,
                                       steps=cfg.eval_steps, device=device,
                                       epoch=epoch + 1, epochs=epochs)
             model.train()
             metrics = {"train_loss": pos.loss_sum / max(pos.seen, 1),
-                       "train_acc": pos.correct / max(pos.seen, 1),
-                       "test_clean_acc": clean, "test_robust_acc": robust,
+                       "train_acc": pos.correct / max(pos.seen, 1), **scores,
                        "lr": opt.param_groups[0]["lr"],
                        "epoch_seconds": pos.epoch_seconds}
             # Report first, then close the epoch with no yield in between: a
@@ -201,10 +231,16 @@ def train(
             for name, value in metrics.items():
                 yield Metric(name, value, epoch + 1)
             yield strip
-            defense.end_epoch(metrics)
-            improved = robust > pos.best_robust
+            # The defense never sees a test figure (NoiLIn reads val_robust_acc).
+            defense.end_epoch({k: v for k, v in metrics.items()
+                               if not k.startswith("test_")})
+            if val_n:
+                improved = scores["val_robust_acc"] > pos.best_robust
+            else:  # nothing to select on: the last epoch is the best one
+                improved = True
             if improved:
-                pos.best_robust, pos.best_epoch = robust, epoch + 1
+                pos.best_robust = scores.get("val_robust_acc", -1.0)
+                pos.best_epoch = epoch + 1
             pos.next_epoch(metrics, loop.seconds())
             unsaved = None
             if improved:
@@ -221,13 +257,29 @@ def train(
         loop.save()
         raise
     last = pos.history[-1] if pos.history else {}
+    best = pos.history[pos.best_epoch - 1] if pos.best_epoch else {}
     yield Done({"epochs": pos.epoch, "clean_acc": last.get("test_clean_acc"),
                 "robust_acc": last.get("test_robust_acc"),
-                "best_robust_acc": max(pos.best_robust, 0.0),
+                "selected_on": selected_on, "val_n": val_n,
                 "best_epoch": pos.best_epoch,
+                # the best epoch's figures: validation chose it, test reports it
+                "best_val_clean_acc": best.get("val_clean_acc"),
+                "best_val_robust_acc": best.get("val_robust_acc"),
+                "best_test_clean_acc": best.get("test_clean_acc"),
+                "best_test_robust_acc": best.get("test_robust_acc"),
+                "best_robust_acc": best.get("test_robust_acc"),
                 "seconds": loop.seconds(),
                 "checkpoint": str(last_path),
                 "best": str(best_path) if best_path.exists() else None})
+
+
+def _split_note(val_n: int, n_train: int, scored: int) -> str:
+    if not val_n:
+        return (f"no validation split (val_fraction 0): training on all {n_train} "
+                "images; the best checkpoint is the last epoch, chosen on nothing")
+    return (f"validation split: {val_n} training images held out, {n_train} "
+            f"trained on; the best epoch is chosen on the first {scored} held-out "
+            "images, never on test images")
 
 
 def _diverged(value: float, epoch: int, batch: int, path: Path,
@@ -263,6 +315,8 @@ def _save_best(model, path: Path, config: dict[str, Any], epoch: int,
     training = {**config, "epoch": epoch,
                 "clean_acc": metrics["test_clean_acc"],
                 "robust_acc": metrics["test_robust_acc"],
+                **{k: metrics[k] for k in ("val_clean_acc", "val_robust_acc")
+                   if k in metrics},
                 "eval": {"attack": "pgd", "norm": "linf", "eps": config["eval_eps"],
                          "steps": config["eval_steps"],
                          "alpha": step_size(config["eval_eps"],

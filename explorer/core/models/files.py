@@ -89,8 +89,10 @@ def _sniff(path: Path) -> str:
         raise ModelError(f"{path}: file is empty")
     if head.startswith(b"PK\x03\x04"):
         return _zip_kind(path)
-    if head[:1] == b"\x80":
-        return "state_dict"
+    # safetensors before pickles: its 8-byte header length starts with 0x80,
+    # a pickle's first byte, whenever it is 128 modulo 256 (a pickle's ninth
+    # byte is never "{": protocol 2 has the torch magic number there,
+    # protocols 4-5 the high bytes of a frame length).
     if len(head) == 9 and head[8:9] == b"{":
         header_len = int.from_bytes(head[:8], "little")
         if header_len > size - 8:
@@ -99,6 +101,8 @@ def _sniff(path: Path) -> str:
                 f"but the file has {size} bytes)"
             )
         return "safetensors"
+    if head[:1] == b"\x80":
+        return "state_dict"
     if onnx_format.is_onnx(path, head):
         return "onnx"
     raise ModelError(f"{path}: not a model file ({_HINT})")

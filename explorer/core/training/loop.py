@@ -71,6 +71,8 @@ class RunState:
     ``generators`` are stored under their names; ``extra(position)`` adds
     trainer-specific entries on save and ``load_extra(state)`` reads them
     back on resume. ``saved_at`` is the (epoch, batch) of the last save.
+    ``defaults`` stand in for fixed keys a checkpoint written before they
+    existed lacks.
     """
 
     def __init__(self, path: Path, config: dict[str, Any], fixed_keys: Sequence[str],
@@ -78,8 +80,9 @@ class RunState:
                  generators: dict[str, torch.Generator], *,
                  extra: Callable[[Position], dict[str, Any]] = lambda pos: {},
                  load_extra: Callable[[dict[str, Any]], None] = lambda state: None,
-                 ) -> None:
+                 defaults: dict[str, Any] | None = None) -> None:
         self.path, self.config, self.fixed_keys = path, config, tuple(fixed_keys)
+        self.defaults = dict(defaults or {})
         self.model, self.optimizer, self.generators = model, optimizer, generators
         self.extra, self.load_extra = extra, load_extra
         self.saved_at = (0, 0)
@@ -103,11 +106,11 @@ class RunState:
         remove_stale_temporaries(Path(self.path).parent)
         state = checkpoint.load(self.path)
         for key in self.fixed_keys:
-            if state["config"].get(key) != self.config[key]:
+            stored = state["config"].get(key, self.defaults.get(key))
+            if stored != self.config[key]:
                 raise checkpoint.CheckpointError(
-                    f"cannot resume {self.path}: its {key} is "
-                    f"{state['config'].get(key)!r}, this run's is "
-                    f"{self.config[key]!r}")
+                    f"cannot resume {self.path}: its {key} is {stored!r}, this "
+                    f"run's is {self.config[key]!r}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         pos = position.from_state(state["position"])

@@ -1,18 +1,33 @@
 """Live curves of a training run: loss, accuracy and learning rate.
 
 Every curve is made once in ``__init__`` and updated with ``setData``; the
-x range is the planned epochs, so it never jumps while a run grows.
+x range is the planned epochs, so it never jumps while a run grows. The
+accuracy plot shows validation (solid) and test (dashed) figures apart, and
+a star on the validation robust curve marks the best epoch: the first one of
+highest validation robust accuracy, the trainer's rule for its best
+checkpoint. A run without a validation split draws no star (its best
+checkpoint is simply the last epoch).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.gui.widgets.plots import CLASS_COLORS
 
-EPOCH_KEYS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc", "lr")
+EPOCH_KEYS = ("train_loss", "train_acc", "val_clean_acc", "val_robust_acc",
+              "test_clean_acc", "test_robust_acc", "lr")  # fmt: skip
+# key, legend label, colour index, dashed (test figures are dashed)
+ACC_CURVES = (("train_acc", "train", 1, False),
+              ("val_clean_acc", "val clean", 2, False),
+              ("val_robust_acc", "val robust", 3, False),
+              ("test_clean_acc", "test clean", 2, True),
+              ("test_robust_acc", "test robust", 3, True))  # fmt: skip
+LEGEND_ORDER = ("train_acc", "val_clean_acc", "test_clean_acc", "val_robust_acc",
+                "test_robust_acc")  # fmt: skip
 
 
 def make_plot(layout: pg.GraphicsLayoutWidget, title: str, y_label: str,
@@ -48,8 +63,10 @@ class TrainingCurves(QWidget):
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 1)
         self.acc_plot.setYRange(0, 100, padding=0.02)
-        for plot in (self.loss_plot, self.acc_plot):
-            plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        # top left, two columns: rising accuracy curves (and the best star)
+        # stay clear of it
+        self.acc_plot.addLegend(offset=(5, 5), labelTextSize="8pt", colCount=2)
         self.batch_curve = self.loss_plot.plot(
             pen=pg.mkPen((150, 150, 150), width=1), name="batch")
         self.batch_curve.setDownsampling(auto=True, method="peak")
@@ -58,22 +75,38 @@ class TrainingCurves(QWidget):
             pen=pg.mkPen(CLASS_COLORS[0], width=2), symbol="o", symbolSize=5,
             symbolBrush=CLASS_COLORS[0], name="train (epoch)")
         self.acc_curves = {}
-        for i, (key, label) in enumerate((("train_acc", "train"),
-                                          ("test_clean_acc", "test clean"),
-                                          ("test_robust_acc", "test robust"))):
-            color = CLASS_COLORS[i + 1]
+        for key, label, i, dashed in ACC_CURVES:
+            color = CLASS_COLORS[i]
+            style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
             self.acc_curves[key] = self.acc_plot.plot(
-                pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
-                symbolBrush=color, name=label)
+                pen=pg.mkPen(color, width=2, style=style),
+                symbol="t" if dashed else "o", symbolSize=6 if dashed else 5,
+                symbolPen=color, symbolBrush=None if dashed else color, name=label)
+        self.best_marker = self.acc_plot.plot(
+            pen=None, symbol="star", symbolSize=16, symbolPen="k",
+            symbolBrush="#ffd700", name="best (on validation)")
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(CLASS_COLORS[4], width=2),
                                           symbol="o", symbolSize=4)
         self.epochs = 1
         self.steps_per_epoch = 0
         self.reset(1)
 
-    def reset(self, epochs: int) -> None:
-        """Empty curves for a run of ``epochs`` epochs."""
+    def reset(self, epochs: int, validation: bool = True) -> None:
+        """Empty curves for a run of ``epochs`` epochs; without a
+        ``validation`` split its curves and the best star leave the legend."""
         self.epochs = max(1, epochs)
+        self.validation = validation
+        legend = self.acc_plot.legend
+        legend.clear()
+        labels = {key: label for key, label, _, _ in ACC_CURVES}
+        entries = [(self.acc_curves[key], labels[key]) for key in LEGEND_ORDER]
+        entries.insert(1, (self.best_marker, "best (on validation)"))
+        for item, label in entries:
+            shown = validation or item is self.acc_curves["train_acc"] or \
+                label.startswith("test")
+            item.setVisible(shown)
+            if shown:  # two columns: validation on the left, test on the right
+                legend.addItem(item, label)
         self.steps_per_epoch = 0
         self._batch: list[tuple[int, float]] = []
         self._epoch: dict[str, list[tuple[int, float]]] = {k: [] for k in EPOCH_KEYS}
@@ -84,7 +117,7 @@ class TrainingCurves(QWidget):
         self._loss_top = 0.0  # largest finite loss so far
         self._shown_loss_top = 0.0
         for curve in (self.batch_curve, self.train_loss, self.lr_curve,
-                      *self.acc_curves.values()):
+                      self.best_marker, *self.acc_curves.values()):
             curve.setData([], [])
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
             plot.setXRange(0, self.epochs, padding=0.02)
@@ -116,6 +149,15 @@ class TrainingCurves(QWidget):
         """How many points a series holds (``batch_loss`` or an epoch key)."""
         return len(self._batch) if name == "batch_loss" else len(self._epoch[name])
 
+    def best_epoch(self) -> int | None:
+        """The first epoch of highest validation robust accuracy (None
+        without validation figures)."""
+        points = sorted(self._epoch["val_robust_acc"])
+        if not points:
+            return None
+        top = max(v for _, v in points)
+        return next(e for e, v in points if v == top)
+
     def redraw(self) -> None:
         """Push the collected points to the curves (call at most ~30 Hz)."""
         self._draw_batches()
@@ -130,6 +172,12 @@ class TrainingCurves(QWidget):
         for key, curve in self.acc_curves.items():
             x, y = _xy(self._epoch[key])
             curve.setData(x, 100 * y)
+        best = self.best_epoch()
+        if best is None:
+            self.best_marker.setData([], [])
+        else:
+            value = dict(self._epoch["val_robust_acc"])[best]
+            self.best_marker.setData([best], [100 * value])
         last = max([e for s in self._epoch.values() for e, _ in s], default=0)
         if last > self.epochs:
             self.epochs = last

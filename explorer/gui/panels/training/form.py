@@ -1,5 +1,6 @@
 """The choices of a training run: where the weights start (fresh, or the
-session's model: fine-tuning), architecture, defense, optimisation, eval."""
+session's model: fine-tuning), architecture, defense, optimisation, eval and
+the validation split the best epoch is chosen on."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from explorer.core.defenses.run_job import init_source
 from explorer.core.models import registry as model_registry
 from explorer.core.params import Param, ParamError
 from explorer.core.training.augment import AUGMENT
+from explorer.core.training.split import VAL_PARAM
 from explorer.gui.widgets.param_form import ParamForm
 
 GENERAL = (
@@ -37,8 +39,10 @@ GENERAL = (
           0.0, 1.0, unit="px", label="eval eps"),
     Param("eval_steps", int, 10, "PGD steps of the per-epoch evaluation", 1, 1000,
           label="eval steps"),
-    Param("eval_n", int, 500, "evaluate on the first N test images", 1, 100000,
-          label="eval images"),
+    Param("eval_n", int, 500, "score each epoch on the first N validation images "
+          "(they choose the best epoch) and the first N test images (reported "
+          "beside them, never used to choose)", 1, 100000, label="eval images"),
+    VAL_PARAM,
 )
 
 
@@ -76,6 +80,7 @@ class TrainingForm(QWidget):
         self.defense_form = ParamForm()
         self.general = ParamForm(GENERAL)
         self.general.editor("lr").setSpecialValueText("default")
+        self.general.editor("val_fraction").setSingleStep(0.05)
 
         model_box = QGroupBox("Model")
         self.start_note = QLabel()  # what a fine-tune starts from
@@ -215,5 +220,6 @@ class TrainingForm(QWidget):
             lr=general["lr"] or None, schedule=general["schedule"],
             seed=general["seed"], augment=general["augment"],
             eval_eps=general["eval_eps"],
-            eval_steps=general["eval_steps"], eval_n=general["eval_n"])
+            eval_steps=general["eval_steps"], eval_n=general["eval_n"],
+            val_fraction=general["val_fraction"])
 

@@ -2,7 +2,9 @@
 
 The job is :func:`explorer.core.defenses.run_job.train_run`, recorded as a
 workspace run of kind ``train`` with the CLI's config (so ``explorer train
---resume`` continues a run started here)."""
+--resume`` continues a run started here). The best checkpoint and the
+overfitting alarms follow the validation figures (held-out training images);
+the test figures are drawn beside them and choose nothing."""
 
 from __future__ import annotations
 
@@ -25,11 +27,12 @@ from explorer.core.defenses.run_job import PLAN, run_title, train_run
 from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
+from explorer.core.training.split import VAL_FRACTION
 from explorer.gui.context import AppContext
 from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
 from explorer.gui.panels.training.alarm_banner import AlarmBanner
 from explorer.gui.panels.training.form import TrainingForm
-from explorer.gui.panels.training.run_list import RESUMABLE, RunList
+from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_run import TrainingRunControls
@@ -43,7 +46,17 @@ DEMO_GENERAL = {"epochs": 4, "batch_size": 50, "optimizer": "adam", "lr": 0.005,
                 "augment": "auto"}  # not a remembered crop-flip: none here
 SLOT = "training/run"
 AUGMENT_KEY = "training/augment"  # the last augmentation chosen, kept between launches
+VAL_KEY = "training/val_fraction"  # the last validation share, likewise
 REDRAW_MS = 100
+
+
+def split_text(val_n: int, n_train: int) -> str:
+    if not val_n:
+        return (f"No validation split: training on all {n_train} images; the best "
+                "checkpoint is the last epoch (nothing is chosen).")
+    return (f"{val_n} training images held out for validation, {n_train} trained "
+            "on. The best checkpoint (★) and the alarms follow the validation "
+            "curves; the dashed test curves are shown, never used to choose.")
 
 
 class TrainingPanel(QWidget):
@@ -77,6 +90,10 @@ class TrainingPanel(QWidget):
             {"augment": str(self.ctx.settings.value(AUGMENT_KEY, "auto"))})
         self.form.general.editor("augment").currentIndexChanged.connect(
             self._remember_augment)
+        self.form.general.set_values(
+            {"val_fraction": self.ctx.settings.value(VAL_KEY, VAL_FRACTION)})
+        self.form.general.editor("val_fraction").valueChanged.connect(
+            self._remember_val_fraction)
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
@@ -97,12 +114,16 @@ class TrainingPanel(QWidget):
         ll.addWidget(self.run_controls)
 
         self.alarm = AlarmBanner(self.ctx)
+        self.split_note = QLabel()  # what chooses the best epoch, from the plan
+        self.split_note.setWordWrap(True)
+        self.split_note.setStyleSheet("color: #555;")
         self.curves = TrainingCurves()
         self.strip = AdversarialStrip()
         live = QWidget()
         lv = QVBoxLayout(live)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.alarm)
+        lv.addWidget(self.split_note)
         lv.addWidget(self.curves, 1)
         lv.addWidget(self.strip)
         self.runs = RunList()
@@ -125,6 +146,10 @@ class TrainingPanel(QWidget):
     def _remember_augment(self) -> None:
         combo = self.form.general.editor("augment")
         self.ctx.settings.setValue(AUGMENT_KEY, combo.currentData())
+
+    @Slot(float)
+    def _remember_val_fraction(self, value: float) -> None:
+        self.ctx.settings.setValue(VAL_KEY, value)
 
     # -- state -----------------------------------------------------------------
     def problem(self) -> str | None:
@@ -221,10 +246,12 @@ class TrainingPanel(QWidget):
         s = self.ctx.session
         self.run_id = recorder.run_id
         self.run_dir = self.ctx.workspace.run_dir(self.run_id)
-        self.history = alarms.EpochHistory()
+        validation = config.selected_on == "validation"
+        self.history = alarms.EpochHistory(validation)
         self._shown_epoch = 0
         self.alarm.clear()
-        self.curves.reset(config.epochs)
+        self.split_note.clear()
+        self.curves.reset(config.epochs, validation)
         self.strip.clear()
         same_data = s.data_name == config.data and s.dataset is not None
         self._classes = tuple(s.dataset.info.classes) if same_data else ()
@@ -246,6 +273,8 @@ class TrainingPanel(QWidget):
     def _on_snapshot(self, event: Snapshot) -> None:
         if event.label == PLAN:
             self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
+            self.split_note.setText(split_text(int(event.arrays["val_n"]),
+                                               int(event.arrays["n_train"])))
         elif event.label == STRIP:
             self.strip.show_snapshot(event, self._classes)
 
@@ -279,10 +308,8 @@ class TrainingPanel(QWidget):
     @Slot(dict)
     def _on_done(self, results: dict) -> None:
         self._draw()
-        robust = results.get("robust_acc")
-        text = f"{100 * robust:.1f}%" if isinstance(robust, float) else "–"
         self.status.setText(f"run {self.run_id} finished: {results.get('epochs')} "
-                            f"epochs, robust accuracy {text}")
+                            f"epochs; {best_text(results)}")
         if self._demo:
             self._demo = False
             self.demo_finished.emit()

@@ -1,4 +1,10 @@
-"""Earlier training runs of the workspace, and their robust accuracy overlaid."""
+"""Earlier training runs of the workspace, and their robust accuracy overlaid.
+
+The "best epoch" column says what chose each run's best checkpoint: the
+validation split, nothing (no split: the last epoch), or, for runs from
+before the split existed, the test images. The overlay draws validation
+robust accuracy, and test robust accuracy for runs without validation
+figures (the legend says which)."""
 
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from explorer.gui.widgets.plots import CLASS_COLORS
 from explorer.gui.widgets.training_curves import make_plot
 from explorer.store import Workspace
 
-COLUMNS = ("run", "defense", "status", "epochs", "clean", "robust")
+COLUMNS = ("run", "defense", "status", "epochs", "test clean", "test robust",
+           "best epoch")  # fmt: skip
 MAX_COMPARE = 8
 RESUMABLE = ("interrupted", "cancelled", "failed")
 
@@ -27,9 +34,32 @@ def _pct(value) -> str:
     return f"{100 * value:.1f}%" if isinstance(value, int | float) else "–"
 
 
+def best_cell(summary: dict) -> str:
+    """The best epoch and what chose it, from a run's results."""
+    epoch = summary.get("best_epoch")
+    if not epoch:
+        return "–"
+    chosen = {"validation": "on validation", "last": "last epoch, no split"}
+    return f"{epoch} ({chosen.get(summary.get('selected_on'), 'on test, older run')})"
+
+
+def best_text(results: dict) -> str:
+    """One sentence on a finished run's best checkpoint: which epoch, what
+    chose it, its validation and test robust accuracy."""
+    epoch, test = results.get("best_epoch"), _pct(results.get("best_test_robust_acc"))
+    if results.get("selected_on") == "validation":
+        return (f"best epoch {epoch}, chosen on validation ({results.get('val_n')} "
+                f"held-out images): val robust "
+                f"{_pct(results.get('best_val_robust_acc'))}, test robust {test}")
+    if results.get("selected_on") == "last":
+        return (f"no validation split, so the best checkpoint is the last epoch "
+                f"({epoch}): test robust {test}")
+    return f"robust accuracy {_pct(results.get('robust_acc'))}"
+
+
 class RunList(QWidget):
     """A table of ``train`` runs (newest first); selecting rows overlays their
-    test robust accuracy per epoch in the plot below."""
+    validation (else test) robust accuracy per epoch in the plot below."""
 
     selection_changed = Signal()
 
@@ -47,7 +77,8 @@ class RunList(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.view = pg.GraphicsLayoutWidget()
-        self.plot = make_plot(self.view, "Test robust accuracy of the selected runs",
+        self.plot = make_plot(self.view, "Robust accuracy of the selected runs "
+                              "(validation; test for runs without a split)",
                               "robust accuracy (%)")
         self.plot.setYRange(0, 100, padding=0.02)
         self.plot.setXRange(0, 10, padding=0.02)
@@ -79,7 +110,8 @@ class RunList(QWidget):
             cells = (record.id, str(record.config.get("defense", "?")), record.status,
                      str(summary.get("epochs", last.get("epoch", "–"))),
                      _pct(summary.get("clean_acc", last.get("test_clean_acc"))),
-                     _pct(summary.get("robust_acc", last.get("test_robust_acc"))))
+                     _pct(summary.get("robust_acc", last.get("test_robust_acc"))),
+                     best_cell(summary))
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))
             if record.id in chosen:
@@ -124,12 +156,15 @@ class RunList(QWidget):
         chosen = self.selected()[:MAX_COMPARE]
         top = 1
         for i, curve in enumerate(self.curves):
-            points = []
+            points, part = [], "val"
             if i < len(chosen) and self._ws is not None:
-                points = self._ws.metrics(chosen[i], "test_robust_acc")
+                series = self._ws.metrics(chosen[i])
+                points = series.get("val_robust_acc", [])
+                if not points:
+                    points, part = series.get("test_robust_acc", []), "test"
             curve.setData([p[0] for p in points], [100 * p[1] for p in points])
             if points:
-                self.legend.addItem(curve, chosen[i])
+                self.legend.addItem(curve, f"{chosen[i]} ({part})")
                 top = max(top, points[-1][0])
         self.plot.setXRange(0, top, padding=0.02)
         self.selection_changed.emit()
