@@ -34,6 +34,7 @@ from explorer.gui.panels.evaluate.compare_views import (
     ExampleMatrix,
 )
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
+from explorer.gui.panels.evaluate.remedy import EvaluationPlan, RemedyBox
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.widgets.job_controls import JobControls
 
@@ -94,6 +95,8 @@ class EvaluatePanel(QWidget):
         self.table = CompareTable()
         self.curves = EpsCurves()
         self.checks = CheckVerdicts()
+        self.remedy = RemedyBox(self.ctx)  # EOT/BPDA re-runs beside the verdicts
+        self.checks.layout().addWidget(self.remedy)
         self.examples = ExampleMatrix()
         scroll = QScrollArea()
         scroll.setWidget(self.examples)
@@ -160,16 +163,22 @@ class EvaluatePanel(QWidget):
         options = {"checks": values["checks"], **custom, **self.options}
         if not values["sweep"]:
             options["sweep_eps"] = []
+        if values["eot"] > 1:  # every gradient stage averages eot passes
+            options["suite_options"] = {**options.get("suite_options", {}),
+                                        "eot": values["eot"]}
         sweep = options.get("sweep_eps", values["curve_eps"])
         config = {"models": {c.name: c.source for c in chosen}, "data": s.data_name,
                   "split": s.split, "suite": values["suite"], "eps": values["eps"],
                   "n": values["n"], "device": str(s.device), "sweep_eps": sweep,
-                  "checks": values["checks"], **custom}
+                  "checks": values["checks"], "eot": values["eot"], **custom}
         self.table.prepare(self._names, metric_columns(values["suite"], values["eps"],
                                                        **custom))
         self.curves.prepare(self._names, max(sweep, default=values["eps"]))
         self.checks.prepare(self._names)
         self.examples.prepare(self._names, tuple(getattr(s.dataset, "classes", ())))
+        self.remedy.prepare(EvaluationPlan(
+            {c.name: c.loader() for c in chosen}, s.dataset, values["n"],
+            values["suite"], values["eps"], options, s.device, values["eot"], config))
         self.curves.setTitle(values["curve_title"])
         title = f"{values['suite']} suite: {', '.join(self._names)}"
         recorder = self.ctx.run_recorder("eval", config, title=title)
@@ -194,6 +203,8 @@ class EvaluatePanel(QWidget):
     @Slot(object)
     def _on_metric(self, event: Metric) -> None:
         self.table.set_value(event.step, event.name, event.value)
+        if event.name == "robust_acc":
+            self.remedy.set_robust(event.step, event.value)
 
     @Slot(object)
     def _on_snapshot(self, event: Snapshot) -> None:
@@ -202,6 +213,7 @@ class EvaluatePanel(QWidget):
             self.curves.set_curve(event.step, arrays["eps"], arrays["robust_acc"])
         elif event.label == "checks":
             self.checks.set_checks(event.step, arrays)
+            self.remedy.set_checks(event.step, arrays)
         elif event.label == "examples":
             if event.step == 0:
                 self.examples.set_row(0, arrays["x"], arrays["y"], None)
