@@ -100,12 +100,12 @@ def test_eot_remedy_on_a_noisy_model_shows_both_numbers(qtbot, ctx, evaluate,
     assert row.button.isEnabled()
     before = evaluate.results["models"][0]["robust_acc"]
     assert row.before == pytest.approx(before)
-    assert f"as evaluated: {100 * before:.1f}%" in row.result.text()
+    assert f"robust accuracy {100 * before:.1f}% as evaluated" in row.result.text()
     with qtbot.waitSignal(evaluate.remedy.remedied, timeout=120_000):
         qtbot.mouseClick(row.button, Qt.MouseButton.LeftButton)
     text = row.result.text()
-    assert f"as evaluated: {100 * before:.1f}%" in text
-    assert f"with EOT-10: <b>{100 * row.after:.1f}%</b>" in text
+    assert f"robust accuracy {100 * before:.1f}% as evaluated" in text
+    assert f"<b>{100 * row.after:.1f}%</b> with EOT-10" in text
     assert row.after <= row.before  # one pass's gradient of noise is a poor step
     qtbot.waitUntil(row.button.isEnabled, timeout=10_000)
     runs = ctx.workspace.runs(kind="eval")

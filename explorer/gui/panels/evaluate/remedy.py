@@ -87,8 +87,10 @@ class RemedyRow:
         self.result = QLabel("robust accuracy: waiting for the evaluation")
         self.result.setWordWrap(True)
         self.result.setStyleSheet("font-size: 11px;")
-        for col, widget in enumerate((self.reason, self.button, self.result)):
-            grid.addWidget(widget, line, col)
+        # two lines a model: why and the button, then the numbers below
+        grid.addWidget(self.reason, 2 * line, 0)
+        grid.addWidget(self.button, 2 * line, 1)
+        grid.addWidget(self.result, 2 * line + 1, 0, 1, 2)
         self.as_evaluated = ("as evaluated" if evaluated == 1 else
                              f"as evaluated (EOT-{evaluated})")
 
@@ -101,9 +103,9 @@ class RemedyRow:
             self.result.setText(f"{self.title} did not run: {error}")
             self.result.setStyleSheet(f"color: {ERROR}; font-size: 11px;")
             return
-        text = f"robust accuracy {self.as_evaluated}: {_pct(self.before)}"
+        text = f"robust accuracy {_pct(self.before)} {self.as_evaluated}"
         if self.after is not None:
-            text += f"  →  with {self.title}: <b>{_pct(self.after)}</b>"
+            text += f"  →  <b>{_pct(self.after)}</b> with {self.title}"
         self.result.setText(text)
         self.result.setStyleSheet("font-size: 11px;")
 
@@ -123,7 +125,7 @@ class RemedyBox(QWidget):
         self.ctx = ctx
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 4, 0, 0)
-        self.grid.setColumnStretch(2, 1)
+        self.grid.setColumnStretch(0, 1)
         self.plan: EvaluationPlan | None = None
         self.rows: dict[int, RemedyRow] = {}  # by the model's row in the table
         self.job = None
