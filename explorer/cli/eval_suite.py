@@ -1,7 +1,8 @@
 """`explorer eval --suite quick|standard|multi`: robust accuracy by an attack
 cascade (:mod:`explorer.core.analysis.cascade`), for one or several models.
 `--suite custom --attacks pgd,apgd-ce --budgets 0.05,8/255` runs chosen
-attacks at chosen budgets instead.
+attacks at chosen budgets instead. ``--eot K`` and ``--bpda MODE`` go to every
+gradient stage (and the sweep), for randomized and non-differentiable models.
 
 This is the Evaluate & Compare page's job (``compare_dataset_job``), one
 workspace run for all the models: ``--report out.html`` writes the page's
@@ -26,7 +27,8 @@ SUITES = ("quick", "standard", "multi", "custom")
 DEFAULT_EPS = 0.1
 EXAMPLES = 8  # adversarial examples per model in a report, as on the page
 _SUITE_ONLY = ("eps", "eps_l2", "eps_l1", "steps", "n_targets", "queries",
-               "attacks", "budgets")
+               "attacks", "budgets", "eot", "bpda")
+_GRADIENT = ("eot", "bpda")  # every gradient stage's, not the plan's
 _CUSTOM_ONLY = ("attacks", "budgets")
 
 
@@ -69,6 +71,12 @@ def add_suite_flags(p: argparse.ArgumentParser) -> None:
                    "budget, comma-separated, e.g. pgd,apgd-ce")
     p.add_argument("--budgets", type=_budgets, help="custom: l-inf budgets, "
                    "comma-separated, e.g. 0.05,0.1,8/255")
+    p.add_argument("--eot", metavar="K", help="EOT: every gradient attack "
+                   "averages its gradients over K forward passes, for randomized "
+                   "models such as --wrap mixup-inference (default 1 = off)")
+    p.add_argument("--bpda", metavar="MODE", help="BPDA: gradients through "
+                   "modules marked non_differentiable taken as those of the "
+                   "identity or a blur: off, identity or blur (default off)")
     p.add_argument("--seed", type=int, default=0, help="attack seed (default 0)")
     p.add_argument("--report", metavar="OUT.html",
                    help="also write the Evaluate page's HTML report (turns on the "
@@ -111,10 +119,25 @@ def _report_writer(path: str | None):
 
 
 def _settings(ns: argparse.Namespace) -> dict[str, Any]:
-    """The suite keywords given on the command line, eps defaulted."""
+    """The suite keywords given on the command line, eps defaulted; --eot and
+    --bpda validated (UsageError naming the flag)."""
+    from explorer.core.attacks.eot import GRADIENT_PARAMS
+    from explorer.core.params import ParamError
+
     settings = {k: getattr(ns, k) for k in _SUITE_ONLY if getattr(ns, k) is not None}
     settings.setdefault("eps", DEFAULT_EPS)
+    for param in GRADIENT_PARAMS:
+        if param.name in settings:
+            try:
+                settings[param.name] = param.validate(settings[param.name])
+            except ParamError as exc:
+                raise UsageError(f"{param.flag}: {exc}") from None
     return settings
+
+
+def _plan_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` without the gradient options (a plan has no place for them)."""
+    return {k: v for k, v in settings.items() if k not in _GRADIENT}
 
 
 def _compare(args, ns, dataset) -> dict[str, Any]:
@@ -200,7 +223,7 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace,
         from explorer.core.analysis.custom_suite import custom_suite_plan
         from explorer.core.analysis.suites import suite_plan
 
-        settings = _settings(ns)  # bad settings fail before any work
+        settings = _plan_settings(_settings(ns))  # bad settings fail first
         if ns.suite == "custom":
             custom_suite_plan(**{k: v for k, v in settings.items() if k != "eps"})
         else:

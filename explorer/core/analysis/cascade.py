@@ -10,6 +10,7 @@ full batches.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from explorer.core.analysis.custom_suite import (
     robust_key,
 )
 from explorer.core.analysis.suites import CUSTOM, PlannedAttack, suite_plan
+from explorer.core.attacks.eot import GRADIENT_PARAMS, check_options
 from explorer.core.attacks.threat import make_threat
 from explorer.core.device import device_of
 from explorer.core.jobs import CancelToken, Done, Event, Log, Metric, Progress
@@ -52,6 +54,27 @@ def _inside(stage: PlannedAttack, x_adv: Tensor, x: Tensor) -> Tensor:
     flat = x_adv.flatten(1)
     return (torch.isfinite(flat).all(1) & (flat >= 0).all(1) & (flat <= 1).all(1)
             & (size <= stage.eps * (1 + _SLACK) + _SLACK))
+
+
+def gradient_options(eot: int = 1, bpda: str = "off") -> dict[str, Any]:
+    """The EOT/BPDA settings that differ from off, validated (ParamError
+    naming ``eot`` or ``bpda``)."""
+    values = check_options(eot, bpda)
+    return {p.name: values[p.name] for p in GRADIENT_PARAMS
+            if values[p.name] != p.default}
+
+
+def with_gradient_options(stages: Sequence[PlannedAttack],
+                          options: Mapping[str, Any]) -> list[PlannedAttack]:
+    """``stages`` with ``options`` (:func:`gradient_options`) set on every
+    stage whose attack takes them: the gradient attacks, not Square."""
+    out = []
+    for stage in stages:
+        takes = {p.name for p in attacks.spec(stage.name)}
+        extra = {k: v for k, v in options.items() if k in takes}
+        out.append(dataclasses.replace(stage, params={**stage.params, **extra})
+                   if extra else stage)
+    return out
 
 
 def cascade(
@@ -124,8 +147,15 @@ def run_suite(
     batch_size: int = 500,
     seed: int | None = 0,
     token: CancelToken | None = None,
+    eot: int = 1,
+    bpda: str = "off",
 ) -> Iterator[Event]:
     """Evaluate ``model`` on images ``x`` (N×C×H×W in [0, 1]) with a suite.
+
+    ``eot`` and ``bpda`` go to every gradient stage (APGD, PGD, ...; see
+    :mod:`explorer.core.attacks.eot`) and, when not 1 and off, into the
+    results. A point still counts as broken by one forward pass at its
+    adversarial example, as for any model.
 
     ``Done.results``: ``clean_acc``, ``robust_acc`` (after the whole suite;
     for ``multi`` the union over threat models), ``per_attack`` {label:
@@ -141,17 +171,21 @@ def run_suite(
     largest budget, ``budgets``, ``attacks`` and ``norm`` say what ran.
     """
     token = token or CancelToken()
+    extra = gradient_options(eot, bpda)
     if suite == CUSTOM:
         stages = custom_suite_plan(attacks, budgets, norm=norm,
                                    attack_params=attack_params, steps=steps,
                                    n_targets=n_targets, queries=queries,
                                    eps_l2=eps_l2, eps_l1=eps_l1)
-        yield from _run_custom(model, x, y, stages, batch_size, seed, token)
+        yield from _run_custom(model, x, y, with_gradient_options(stages, extra),
+                               batch_size, seed, token, extra)
         return
     options = {k: v for k, v in (("n_targets", n_targets), ("queries", queries))
                if v is not None}
     plan = suite_plan(suite, eps, eps_l2=eps_l2, eps_l1=eps_l1, steps=steps,
                       **options)
+    plan = {norm: with_gradient_options(stages, extra)
+            for norm, stages in plan.items()}
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
@@ -186,7 +220,7 @@ def run_suite(
         suite=suite, n=n, clean_acc=clean_acc, robust_acc=robust_acc,
         robust=union.cpu().tolist(),
         eps={norm: stages[0].eps for norm, stages in plan.items()},
-        total_seconds=time.perf_counter() - started,
+        total_seconds=time.perf_counter() - started, **extra,
     )
     if suite == "multi":
         results.update(per_threat=per_threat, union_acc=robust_acc,
@@ -198,8 +232,8 @@ def run_suite(
 
 
 def _run_custom(model: nn.Module, x: Tensor, y: Tensor, stages: list[PlannedAttack],
-                batch_size: int, seed: int | None, token: CancelToken
-                ) -> Iterator[Event]:
+                batch_size: int, seed: int | None, token: CancelToken,
+                extra: Mapping[str, Any]) -> Iterator[Event]:
     """Each stage on all correct points; per budget the points surviving all."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -237,6 +271,6 @@ def _run_custom(model: nn.Module, x: Tensor, y: Tensor, stages: list[PlannedAtta
         robust_acc=_share(survivors), robust=survivors.cpu().tolist(),
         eps={stages[0].norm: budgets[-1]}, budgets=budgets,
         per_budget=per_budget, attacks=list(dict.fromkeys(s.name for s in stages)),
-        norm=stages[0].norm, total_seconds=time.perf_counter() - started)
+        norm=stages[0].norm, total_seconds=time.perf_counter() - started, **extra)
     yield Metric("robust_acc", results["robust_acc"])
     yield Done(results)

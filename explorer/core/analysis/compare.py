@@ -39,7 +39,11 @@ from torch import Tensor, nn
 from explorer.core import accel
 from explorer.core import device as devices
 from explorer.core import models as model_files
-from explorer.core.analysis.cascade import run_suite
+from explorer.core.analysis.cascade import (
+    gradient_options,
+    run_suite,
+    with_gradient_options,
+)
 from explorer.core.analysis.compare_stages import SWEEP_ATTACK, example_table, rescaled
 from explorer.core.analysis.compare_stages import checks as masking_stage
 from explorer.core.analysis.compare_stages import examples as example_stage
@@ -129,7 +133,9 @@ def compare_job(
     ``sweep_eps`` None sweeps :func:`default_sweep` (eps), an empty sequence
     skips the sweep; ``info`` (a data set's info) checks each model against
     the data before any attack runs; ``suite_options`` go to ``run_suite``
-    (steps, queries, n_targets, eps_l2, eps_l1); ``check_options`` to
+    (steps, queries, n_targets, eps_l2, eps_l1, and ``eot`` and ``bpda``,
+    which reach the sweep and the examples too: every gradient attack but the
+    masking checks', which diagnose the plain attacks); ``check_options`` to
     ``masking_checks`` (steps, square_queries, spsa_images, tolerance).
 
     ``suite="custom"`` evaluates ``attacks`` at ``budgets`` (suite options
@@ -144,6 +150,8 @@ def compare_job(
         raise ParamError(f"x must be a non-empty batch N×C×H×W with one label each;"
                          f" got x {tuple(x.shape)} and y {tuple(y.shape)}")
     suite_options = dict(suite_options or {})
+    extra = gradient_options(suite_options.pop("eot", 1),
+                             suite_options.pop("bpda", "off"))
     custom = suite == CUSTOM
     if custom:  # bad settings fail first
         suite_options.update(attacks=list(attacks), budgets=list(budgets))
@@ -151,6 +159,7 @@ def compare_job(
         shown_stage = next(s for s in stages if s.eps == stages[-1].eps)
     else:
         shown_stage = suite_plan(suite, eps, **suite_options)["linf"][0]
+    shown_stage = with_gradient_options([shown_stage], extra)[0]
     if sweep_eps is None:
         sweep = [] if custom else default_sweep(eps)
     else:
@@ -171,7 +180,7 @@ def compare_job(
         entry: dict[str, Any] = {"model": name}
         a, b = span["suite"]
         for event in run_suite(model, x, y, suite, eps, batch_size=batch_size,
-                               seed=seed, token=token, **suite_options):
+                               seed=seed, token=token, **suite_options, **extra):
             if isinstance(event, Metric):
                 yield Metric(event.name, event.value, step=i)
             elif isinstance(event, Progress):
@@ -190,7 +199,7 @@ def compare_job(
             entry["sweep"] = yield from sweep_stage(model, x, y, sweep, sweep_steps,
                                                entry["clean_acc"], i, len(loaded),
                                                (a, b, total, name), batch_size,
-                                               seed, token)
+                                               seed, token, extra)
         if check_n:
             a, b = span["checks"]
             entry["checks"] = yield from masking_stage(model, x[:check_n], y[:check_n],

@@ -1,9 +1,16 @@
 """The verdicts of the gradient-masking checks: one function per check
 turning measured accuracies (or losses, or logits) into a :class:`CheckResult`
-with the numbers and a one-line explanation of the outcome."""
+with the numbers and a one-line explanation of the outcome.
+
+:func:`remedies` names the adaptive attack the warnings call for (Athalye et
+al. 2018): EOT when the outputs are random, BPDA when the gradients look
+shattered (zero or useless: the loss does not rise, a black-box attack wins,
+a huge budget still fails) and the outputs are not random.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -94,7 +101,7 @@ def black_box_check(acc, spsa, steps, slack) -> CheckResult:
            "see outputs." if passed else
            f"{'Square' if worst == 'square' else 'SPSA'}, which never looks at "
            "gradients, beat PGD: the gradients are not helping the attack, a "
-           "classic sign of gradient masking.")
+           "classic sign of gradient masking (shattered gradients: use BPDA).")
     return CheckResult("White-box stronger than black-box", passed, text, why,
                        "white-vs-black-box", details)
 
@@ -105,7 +112,7 @@ def large_eps_check(acc, sweep, large, slack) -> CheckResult:
     why = ("With a huge budget PGD fools almost every image, as it must." if passed
            else f"Even with a huge budget PGD leaves {_pct(acc['pgd_large'])} "
            "correct: the attack cannot find its way, a sign of masked or "
-           "obfuscated gradients.")
+           "obfuscated gradients (shattered ones: use BPDA).")
     return CheckResult("Accuracy reaches 0 as eps grows", passed, text, why,
                        "large-eps", {"eps": sweep["eps"],
                                      "robust_acc": sweep["robust_acc"],
@@ -123,7 +130,7 @@ def loss_check(losses: Tensor) -> CheckResult:
     why = ("The attack loss rose along the PGD steps for almost every image."
            if passed else
            "The attack loss did not rise for many images: the gradients give no "
-           "useful direction (zero, noisy or obfuscated).")
+           "useful direction (zero, noisy or obfuscated; shattered: use BPDA).")
     return CheckResult("Loss increases along the attack", passed, text, why,
                        "loss-rises", {"share_rose": share,
                                       "threshold": LOSS_RISE_SHARE,
@@ -138,7 +145,22 @@ def deterministic_check(model: nn.Module, x: Tensor) -> CheckResult:
     text = f"largest change between two calls: {diff:.3g}"
     why = ("The model gives the same outputs on repeated calls." if passed else
            "Outputs change between calls on the same input: a randomized defense "
-           "needs attacks that average over its randomness (EOT); single runs "
-           "overstate robustness.")
+           "needs attacks that average over its randomness (use EOT); single "
+           "runs overstate robustness.")
     return CheckResult("Deterministic outputs", passed, text, why,
                        "deterministic", {"max_logit_change": diff})
+
+
+EOT, BPDA = "eot", "bpda"
+RANDOMIZED = "deterministic"  # the check whose warning means random outputs
+SHATTERED = ("loss-rises", "white-vs-black-box", "large-eps")
+
+
+def remedies(failed: Iterable[str]) -> list[str]:
+    """The adaptive attack the failed checks (their keys) call for: ``["eot"]``
+    when the outputs are random (which also explains the other warnings),
+    else ``["bpda"]`` when the gradients look shattered, else none."""
+    failed = set(failed)
+    if RANDOMIZED in failed:
+        return [EOT]
+    return [BPDA] if failed & set(SHATTERED) else []

@@ -15,6 +15,10 @@ ratio, untargeted -(z_y - max_{i≠y} z_i) / (z_π1 - z_π3), or targeted
 With ``n_target_classes`` > 0 and no explicit target, ``apgd-dlr`` is
 AutoAttack's APGD-T: one targeted run per class among the n most likely
 wrong ones, each only on the samples still correctly classified.
+
+``eot`` > 1 (randomized models): every loss, gradient and success test is
+the mean over that many passes (:mod:`explorer.core.attacks.eot`), so the
+step-size checkpoints compare expected losses.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core.attacks.base import AttackStep
+from explorer.core.attacks.eot import GRADIENT_PARAMS, loss_and_grad, mean_logits
 from explorer.core.attacks.iterative import EPS, NORM, _GradientAttack
 from explorer.core.attacks.threat import ThreatModel
 from explorer.core.params import Param, ParamError
@@ -72,23 +77,26 @@ def _expand(v: Tensor, like: Tensor) -> Tensor:
     return v.view(-1, *([1] * (like.dim() - 1)))
 
 
-@torch.enable_grad()
-def _loss_and_grad(model: nn.Module, x: Tensor, objective: Objective, rows: Tensor):
-    x = x.detach().requires_grad_(True)
-    logits = model(x)
-    loss = objective(logits, rows)
-    (grad,) = torch.autograd.grad(loss.sum(), x)
-    return logits.detach(), loss.detach(), grad
+def _loss_and_grad(model: nn.Module, x: Tensor, objective: Objective, rows: Tensor,
+                   eot: int = 1):
+    return loss_and_grad(model, x, lambda z: objective(z, rows), eot)
 
 
 class _Best:
-    """Per sample: the first iterate that fools the model, else the highest loss."""
+    """Per sample: the first iterate that fools the model, else the highest loss;
+    for the ``latest`` samples (EOT, a randomized model) the latest fooling
+    iterate, else the latest one (see :mod:`explorer.core.attacks.eot`)."""
 
     def __init__(self, x: Tensor, logits: Tensor, loss: Tensor, fooled: Tensor):
         self.x, self.logits, self.loss, self.fooled = x, logits, loss, fooled
 
-    def update(self, x: Tensor, logits: Tensor, loss: Tensor, fooled: Tensor) -> None:
-        better = (fooled & ~self.fooled) | (~self.fooled & ~fooled & (loss > self.loss))
+    def update(self, x: Tensor, logits: Tensor, loss: Tensor, fooled: Tensor,
+               latest: Tensor | None = None) -> None:
+        """``latest``: the samples kept by the EOT rule."""
+        better = (fooled & ~self.fooled) | (~self.fooled & ~fooled
+                                            & (loss > self.loss))
+        if latest is not None:
+            better = torch.where(latest, fooled | ~self.fooled, better)
         self.x = torch.where(_expand(better, x), x, self.x)
         self.logits = torch.where(better[:, None], logits, self.logits)
         self.loss = torch.where(better, loss, self.loss)
@@ -105,19 +113,24 @@ def apgd_run(
     *,
     n_iter: int,
     rho: float = 0.75,
+    eot: int = 1,
 ) -> Iterator[tuple[int, Tensor, Tensor, Tensor, _Best]]:
     """One APGD run; yields (iteration, iterate, logits, loss, best so far)
-    at the start and after each of the ``n_iter`` steps.
+    at the start and after each of the ``n_iter`` steps. ``eot`` > 1: logits,
+    losses and gradients are means over that many passes (EOT).
 
     A sample leaves the batch once it is fooled: its result is kept (the
     first fooling iterate) and every other sample's run is computed per
     sample, so dropping it changes nothing but the time. The run ends early
-    when all are fooled.
+    when all are fooled. Not so for a sample whose EOT passes differ: a
+    randomized model's first fooling iterate is often barely across the
+    boundary, so it runs all ``n_iter`` steps and keeps its latest fooling
+    iterate.
     """
     project = threat.projector(x)
     x_k = project(threat.random_start(x, generator))
     everyone = torch.arange(x.shape[0], device=x.device)
-    logits, f_k, grad = _loss_and_grad(model, x_k, objective, everyone)
+    logits, f_k, grad, random = _loss_and_grad(model, x_k, objective, everyone, eot)
     best = _Best(x_k, logits, f_k, fooled(logits, everyone))
     yield 0, x_k, logits, f_k, best
     x_max, f_max, g_max = x_k, f_k, grad
@@ -128,7 +141,7 @@ def apgd_run(
     raised = torch.zeros_like(f_k)
     eta_at_mark, f_max_at_mark = eta, f_max
     for k in range(n_iter):
-        rows = (~best.fooled).nonzero(as_tuple=True)[0]
+        rows = (~best.fooled | random).nonzero(as_tuple=True)[0]
         if rows.numel() == 0:
             return
         # Every threat model's step is x + alpha · d(grad): d at alpha = 1,
@@ -137,13 +150,15 @@ def apgd_run(
         if k > 0:
             z = project(x_k + MOMENTUM * (z - x_k) + (1 - MOMENTUM) * (x_k - x_prev))
         x_prev, x_k = x_k, z
-        logits_a, f_a, grad_a = _loss_and_grad(model, x_k[rows], objective, rows)
+        logits_a, f_a, grad_a, random_a = _loss_and_grad(model, x_k[rows],
+                                                         objective, rows, eot)
         logits = logits.index_copy(0, rows, logits_a)
         f_new = f_k.index_copy(0, rows, f_a)
         grad = grad.index_copy(0, rows, grad_a)
+        random = random.index_copy(0, rows, random[rows] | random_a)
         hit = torch.zeros_like(best.fooled).index_copy(0, rows,
                                                        fooled(logits_a, rows))
-        best.update(x_k, logits, f_new, hit)
+        best.update(x_k, logits, f_new, hit, latest=random if eot > 1 else None)
         raised += f_new > f_k
         f_k = f_new
         higher = f_new > f_max
@@ -210,10 +225,9 @@ class _AutoPGD(_GradientAttack):
     def _steps(self, x, y, target, generator, live) -> Iterator[AttackStep]:
         threat = self._threat()
         runs = self._runs(x, y, target)
-        n_iter = self.cfg["steps"]
+        n_iter, eot = self.cfg["steps"], self.cfg["eot"]
         total = len(runs) * n_iter
-        with torch.no_grad():
-            logits = self.model(x)
+        logits = mean_logits(self.model, x, eot)
         everyone = torch.arange(x.shape[0], device=x.device)
         objective, fooled = runs[0].on(everyone)
         best = _Best(x.clone(), logits, objective(logits, everyone),
@@ -225,7 +239,7 @@ class _AutoPGD(_GradientAttack):
             objective, fooled = run.on(idx)
             for k, x_k, logits_k, loss_k, sub in apgd_run(
                 self.model, x[idx], objective, fooled, threat, generator,
-                n_iter=n_iter, rho=self.cfg["rho"],
+                n_iter=n_iter, rho=self.cfg["rho"], eot=eot,
             ):
                 if live:  # fooled samples show their kept result
                     shown = torch.where(_expand(sub.fooled, x_k), sub.x, x_k)
@@ -251,7 +265,7 @@ class APGDCrossEntropy(_AutoPGD):
     title = "APGD-CE (Auto-PGD, cross-entropy)"
     description = ("Croce & Hein: PGD with momentum and a step size that halves "
                    "by itself at fixed checkpoints; maximises cross-entropy.")
-    params = (EPS, STEPS, APGD_NORM, RESTARTS, RHO, SPARSITY)
+    params = (EPS, STEPS, APGD_NORM, RESTARTS, RHO, SPARSITY, *GRADIENT_PARAMS)
 
     def _runs(self, x, y, target):
         ce = nn.functional.cross_entropy
@@ -273,11 +287,10 @@ class APGDDifferenceOfLogitsRatio(_AutoPGD):
               Param("n_target_classes", int, 9, "untargeted mode: targeted runs "
                     "against the n most likely wrong classes (AutoAttack's "
                     "APGD-T); 0 = untargeted DLR", minimum=0, maximum=1000),
-              RESTARTS, RHO, SPARSITY)  # fmt: skip
+              RESTARTS, RHO, SPARSITY, *GRADIENT_PARAMS)  # fmt: skip
 
     def _runs(self, x, y, target):
-        with torch.no_grad():
-            logits = self.model(x)
+        logits = mean_logits(self.model, x, self.cfg["eot"])
         k = logits.shape[1]
         restarts = self.cfg["restarts"]
         n_targets = min(self.cfg["n_target_classes"], k - 1)

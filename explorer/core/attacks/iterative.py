@@ -5,6 +5,11 @@ model's norm and projects onto the ball ∩ box after every step (a perturbation
 kept as ``delta`` and clamped only when used loses its gradient wherever the
 clamp is active). Restarts and ``use_best`` keep, per sample, the iterate that
 fools the model, or else the one with the highest loss.
+
+Every attack here (and APGD) takes ``eot`` and ``bpda``, for randomized and
+non-differentiable models (:mod:`explorer.core.attacks.eot`): with ``eot`` = K
+the gradient and loss are means over K passes and success is judged on the
+mean logits.
 """
 
 from __future__ import annotations
@@ -15,6 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core.attacks.base import Attack, AttackStep, attack_loss, is_success
+from explorer.core.attacks.eot import (
+    GRADIENT_PARAMS,
+    bpda_applied,
+    check_bpda,
+    logits_and_loss,
+    loss_and_grad,
+    mean_logits,
+)
 from explorer.core.attacks.threat import (
     THREATS,
     ThreatModel,
@@ -42,14 +55,18 @@ class _Best:
         self.success = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         self.logits: Tensor | None = None
 
-    def update(self, x: Tensor, logits: Tensor, loss: Tensor, success: Tensor) -> None:
+    def update(self, x: Tensor, logits: Tensor, loss: Tensor, success: Tensor,
+               only: Tensor | None = None) -> None:
+        """``only``: the samples that may change (the others keep theirs)."""
         better = (success & ~self.success) | (
             (success == self.success) & (loss > self.loss)
         )
+        if only is not None:
+            better = better & only
         mask = better.view(-1, *([1] * (x.dim() - 1)))
         self.x = torch.where(mask, x, self.x)
         self.loss = torch.where(better, loss, self.loss)
-        self.success = self.success | success
+        self.success = self.success | (success & better)
         self.logits = logits if self.logits is None else torch.where(
             better[:, None], logits, self.logits)
 
@@ -70,8 +87,18 @@ def gradient_ascent(
     momentum: float | None = None,
     use_best: bool = False,
     live: bool = True,
+    eot: int = 1,
 ) -> Iterator[AttackStep]:
-    """The shared loop. Yields every iterate when ``live``; always the result."""
+    """The shared loop. Yields every iterate when ``live``; always the result.
+
+    ``eot`` > 1 averages gradients, losses and logits over that many passes,
+    and ``use_best`` then compares, for a sample whose passes differ, only
+    the restarts' last iterates: the per-step figures are estimates from a
+    few passes of a randomized model, and keeping the best of them picked
+    points worse than the ascent's last one (measured on a noisy model with
+    the same draws: 0.3 to 0.6 points more robust accuracy than the last
+    iterate, which EOTPGD returns).
+    """
     total = restarts * steps
     track = use_best or restarts > 1
     project = threat.projector(x)
@@ -82,16 +109,12 @@ def gradient_ascent(
         x_adv = threat.random_start(x, generator) if random_start else x.clone()
         velocity = torch.zeros_like(x) if momentum is not None else None
         for _ in range(steps):
-            x_adv.requires_grad_(True)
-            logits = model(x_adv)
-            loss = attack_loss(logits, y, target)
-            (grad,) = torch.autograd.grad(loss.sum(), x_adv)
-            x_adv = x_adv.detach()
+            logits, loss, grad, random = loss_and_grad(
+                model, x_adv, lambda z: attack_loss(z, y, target), eot)
             if live or track:
-                logits, loss = logits.detach(), loss.detach()
                 success = is_success(logits, y, target)
                 if best is not None:
-                    best.update(x_adv, logits, loss, success)
+                    best.update(x_adv, logits, loss, success, only=~random)
                 if live:
                     yield AttackStep(count, total, x_adv, logits, loss, success, target)
             if velocity is not None:
@@ -103,9 +126,8 @@ def gradient_ascent(
             x_adv = project(threat.step(x_adv, grad, alpha))
             count += 1
         if live or track:
-            with torch.no_grad():
-                logits = model(x_adv)
-            loss = attack_loss(logits, y, target)
+            logits, loss, _, _ = logits_and_loss(
+                model, x_adv, lambda z: attack_loss(z, y, target), eot)
             success = is_success(logits, y, target)
             if best is not None:
                 best.update(x_adv, logits, loss, success)
@@ -119,7 +141,18 @@ def gradient_ascent(
 
 
 class _GradientAttack(Attack):
-    """Shared budget checks and threat construction."""
+    """Shared budget checks, threat construction, EOT and BPDA (every
+    subclass lists :data:`~explorer.core.attacks.eot.GRADIENT_PARAMS`)."""
+
+    def _run(self, x, y, target, live: bool) -> Iterator[AttackStep]:
+        with bpda_applied(self.model, self.cfg["bpda"]):
+            yield from super()._run(x, y, target, live)
+
+    def _resolve_target(self, x, y, target, generator) -> Tensor | None:
+        mode = self.cfg.get("targeted", "none")
+        if target is not None or mode != "least-likely" or self.cfg["eot"] == 1:
+            return super()._resolve_target(x, y, target, generator)
+        return mean_logits(self.model, x, self.cfg["eot"]).argmin(1)
 
     def _threat(self) -> ThreatModel:
         norm = self.cfg.get("norm", "linf")
@@ -127,6 +160,7 @@ class _GradientAttack(Attack):
         return make_threat(norm, self.cfg["eps"], **extra)
 
     def _check(self) -> None:
+        check_bpda(self.model, self.cfg["bpda"])
         if self.cfg.get("norm", "linf") == "linf":
             for key in ("eps", "alpha"):
                 if key in self.cfg and self.cfg[key] > 1:
@@ -147,14 +181,14 @@ class ProjectedGradientDescent(_GradientAttack):
                     minimum=1, maximum=100),
               Param("use_best", bool, True, "keep each sample's best iterate, not "
                     "the last"),
-              SPARSITY)  # fmt: skip
+              SPARSITY, *GRADIENT_PARAMS)  # fmt: skip
 
     def _steps(self, x, y, target, generator, live):
         c = self.cfg
         return gradient_ascent(
             self.model, x, y, target, self._threat(), generator, steps=c["steps"],
             alpha=c["alpha"], random_start=c["random_start"], restarts=c["restarts"],
-            use_best=c["use_best"], live=live,
+            use_best=c["use_best"], live=live, eot=c["eot"],
         )
 
 
@@ -164,13 +198,14 @@ class BasicIterative(_GradientAttack):
     description = "Kurakin et al.: iterated FGSM from the clean image, l-inf."
     params = (EPS, Param("alpha", float, 0.01, "step size", minimum=0.0, maximum=1.0,
                          unit="px"),
-              Param("steps", int, 10, "gradient steps", minimum=1, maximum=10_000))
+              Param("steps", int, 10, "gradient steps", minimum=1, maximum=10_000),
+              *GRADIENT_PARAMS)
 
     def _steps(self, x, y, target, generator, live):
         c = self.cfg
         return gradient_ascent(self.model, x, y, target, self._threat(), generator,
                                steps=c["steps"], alpha=c["alpha"],
-                               random_start=False, live=live)
+                               random_start=False, live=live, eot=c["eot"])
 
 
 class MomentumIterative(_GradientAttack):
@@ -181,25 +216,26 @@ class MomentumIterative(_GradientAttack):
                                 maximum=10_000),
               Param("norm", str, "linf", "threat model", choices=("linf", "l2")),
               Param("decay", float, 1.0, "momentum decay factor mu", minimum=0.0,
-                    maximum=10.0))  # fmt: skip
+                    maximum=10.0), *GRADIENT_PARAMS)  # fmt: skip
 
     def _steps(self, x, y, target, generator, live):
         c = self.cfg
         return gradient_ascent(self.model, x, y, target, self._threat(), generator,
                                steps=c["steps"], alpha=c["alpha"],
-                               random_start=False, momentum=c["decay"], live=live)
+                               random_start=False, momentum=c["decay"], live=live,
+                               eot=c["eot"])
 
 
 class FastGradientSign(_GradientAttack):
     name = "fgsm"
     title = "FGSM (fast gradient sign method)"
     description = "Goodfellow et al.: one signed gradient step of size eps."
-    params = (EPS,)
+    params = (EPS, *GRADIENT_PARAMS)
 
     def _steps(self, x, y, target, generator, live):
         return gradient_ascent(self.model, x, y, target, self._threat(), generator,
                                steps=1, alpha=self.cfg["eps"], random_start=False,
-                               live=live)
+                               live=live, eot=self.cfg["eot"])
 
 
 class FastGradientRandomStart(_GradientAttack):
@@ -208,10 +244,10 @@ class FastGradientRandomStart(_GradientAttack):
     description = ("Wong et al. (Fast-AT): uniform start in the ball, one signed "
                    "step of alpha = ratio × eps, projected.")
     params = (EPS, Param("alpha_ratio", float, 1.25, "step size as a multiple of eps",
-                         minimum=0.0, maximum=10.0))
+                         minimum=0.0, maximum=10.0), *GRADIENT_PARAMS)
 
     def _steps(self, x, y, target, generator, live):
         c = self.cfg
         return gradient_ascent(self.model, x, y, target, self._threat(), generator,
                                steps=1, alpha=c["alpha_ratio"] * c["eps"],
-                               random_start=True, live=live)
+                               random_start=True, live=live, eot=c["eot"])

@@ -37,6 +37,7 @@ from explorer.gui.panels.evaluate.compare_views import (
 )
 from explorer.gui.panels.evaluate.corruptions_tab import CorruptionsTab
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
+from explorer.gui.panels.evaluate.remedy import EvaluationPlan, RemedyBox
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
 from explorer.gui.panels.evaluate.transfer_tab import TransferTab
@@ -103,6 +104,8 @@ class EvaluatePanel(QWidget):
         self.gallery = EpsGallery(self.ctx.runner, "evaluate/min-eps", self)
         self._sources: list[GallerySource] = []  # per curve: its model and images
         self.checks = CheckVerdicts()
+        self.remedy = RemedyBox(self.ctx)  # EOT/BPDA re-runs beside the verdicts
+        self.checks.layout().addWidget(self.remedy)
         self.examples = ExampleMatrix()
         scroll = QScrollArea()
         scroll.setWidget(self.examples)
@@ -179,16 +182,22 @@ class EvaluatePanel(QWidget):
         options = {"checks": values["checks"], **custom, **self.options}
         if not values["sweep"]:
             options["sweep_eps"] = []
+        if values["eot"] > 1:  # every gradient stage averages eot passes
+            options["suite_options"] = {**options.get("suite_options", {}),
+                                        "eot": values["eot"]}
         sweep = options.get("sweep_eps", values["curve_eps"])
         config = {"models": {c.name: c.source for c in chosen}, "data": s.data_name,
                   "split": s.split, "suite": values["suite"], "eps": values["eps"],
                   "n": values["n"], "device": str(s.device), "sweep_eps": sweep,
-                  "checks": values["checks"], **custom}
+                  "checks": values["checks"], "eot": values["eot"], **custom}
         self.table.prepare(self._names, metric_columns(values["suite"], values["eps"],
                                                        **custom))
         self.curves.prepare(self._names, max(sweep, default=values["eps"]))
         self.checks.prepare(self._names)
         self.examples.prepare(self._names, tuple(getattr(s.dataset, "classes", ())))
+        self.remedy.prepare(EvaluationPlan(
+            {c.name: c.loader() for c in chosen}, s.dataset, values["n"],
+            values["suite"], values["eps"], options, s.device, values["eot"], config))
         self.curves.setTitle(values["curve_title"])
         n = min(values["n"], len(s.dataset))
         self._sources = [GallerySource(
@@ -225,6 +234,8 @@ class EvaluatePanel(QWidget):
     @Slot(object)
     def _on_metric(self, event: Metric) -> None:
         self.table.set_value(event.step, event.name, event.value)
+        if event.name == "robust_acc":
+            self.remedy.set_robust(event.step, event.value)
 
     @Slot(object)
     def _on_snapshot(self, event: Snapshot) -> None:
@@ -233,6 +244,7 @@ class EvaluatePanel(QWidget):
             self.curves.set_curve(event.step, arrays["eps"], arrays["robust_acc"])
         elif event.label == "checks":
             self.checks.set_checks(event.step, arrays)
+            self.remedy.set_checks(event.step, arrays)
         elif event.label == "examples":
             if event.step == 0:
                 self.examples.set_row(0, arrays["x"], arrays["y"], None)

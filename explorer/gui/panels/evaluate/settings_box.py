@@ -1,4 +1,5 @@
-"""Suite, budget and image count of an evaluation; eps shown as k/255.
+"""Suite, budget, image count and EOT passes of an evaluation; eps shown as
+k/255.
 
 "custom…" swaps the single eps for chosen attacks at chosen budgets
 (:class:`~explorer.gui.panels.evaluate.custom_suite_box.CustomSuiteBox`).
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.analysis.compare import SWEEP_ATTACK, default_sweep
 from explorer.core.analysis.suites import CUSTOM, SUITES
+from explorer.core.attacks.eot import EOT
 from explorer.core.params import ParamError
 from explorer.gui.panels.evaluate.custom_suite_box import CustomSuiteBox
 from explorer.gui.widgets.attack_form import SLIDER_MAX, eps_text
@@ -37,7 +39,8 @@ SUITE_HELP = {
 
 class EvalSettings(QWidget):
     """A small form: suite, eps (slider in 1/255 steps + exact spin box), N,
-    and whether to sweep eps and run the gradient-masking checks."""
+    EOT passes of every gradient attack (randomized models), and whether to
+    sweep eps and run the gradient-masking checks."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +71,10 @@ class EvalSettings(QWidget):
         self.n.setRange(1, 100_000)
         self.n.setSingleStep(50)
         self.n.setToolTip("the first N test images are evaluated")
+        self.eot = QSpinBox()  # every gradient stage's EOT passes
+        self.eot.setRange(int(EOT.minimum), int(EOT.maximum))
+        self.eot.setToolTip(f"{EOT.help}; for Mixup Inference or a model adding "
+                            "noise. K passes cost K times the time.")
         self.sweep = QCheckBox("accuracy-vs-eps sweep")
         self.checks = QCheckBox("gradient-masking checks")
         self.custom = CustomSuiteBox()
@@ -80,17 +87,19 @@ class EvalSettings(QWidget):
         form.addRow("eps", eps_row)
         form.addRow(self.eps_label)
         form.addRow("Images", self.n)
+        form.addRow(EOT.label, self.eot)
         form.addRow(self.sweep)
         form.addRow(self.checks)
         self.suite.currentIndexChanged.connect(self._on_suite)
         self.eps.valueChanged.connect(self._on_eps)
         self.slider.valueChanged.connect(self._on_slider)
         self.set_values({"suite": "quick", "eps": 0.1, "n": 200, "sweep": True,
-                         "checks": True})
+                         "checks": True, "eot": 1})
 
     def values(self) -> dict[str, Any]:
         return {"suite": str(self.suite.currentData()), "eps": self.eps.value(),
-                "n": self.n.value(), "sweep": self.sweep.isChecked(),
+                "n": self.n.value(), "eot": self.eot.value(),
+                "sweep": self.sweep.isChecked(),
                 "checks": self.checks.isChecked(), **self.custom.values()}
 
     def job_settings(self) -> dict[str, Any]:
@@ -127,6 +136,8 @@ class EvalSettings(QWidget):
             self.eps.setValue(float(values["eps"]))
         if "n" in values:
             self.n.setValue(int(values["n"]))
+        if "eot" in values:
+            self.eot.setValue(int(values["eot"]))
         for key in ("sweep", "checks"):
             if key in values:
                 getattr(self, key).setChecked(bool(values[key]))
