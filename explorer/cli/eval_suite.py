@@ -1,5 +1,7 @@
-"""`explorer eval --suite quick|standard|multi`: robust accuracy by an attack
-cascade (:mod:`explorer.core.analysis.cascade`), for one or several models.
+"""`explorer eval --suite quick|standard|multi|autoattack`: robust accuracy by
+an attack cascade (:mod:`explorer.core.analysis.cascade`), for one or several
+models; ``autoattack`` is AutoAttack's standard version, the figure to quote
+beside RobustBench.
 `--suite custom --attacks pgd,apgd-ce --budgets 0.05,8/255` runs chosen
 attacks at chosen budgets instead. ``--eot K`` and ``--bpda MODE`` go to every
 gradient stage (and the sweep), for randomized and non-differentiable models.
@@ -23,7 +25,7 @@ from typing import Any
 
 from explorer.cli.common import UsageError
 
-SUITES = ("quick", "standard", "multi", "custom")
+SUITES = ("quick", "standard", "multi", "autoattack", "custom")
 DEFAULT_EPS = 0.1
 EXAMPLES = 8  # adversarial examples per model in a report, as on the page
 _SUITE_ONLY = ("eps", "eps_l2", "eps_l1", "steps", "n_targets", "queries",
@@ -56,15 +58,19 @@ def _budgets(text: str) -> list[float]:
 def add_suite_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", choices=SUITES,
                    help="attack cascade: quick (APGD-CE), standard (APGD-CE, "
-                        "APGD-T, Square), multi (standard for l-inf, l2, l1), "
+                        "APGD-T, Square; 20 iterations, fast), multi (standard "
+                        "for l-inf, l2, l1), autoattack (AutoAttack's standard "
+                        "version: APGD-CE, APGD-T, FAB-T, Square, 100 "
+                        "iterations; comparable to RobustBench and papers), "
                         "custom (--attacks at --budgets)")
     p.add_argument("--eps", type=_budget, help=f"l-inf budget, e.g. 0.1 or 8/255 "
                    f"(default {DEFAULT_EPS})")
     p.add_argument("--eps-l2", type=_budget, help="multi: l2 budget (default 15·eps)")
     p.add_argument("--eps-l1", type=_budget, help="multi: l1 budget (default 100·eps)")
-    p.add_argument("--steps", type=int, help="APGD iterations (default 10 quick, "
-                   "20 otherwise; AutoAttack uses 100)")
-    p.add_argument("--n-targets", type=int, help="APGD-T target classes (default 9)")
+    p.add_argument("--steps", type=int, help="APGD (and FAB) iterations (default "
+                   "10 quick, 100 autoattack, 20 otherwise)")
+    p.add_argument("--n-targets", type=int, help="APGD-T (and FAB-T) target "
+                   "classes (default 9)")
     p.add_argument("--queries", type=int, help="Square queries (default 5000; 0 "
                    "leaves Square out)")
     p.add_argument("--attacks", type=_names, help="custom: attacks with an eps "
@@ -106,7 +112,8 @@ def wants_suite(ns: argparse.Namespace) -> bool:
     if custom and ns.suite != "custom":
         raise UsageError(f"{custom[0]} needs --suite custom")
     if ns.suite is None and given:
-        raise UsageError(f"{given[0]} needs --suite (quick, standard or multi)")
+        raise UsageError(f"{given[0]} needs --suite (quick, standard, multi or "
+                         "autoattack)")
     return ns.suite is not None or len(ns.models) > 1 or ns.report is not None
 
 

@@ -54,7 +54,7 @@ def _choose_custom(qtbot, panel, attacks, budgets):
 
 def test_custom_suite_fills_one_column_per_budget_and_attack(qtbot, panel):
     box = panel.settings_box
-    assert box.suite.findText("custom…") == 3
+    assert box.suite.findText("custom…") == box.suite.count() - 1  # the last
     assert not box.custom.isVisible()
     _choose_custom(qtbot, panel, ["fgsm", "pgd"], "0.05, 8/255")
     assert box.custom.isVisible()

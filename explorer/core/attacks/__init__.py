@@ -29,6 +29,7 @@ from explorer.core.attacks.corruptions import (
 from explorer.core.attacks.cw import CarliniWagnerL2
 from explorer.core.attacks.deepfool import DeepFool
 from explorer.core.attacks.ead import ElasticNet
+from explorer.core.attacks.fab import FastAdaptiveBoundary
 from explorer.core.attacks.iterative import (
     BasicIterative,
     FastGradientRandomStart,
@@ -52,6 +53,7 @@ REGISTRY: dict[str, type[Attack]] = {
         MomentumIterative,
         APGDCrossEntropy,
         APGDDifferenceOfLogitsRatio,
+        FastAdaptiveBoundary,
         CarliniWagnerL2,
         ElasticNet,
         DeepFool,

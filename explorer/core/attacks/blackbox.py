@@ -140,10 +140,11 @@ class SPSA(Attack):
 _SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
-def p_schedule(p_init: float, it: int, n_iter: int) -> float:
+def p_schedule(p_init: float, it: int, n_iter: int, rescale: bool = True) -> float:
     """Andriushchenko et al.: p halves at these iterations of a 10 000-query
-    run; shorter runs rescale the marks to their own length."""
-    scaled = int(it / n_iter * 10_000)
+    run; shorter runs rescale the marks to their own length unless
+    ``rescale`` is False (AutoAttack's setting: the marks at fixed counts)."""
+    scaled = int(it / n_iter * 10_000) if rescale else it
     return p_init / 2 ** sum(scaled > mark for mark in _SCHEDULE)
 
 
@@ -163,6 +164,8 @@ class Square(Attack):
               minimum=1, maximum=100_000),
         Param("p_init", float, 0.0, "initial share of pixels in a square; 0 picks "
               "the paper's value (0.8 l-inf, 0.1 l2)", minimum=0.0, maximum=1.0),
+        Param("rescale_schedule", bool, True, "halve p at marks scaled to the "
+              "query budget; false: at fixed query counts (AutoAttack)"),
     )  # fmt: skip
 
     def _check(self) -> None:
@@ -194,7 +197,7 @@ class Square(Attack):
         for it in range(n_iter):
             if work.empty:
                 break
-            p = p_schedule(p_init, it, n_iter)
+            p = p_schedule(p_init, it, n_iter, c["rescale_schedule"])
             if linf:  # inside the ball by construction (see propose_linf)
                 x_new = propose_linf(work.x, work.x_best, eps, p, generator)
             else:

@@ -31,8 +31,12 @@ from explorer.gui.widgets.attack_form import SLIDER_MAX, eps_text
 
 SUITE_HELP = {
     "quick": "APGD-CE, 20 steps (l-inf): a first look in seconds",
-    "standard": "APGD-CE, APGD-T and Square (AutoAttack's cascade, l-inf)",
+    "standard": "APGD-CE, APGD-T and Square, 20 iterations (AutoAttack's "
+                "cascade without FAB-T, l-inf): fast",
     "multi": "the standard cascade for l-inf, l2 and l1; union and average",
+    "autoattack": "AutoAttack's standard version: APGD-CE, APGD-T, FAB-T and "
+                  "Square, 100 iterations (l-inf); the figure to quote beside "
+                  "RobustBench and papers",
     CUSTOM: "the checked attacks at each budget; one column per budget",
 }
 
