@@ -17,6 +17,11 @@ that keeps it close to the original), and η overshoots the linearised
 boundary a little. Where the new iterate is misclassified it is kept if it
 is the closest so far, and x ← x_o + β(x - x_o) steps back towards x_o.
 
+BPDA (``bpda``, :mod:`explorer.core.attacks.eot`) applies to FAB as to the
+other gradient attacks; EOT does not: FAB looks for the closest point of one
+fixed decision boundary, which a randomized model does not have, so in a
+suite run with ``eot`` > 1 its FAB-T stage runs without it (as Square does).
+
 AutoAttack's settings are the defaults: 100 iterations, α_max = 0.1,
 η = 1.05, β = 0.9; FAB-T takes the ``n_target_classes`` most likely wrong
 classes at x_o, one run each. A target's first run starts at x_o; each
@@ -43,6 +48,7 @@ from torch import Tensor, nn
 
 from explorer.core.attacks.base import AttackStep, is_success
 from explorer.core.attacks.blackbox import margin
+from explorer.core.attacks.eot import BPDA
 from explorer.core.attacks.iterative import EPS, _GradientAttack
 from explorer.core.params import Param, ParamError
 
@@ -175,6 +181,7 @@ class FastAdaptiveBoundary(_GradientAttack):
               "an adversarial iterate", minimum=0.0, maximum=1.0),
         Param("search_steps", int, 10, "bisection steps of the final search "
               "towards the clean image", minimum=0, maximum=100),
+        BPDA,
     )  # fmt: skip
 
     # -- one run ----------------------------------------------------------------

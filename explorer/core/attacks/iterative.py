@@ -141,16 +141,18 @@ def gradient_ascent(
 
 
 class _GradientAttack(Attack):
-    """Shared budget checks, threat construction, EOT and BPDA (every
-    subclass lists :data:`~explorer.core.attacks.eot.GRADIENT_PARAMS`)."""
+    """Shared budget checks, threat construction, EOT and BPDA (the
+    subclasses list :data:`~explorer.core.attacks.eot.GRADIENT_PARAMS`; FAB
+    lists only BPDA, so ``eot`` and ``bpda`` default to off here)."""
 
     def _run(self, x, y, target, live: bool) -> Iterator[AttackStep]:
-        with bpda_applied(self.model, self.cfg["bpda"]):
+        with bpda_applied(self.model, self.cfg.get("bpda", "off")):
             yield from super()._run(x, y, target, live)
 
     def _resolve_target(self, x, y, target, generator) -> Tensor | None:
         mode = self.cfg.get("targeted", "none")
-        if target is not None or mode != "least-likely" or self.cfg["eot"] == 1:
+        if (target is not None or mode != "least-likely"
+                or self.cfg.get("eot", 1) == 1):
             return super()._resolve_target(x, y, target, generator)
         return mean_logits(self.model, x, self.cfg["eot"]).argmin(1)
 
@@ -160,7 +162,7 @@ class _GradientAttack(Attack):
         return make_threat(norm, self.cfg["eps"], **extra)
 
     def _check(self) -> None:
-        check_bpda(self.model, self.cfg["bpda"])
+        check_bpda(self.model, self.cfg.get("bpda", "off"))
         if self.cfg.get("norm", "linf") == "linf":
             for key in ("eps", "alpha"):
                 if key in self.cfg and self.cfg[key] > 1:
