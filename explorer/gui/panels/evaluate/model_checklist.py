@@ -114,8 +114,9 @@ class ModelChecklist(QWidget):
     def _add(self, choice: ModelChoice, checked: bool, row: int | None = None) -> None:
         if choice.kind == SESSION:
             item = QListWidgetItem(choice.name)
-            item.setToolTip("the model of the Data & Model page, inference "
-                            "wrapper included; evaluated on a copy")
+            item.setToolTip(f"{choice.source}: the model of the Data & Model "
+                            "page, inference wrapper included (evaluated on a "
+                            "copy taken at Run)")
         else:
             item = QListWidgetItem(f"{choice.name}  ({SUFFIX[choice.kind]})")
             item.setToolTip(choice.source)
