@@ -62,7 +62,7 @@ def test_wrapper_flags_are_listed_in_help(capsys):
 @pytest.mark.parametrize("command", ["eval", "attack"])
 @pytest.mark.parametrize(("flags", "message"), [
     (["--wrap", "blur"], "--wrap: unknown inference wrapper 'blur' "
-                         "(choose from mixup-inference)"),
+                         "(choose from mixup-inference, bit-depth)"),
     (["--wrap", "mixup-inference", "--wrap-lam", "2"],
      "--wrap-lam: lam must be in [0, 1], got 2"),
     (["--wrap", "mixup-inference", "--wrap-mode", "xx"],

@@ -81,8 +81,9 @@ def add_suite_flags(p: argparse.ArgumentParser) -> None:
                    "averages its gradients over K forward passes, for randomized "
                    "models such as --wrap mixup-inference (default 1 = off)")
     p.add_argument("--bpda", metavar="MODE", help="BPDA: gradients through "
-                   "modules marked non_differentiable taken as those of the "
-                   "identity or a blur: off, identity or blur (default off)")
+                   "modules marked non_differentiable (such as --wrap bit-depth) "
+                   "taken as those of the identity or a blur: off, identity or "
+                   "blur (default off)")
     p.add_argument("--seed", type=int, default=0, help="attack seed (default 0)")
     p.add_argument("--report", metavar="OUT.html",
                    help="also write the Evaluate page's HTML report (turns on the "
@@ -158,10 +159,10 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
     from explorer.store import Workspace
 
     device = devices.pick(args.device)
-    models = {}
+    models, wrapper = {}, None
     for name in ns.models:
         model = model_from_flags(name, ns)
-        model, _wrapper = apply_wrapper(model, ns)
+        model, wrapper = apply_wrapper(model, ns)
         models[name] = model
     settings = _settings(ns)
     eps = settings.pop("eps")
@@ -174,8 +175,8 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
               "checks": full or ns.checks, **settings,
               **({"attacks": list(attacks), "budgets": list(budgets)}
                  if ns.suite == "custom" else {})}
-    if ns.wrap is not None:
-        config["wrapper"] = {"name": ns.wrap, **ns.wrap_params}
+    if wrapper is not None:  # as `eval` and `attack` record it: name, all params
+        config["wrapper"] = wrapper
     token = CancelToken()
     title = f"{ns.suite} suite: {', '.join(ns.models)}"
     with Workspace.open(args.workspace) as ws, \

@@ -21,7 +21,9 @@ def add_wrap_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wrap", metavar="NAME",
         help="wrap the model in an inference-time defense: mixup-inference "
-             "(`--wrap NAME --help` lists its --wrap-* parameters)")
+             "(randomized: judge it with --eot) or bit-depth (rounding with zero "
+             "gradient: judge it with --bpda identity); `--wrap NAME --help` "
+             "lists its --wrap-* parameters")
 
 
 def add_wrapper_flags(parser: argparse.ArgumentParser, name: str) -> None:
@@ -54,13 +56,21 @@ def wrapper_values(ns: argparse.Namespace) -> dict[str, Any]:
 def apply_wrapper(model, ns: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
     """(the model wrapped as ``--wrap`` asks, the wrapper's run config or None).
 
-    The mixup set comes from the data set being evaluated (its train split).
+    Mixup Inference's mixup set comes from the data set being evaluated (its
+    train split); bit-depth needs none.
     """
     if ns.wrap is None:
         return model, None
-    from explorer.core.defenses.inference_wrap import mix_set, wrap_model
+    from explorer.core.defenses.inference_wrap import (
+        mix_set,
+        needs_mix_set,
+        wrap_model,
+    )
 
     params = ns.wrap_params
+    if not needs_mix_set(ns.wrap):
+        wrapped = wrap_model(model, ns.wrap, params)
+        return wrapped, dict(wrapped.wrapper)
     x, y, described = mix_set(ns.data, ns.split, root=ns.root)
     wrapped = wrap_model(model, ns.wrap, params, (x, y))
     return wrapped, {**wrapped.wrapper, "mix_set": described}

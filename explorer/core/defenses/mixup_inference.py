@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from explorer.core.defenses.bit_depth import BIT_DEPTH_PARAMS, BitDepth
 from explorer.core.params import Param, ParamError, validate
 
 
@@ -90,10 +91,13 @@ MIXUP_PARAMS = (
           maximum=2**31 - 1),
 )
 
-# name -> (wrapper class, its parameters, the data arguments it also needs)
+# name -> (wrapper class, its parameters, the data arguments it also needs).
+# bit-depth (bit_depth.py) is the shattered-gradient counterpart of this
+# randomized one: each calls for its own adaptive attack (BPDA, EOT).
 INFERENCE_WRAPPERS: dict[str, tuple[type[nn.Module], tuple[Param, ...],
                                     tuple[str, ...]]] = {
     "mixup-inference": (MixupInference, MIXUP_PARAMS, ("mix_set_x", "mix_set_y")),
+    "bit-depth": (BitDepth, BIT_DEPTH_PARAMS, ()),
 }
 
 

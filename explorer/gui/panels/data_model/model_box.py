@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core import device as devices
 from explorer.core import models
-from explorer.core.defenses.inference_wrap import wrapper_title
+from explorer.core.defenses.inference_wrap import wrapper_label, wrapper_note
 from explorer.core.loading import check_model_job, export_model_job, load_model_job
 from explorer.core.models import files as model_files
 from explorer.core.models import guardrails, zoo
@@ -284,10 +284,8 @@ class ModelBox(QGroupBox):
         if wrapper is None:
             self.info.setText(self._summary)
             return
-        self.info.setText(
-            f"{self._summary}\nWRAPPED in {wrapper_title(wrapper['name'])}: an "
-            "inference-time, randomized defense (gradients through it may be "
-            "obfuscated)")
+        self.info.setText(f"{self._summary}\nWRAPPED in {wrapper_label(wrapper)}: "
+                          f"an {wrapper_note(wrapper['name'])}")
 
     @Slot(dict)
     def _on_checked(self, result: dict) -> None:

@@ -1,9 +1,10 @@
 """Inference wrapper chooser: put the session's model inside an inference-time
-defense (Mixup Inference), so every panel uses the wrapped model.
+defense (Mixup Inference, bit-depth reduction), so every panel uses the
+wrapped model.
 
 The box remembers the unwrapped model: choosing "none" gives it back, and a
-newly loaded model is wrapped again with the current choice. Wrapping loads
-the mixup set (the data set's train split) as a job.
+newly loaded model is wrapped again with the current choice. Wrapping runs as
+a job (Mixup Inference loads its mixup set, the data set's train split).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout
 
 from explorer.core.defenses import inference_wrappers, wrapper_spec
-from explorer.core.defenses.inference_wrap import wrap_model_job, wrapper_title
+from explorer.core.defenses.inference_wrap import (
+    wrap_model_job,
+    wrapper_label,
+    wrapper_note,
+    wrapper_title,
+)
 from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.param_form import ParamForm
-
-WARNING = ("inference-time, randomized defense: gradients through it may be "
-           "obfuscated — judge it with adaptive attacks (e.g. EOT)")
 
 # The data set to draw the mixup set from: (name, split, root, data params).
 DataSource = Callable[[], tuple[str, str, str | None, dict[str, Any]]]
@@ -116,10 +119,11 @@ class WrapperBox(QGroupBox):
     def _on_wrapped(self, result: dict) -> None:
         self._job = None
         wrapper = result["wrapper"]
-        self._show(f"{describe_wrapper(wrapper)}, mixing with {wrapper['mix_set']}."
-                   f"\nAn {WARNING}.", "color: #8a5a00;")
+        mixing = f", mixing with {wrapper['mix_set']}" if "mix_set" in wrapper else ""
+        self._show(f"{describe_wrapper(wrapper)}{mixing}."
+                   f"\nAn {wrapper_note(wrapper['name'])}.", "color: #8a5a00;")
         self.ctx.session.set_model(
-            result["model"], f"{self._base_source} + {wrapper_title(wrapper['name'])}")
+            result["model"], f"{self._base_source} + {wrapper_label(wrapper)}")
         self.wrapped.emit(wrapper)
 
     @Slot(str)

@@ -1,13 +1,24 @@
-"""The models an evaluation compares: built-ins, files and finished training runs.
+"""The models an evaluation compares: the session's model, built-ins, files
+and finished training runs.
 
 Each row is checkable and remembers where its model comes from; the models
 themselves load inside the evaluation job, so the UI thread never waits.
+
+The session's model is the one the Data & Model page holds, inference
+wrapper included ("session model: fmnist-cnn-pgdat + bit-depth (3 bits)");
+its row is there only while a model is loaded and follows the page's
+changes. Other pages and jobs use that very module, so an evaluation never
+does: :meth:`ModelChoice.loader` copies it when the evaluation starts, and
+each job loads its own copy of that copy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -26,16 +37,43 @@ from explorer.core.models import files as model_files
 from explorer.store import Workspace
 
 MODEL_FILTER = model_files.FILE_FILTER
+SESSION = "session"
+SUFFIX = {"builtin": "built-in", "file": "file", "run": "training run"}
+
+
+def session_name(source: str) -> str:
+    return f"session model: {source or 'unnamed'}"
+
+
+def copying_loader(model: Any) -> Callable[[], Any]:
+    """A loader of copies of ``model`` as it is now: one copy taken here (on
+    the caller's thread) and a fresh copy of that for every job that calls
+    the loader, so no job shares a module with a page or another job. A model
+    that cannot be copied fails the job with a message saying so."""
+    try:
+        snapshot = copy.deepcopy(model)
+    except Exception as exc:  # noqa: BLE001 - any module's own __deepcopy__
+        message = (f"the session model cannot be copied for the evaluation "
+                   f"({type(exc).__name__}: {exc})")
+
+        def refuse() -> Any:
+            raise model_files.ModelError(message)
+        return refuse
+    return lambda: copy.deepcopy(snapshot)
 
 
 @dataclass(frozen=True)
 class ModelChoice:
     name: str  # shown in tables and legends
-    kind: str  # "builtin", "file" or "run"
-    source: str  # built-in name or file path
+    kind: str  # "session", "builtin", "file" or "run"
+    source: str  # the session model's source, built-in name or file path
+    model: Any = field(default=None, compare=False, repr=False)  # "session" only
 
     def loader(self):
-        """A function loading the model (called in the evaluation job)."""
+        """A function loading the model (called in the evaluation job); the
+        session's model is copied now (:func:`copying_loader`)."""
+        if self.kind == SESSION:
+            return copying_loader(self.model)
         if self.kind == "builtin":
             return lambda: models.load_builtin(self.source)
         return lambda: models.load(self.source)
@@ -73,18 +111,44 @@ class ModelChecklist(QWidget):
         self.refresh_runs(workspace)
 
     # -- rows -------------------------------------------------------------------
-    def _add(self, choice: ModelChoice, checked: bool) -> None:
-        suffix = {"builtin": "built-in", "file": "file", "run": "training run"}
-        item = QListWidgetItem(f"{choice.name}  ({suffix[choice.kind]})")
+    def _add(self, choice: ModelChoice, checked: bool, row: int | None = None) -> None:
+        if choice.kind == SESSION:
+            item = QListWidgetItem(choice.name)
+            item.setToolTip(f"{choice.source}: the model of the Data & Model "
+                            "page, inference wrapper included (evaluated on a "
+                            "copy taken at Run)")
+        else:
+            item = QListWidgetItem(f"{choice.name}  ({SUFFIX[choice.kind]})")
+            item.setToolTip(choice.source)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Checked if checked else
                            Qt.CheckState.Unchecked)
-        item.setToolTip(choice.source)
+        row = self.list.count() if row is None else row
         self.list.blockSignals(True)
-        self.list.addItem(item)
+        self.list.insertItem(row, item)
         self.list.blockSignals(False)
-        self._choices.append(choice)
+        self._choices.insert(row, choice)
         self.changed.emit()
+
+    def set_session_model(self, model: Any, source: str) -> None:
+        """The session's model as the first row (``None``: no row); a checked
+        row stays checked when the model or its wrapper changes."""
+        old = self.session_choice()
+        checked = False
+        if old is not None:
+            row = self._choices.index(old)
+            checked = self.list.item(row).checkState() == Qt.CheckState.Checked
+            if model is old.model and source == old.source:
+                return
+            self.list.blockSignals(True)
+            self.list.takeItem(row)
+            self.list.blockSignals(False)
+            del self._choices[row]
+        if model is not None:
+            self._add(ModelChoice(session_name(source), SESSION, source, model),
+                      checked, row=0)
+        elif old is not None:
+            self.changed.emit()
 
     def add_file(self, path: str) -> str | None:
         """Add a model file (checked); returns why not, or None."""
@@ -119,6 +183,9 @@ class ModelChecklist(QWidget):
     # -- queries ------------------------------------------------------------------
     def choices(self) -> list[ModelChoice]:
         return list(self._choices)
+
+    def session_choice(self) -> ModelChoice | None:
+        return next((c for c in self._choices if c.kind == SESSION), None)
 
     def checked(self) -> list[ModelChoice]:
         return [c for i, c in enumerate(self._choices)

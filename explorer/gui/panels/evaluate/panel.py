@@ -36,7 +36,7 @@ from explorer.gui.panels.evaluate.compare_views import (
     ExampleMatrix,
 )
 from explorer.gui.panels.evaluate.corruptions_tab import CorruptionsTab
-from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
+from explorer.gui.panels.evaluate.model_checklist import SESSION, ModelChecklist
 from explorer.gui.panels.evaluate.remedy import EvaluationPlan, RemedyBox
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
@@ -69,7 +69,9 @@ class EvaluatePanel(QWidget):
         self._demo: str | None = None  # None, "waiting" for data, "running"
         self._build()
         ctx.session.data_changed.connect(self.on_data_changed)
+        ctx.session.model_changed.connect(self.on_model_changed)
         self.on_data_changed()
+        self.on_model_changed()
 
     # -- layout -----------------------------------------------------------------
     def _build(self) -> None:
@@ -163,6 +165,12 @@ class EvaluatePanel(QWidget):
             self._demo = "running"
             self.run()
 
+    @Slot()
+    def on_model_changed(self) -> None:
+        """The Data & Model page's model (wrapper included) as a row."""
+        s = self.ctx.session
+        self.models.set_session_model(s.model, s.model_source)
+
     def _update_buttons(self) -> None:
         self.export_button.setEnabled(self.results is not None)
 
@@ -190,19 +198,25 @@ class EvaluatePanel(QWidget):
                   "split": s.split, "suite": values["suite"], "eps": values["eps"],
                   "n": values["n"], "device": str(s.device), "sweep_eps": sweep,
                   "checks": values["checks"], "eot": values["eot"], **custom}
+        # one loader a model: the session's model is copied once, here
+        loaders = {c.name: c.loader() for c in chosen}
+        session = next((c for c in chosen if c.kind == SESSION), None)
+        if (wrapper := getattr(getattr(session, "model", None), "wrapper", None)):
+            config["wrapper"] = wrapper
         self.table.prepare(self._names, metric_columns(values["suite"], values["eps"],
                                                        **custom))
         self.curves.prepare(self._names, max(sweep, default=values["eps"]))
         self.checks.prepare(self._names)
         self.examples.prepare(self._names, tuple(getattr(s.dataset, "classes", ())))
         self.remedy.prepare(EvaluationPlan(
-            {c.name: c.loader() for c in chosen}, s.dataset, values["n"],
+            loaders, s.dataset, values["n"],
             values["suite"], values["eps"], options, s.device, values["eot"], config))
         self.curves.setTitle(values["curve_title"])
         n = min(values["n"], len(s.dataset))
         self._sources = [GallerySource(
-            c.loader(), s.dataset, n, "linf", c.name, key=(c.kind, c.source,
-                                                          id(s.dataset), n, "linf"),
+            loaders[c.name], s.dataset, n, "linf", c.name,
+            key=(c.kind, id(loaders[c.name]) if c.kind == SESSION else c.source,
+                 id(s.dataset), n, "linf"),
             device=s.device, classes=tuple(getattr(s.dataset, "classes", ())))
             for c in chosen]
         title = f"{values['suite']} suite: {', '.join(self._names)}"
@@ -211,7 +225,7 @@ class EvaluatePanel(QWidget):
                                             if recorder is not None else None)
         handle = self.ctx.runner.start(
             compare_dataset_job, name="evaluate & compare", slot=SLOT,
-            job_args=({c.name: c.loader() for c in chosen}, s.dataset, values["n"]),
+            job_args=(loaders, s.dataset, values["n"]),
             recorder=recorder, suite=values["suite"], eps=values["eps"],
             config=config, device=s.device, **options)
         for name in ("metric", "snapshot", "progress", "done"):

@@ -9,6 +9,12 @@ gets "Re-run with BPDA" (identity backward through the modules marked
 remedies` decides which). The button starts the page's own evaluation job
 on that model alone (same images, suite, budget and seed; no sweep, checks
 or examples) and the row then shows both robust accuracies side by side.
+
+Both work on the Evaluate page's "session model" row, the model as the Data &
+Model page holds it: Mixup Inference there (randomized: EOT) and bit-depth
+reduction (its rounding marked ``non_differentiable``: BPDA) re-run on a
+copy, like the evaluation. A model file keeps no such mark (TorchScript
+drops the attribute), so BPDA on it says what to evaluate instead.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ REMEDY_EOT = 10
 BPDA_MODE = "identity"
 WHY = {EOT: "outputs change between calls", BPDA: "gradients look shattered"}
 ERROR = "#b00020"
+UNMARKED = "no non-differentiable input transformation"  # core's ParamError
+BPDA_HINT = ("; evaluate the model as the Data & Model page holds it (its model "
+             "code or the bit-depth wrapper) from the \"session model\" row")
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,8 @@ class RemedyRow:
     def show(self, error: str | None = None) -> None:
         """Both numbers side by side, or why the re-run failed."""
         if error is not None:
-            self.result.setText(f"{self.title} did not run: {error}")
+            hint = BPDA_HINT if self.remedy == BPDA and UNMARKED in error else ""
+            self.result.setText(f"{self.title} did not run: {error}{hint}")
             self.result.setStyleSheet(f"color: {ERROR}; font-size: 11px;")
             return
         text = f"robust accuracy {_pct(self.before)} {self.as_evaluated}"
