@@ -173,3 +173,26 @@ def test_needs_two_classes():
                                          "has 1"):
         attacks.create("fab", one, eps=0.1, steps=2)(torch.rand(2, 1, 2, 2),
                                                      torch.tensor([0, 0]))
+
+
+def test_fab_takes_bpda_through_a_non_differentiable_wrapper():
+    """Bit-depth rounding has a zero gradient: FAB's planes vanish without
+    BPDA, and with BPDA identity it breaks the standard model as usual."""
+    from explorer.core import data, models
+    from explorer.core.defenses.bit_depth import BitDepth
+
+    model = BitDepth(models.load_builtin("fmnist-cnn-standard"), 3).eval()
+    x, y = data.load("fashion-mnist-mini", "test").as_tensors(0, 8)
+    with torch.no_grad():
+        right = model(x).argmax(1) == y
+
+    def robust(bpda: str) -> int:
+        attack = attacks.create("fab", model, eps=0.1, steps=10,
+                                n_target_classes=2, bpda=bpda)
+        x_adv = attack(x, y)
+        assert (x_adv - x).abs().amax() <= 0.1 + 1e-6
+        with torch.no_grad():
+            return int((model(x_adv).argmax(1) == y)[right].sum())
+
+    assert "eot" not in {p.name for p in attacks.spec("fab")}
+    assert robust("identity") < robust("off")
