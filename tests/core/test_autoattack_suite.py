@@ -73,11 +73,18 @@ def test_cascade_runs_the_four_stages_on_the_points_still_robust():
     assert res["eps"] == {"linf": 0.1}
 
 
+# Square's queries, the same on both sides: its cost is per query whatever the
+# batch, so the authors' 5000 would take minutes here on their own;
+# bench/evaluate.py compares the full settings on 1,000 images
+TEST_QUERIES = 300
+
+
 def _pyautoattack_robust(model, x, y, eps):
     """Robust flags after pyautoattack's AutoAttack(version="standard")."""
     auto = pytest.importorskip("pyautoattack")
     attack = auto.AutoAttack(model, norm="Linf", eps=eps, version="standard",
                              seed=0, device="cpu")
+    attack.square.n_queries = TEST_QUERIES
     with warnings.catch_warnings():  # its own sanity-check notes on the model
         warnings.simplefilter("ignore")
         x_adv, _ = attack.run_standard_evaluation(x, y, batch_size=500)
@@ -96,7 +103,8 @@ def test_never_weaker_than_the_authors_autoattack(name, eps, n):
     x, y = first_images(n)
     model = models.load_builtin(name).eval()
     theirs = _pyautoattack_robust(model, x, y, eps)
-    ours = run_to_end(run_suite(model, x, y, "autoattack", eps))
+    ours = run_to_end(run_suite(model, x, y, "autoattack", eps,
+                                queries=TEST_QUERIES))
     assert list(ours["per_attack"]) == STAGES
     their_acc = float(theirs.float().mean())
     assert ours["robust_acc"] <= their_acc

@@ -164,7 +164,7 @@ def test_mixup_inference_wrapper(sets):
     mx, my = _xy(sets[0], 256)
     model = _mlp().eval()
     x = torch.rand(8, 1, 28, 28)
-    assert defenses.inference_wrappers() == ["mixup-inference"]
+    assert defenses.inference_wrappers() == ["mixup-inference", "bit-depth"]
     fresh = defenses.wrap("mixup-inference", model, mix_set_x=mx, mix_set_y=my,
                           samples=4)
     mi = defenses.wrap("mixup-inference", model, mix_set_x=mx, mix_set_y=my,
