@@ -69,16 +69,20 @@ def test_rounding_is_marked_for_bpda_and_its_gradient_is_zero(robust, images):
     assert grad.abs().sum() == 0  # shattered: no direction for an attack
 
 
-def test_plain_pgd_stalls_and_bpda_identity_breaks_it(robust, images):
+def test_plain_pgd_stalls_and_bpda_identity_breaks_it(images):
+    """Around the standard built-in, which PGD breaks at eps 0.1 when it has
+    a gradient (the robust one holds most of these images whatever the
+    attack, and would hide the contrast)."""
     x, y = images
-    wrapped = wrap("bit-depth", robust, bits=3).eval()
+    standard = models.load_builtin("fmnist-cnn-standard").eval()
+    wrapped = wrap("bit-depth", standard, bits=3).eval()
     params = {"eps": EPS, "alpha": 2.5 * EPS / STEPS, "steps": STEPS}
     clean = _acc(wrapped, x, y)
     plain = _acc(wrapped, attacks.create("pgd", wrapped, **params)(x, y), y)
     through = _acc(wrapped, attacks.create("pgd", wrapped, bpda="identity",
                                            **params)(x, y), y)
     assert plain >= clean - 0.1  # zero gradients: PGD stays at its random start
-    assert through < plain - 0.2  # BPDA's identity backward finds its way
+    assert through < plain - 0.5  # BPDA's identity backward finds its way
 
 
 def test_registered_next_to_mixup_inference_without_a_mixup_set(robust):

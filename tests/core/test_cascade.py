@@ -44,7 +44,7 @@ def _sample_ids(inputs: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tens
 
 def test_cascade_attacks_only_points_still_robust():
     x, y = first_images(24)
-    eps = 0.05
+    eps = 0.15  # the robust built-in holds all 21 at 0.05: APGD-CE breaks 6 here
     model = Recording(models.load_builtin("fmnist-cnn-pgdat"))
     seen: dict[str, set[int]] = {}
     broken: dict[str, set[int]] = {}

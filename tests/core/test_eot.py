@@ -34,9 +34,12 @@ GRADIENT_ATTACKS = ("fgsm", "fgsm-rs", "bim", "pgd", "mim", "apgd-ce", "apgd-dlr
 
 
 class Noisy(nn.Module):
-    """A randomized defense: Gaussian noise on the input at every call."""
+    """A randomized defense: Gaussian noise on the input at every call. At
+    sigma 0.1 the built-in PGD-AT model keeps about 86 % of the first 32 test
+    images (averaged over passes); at 0.3 it keeps 17 %, and every attack
+    reads near zero whether or not it uses EOT."""
 
-    def __init__(self, inner: nn.Module, sigma: float = 0.3) -> None:
+    def __init__(self, inner: nn.Module, sigma: float = 0.1) -> None:
         super().__init__()
         self.inner, self.sigma = inner, sigma
 
@@ -159,7 +162,8 @@ def test_eot_lowers_robust_accuracy_on_a_noisy_model(robust, images):
     assert acc[K] < acc[1] - 0.04, acc
 
 
-def _ours_and_theirs(model, x, y, reset, *, steps=STEPS, k=K, plain=True):
+def _ours_and_theirs(model, x, y, reset, *, steps=STEPS, k=K, plain=True,
+                     eps=EPS):
     """Robust accuracy under our PGD and torchattacks' EOTPGD, both with
     ``k`` EOT passes, and (``plain``) under our PGD without EOT.
 
@@ -177,10 +181,11 @@ def _ours_and_theirs(model, x, y, reset, *, steps=STEPS, k=K, plain=True):
     for name, passes in runs:
         reset()
         if name == "theirs":
-            atk = ta.EOTPGD(model, eps=EPS, alpha=ALPHA, steps=steps, eot_iter=k,
-                            random_start=False)
+            atk = ta.EOTPGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps,
+                            eot_iter=k, random_start=False)
         else:
-            atk = attacks.create("pgd", model, seed=0, eps=EPS, alpha=ALPHA,
+            atk = attacks.create("pgd", model, seed=0, eps=eps,
+                                 alpha=2.5 * eps / steps,
                                  steps=steps, random_start=False, eot=passes)
         found[name] = accuracy_over_passes(model, atk(x, y), y)
     return found
@@ -199,7 +204,9 @@ def test_eot_at_least_as_strong_as_torchattacks_eotpgd_on_a_noisy_model(
 
 def test_eot_at_least_as_strong_as_torchattacks_eotpgd_on_mixup_inference(robust):
     """Mixup Inference drawing afresh at each call (its published form); each
-    call's draws come from a counter so both attacks meet the same ones."""
+    call's draws come from a counter so both attacks meet the same ones. At
+    eps 0.15: mixing scales the perturbation down, and at 0.1 five steps
+    barely move the robust model (87.5 % to 87.2 % on these 16 images)."""
     mix_x, mix_y = data.load("fashion-mnist-mini", "train").as_tensors(0, 300)
     model = MixupInference(robust, mix_x, mix_y, samples=3, seed=None).eval()
     counter = itertools.count()
@@ -214,7 +221,8 @@ def test_eot_at_least_as_strong_as_torchattacks_eotpgd_on_mixup_inference(robust
         counter = itertools.count(1000)
 
     x, y = data.load("fashion-mnist-mini", "test").as_tensors(0, 16)
-    acc = _ours_and_theirs(model, x, y, reset, steps=5, k=3, plain=False)
+    acc = _ours_and_theirs(model, x, y, reset, steps=5, k=3, plain=False,
+                           eps=0.15)
     assert acc["ours"] <= acc["theirs"] + 1 / len(y), acc
     reset()
     assert acc["theirs"] < accuracy_over_passes(model, x, y) - 0.1
@@ -257,9 +265,14 @@ def test_the_suite_passes_eot_to_every_gradient_stage(robust, images):
 
 
 # -- BPDA --------------------------------------------------------------------------
-def test_bpda_identity_breaks_a_quantising_input_transformation(robust, images):
+def test_bpda_identity_breaks_a_quantising_input_transformation(images):
+    """On the standard built-in, which PGD breaks at eps 0.1 when the gradient
+    is there: what stops it here is the quantiser's zero gradient, nothing
+    else (the robust model holds most of these 32 images whatever the attack,
+    and would hide the contrast)."""
     x, y = images
-    model = nn.Sequential(Quantise(), robust).eval()
+    bare_model = models.load_builtin("fmnist-cnn-standard").eval()
+    model = nn.Sequential(Quantise(), bare_model).eval()
     params = {"eps": EPS, "alpha": ALPHA, "steps": STEPS}
     clean = float((model(x).argmax(1) == y).float().mean())
 
@@ -268,12 +281,12 @@ def test_bpda_identity_breaks_a_quantising_input_transformation(robust, images):
 
     plain = acc(attacks.create("pgd", model, **params)(x, y))
     through = acc(attacks.create("pgd", model, bpda="identity", **params)(x, y))
-    bare = acc(attacks.create("pgd", robust, **params)(x, y))
+    bare = acc(attacks.create("pgd", bare_model, **params)(x, y))
     assert plain >= clean - 0.1  # zero gradients: PGD barely moves
-    assert through < plain - 0.2
+    assert through < plain - 0.5
     assert through <= bare + 0.1  # about as strong as on the bare network
     blurred = acc(attacks.create("pgd", model, bpda="blur", **params)(x, y))
-    assert blurred < plain - 0.1
+    assert blurred < plain - 0.5
 
 
 def test_bpda_keeps_the_forward_value_and_leaves_other_threads_alone(robust, images):

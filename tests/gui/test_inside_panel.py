@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent
 
@@ -125,8 +126,15 @@ def test_weight_and_input_landscapes(qtbot, loaded, tmp_path):
 
 
 def test_landscape_between_two_checkpoints(qtbot, loaded, tmp_path):
-    other = tmp_path / "pgdat.safetensors"
-    models.save(models.load_builtin("fmnist-cnn-pgdat"), other)
+    """The other checkpoint: the loaded standard model with its weights moved
+    (same architecture), then junk, then the wider PGD-AT built-in."""
+    other = tmp_path / "moved.safetensors"
+    moved = models.load_builtin("fmnist-cnn-standard")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in moved.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    models.save(moved, other)
     form = loaded.landscape_form
     form.dims.setCurrentIndex(form.dims.findData(1))
     form.grid.setValue(3)
@@ -151,6 +159,17 @@ def test_landscape_between_two_checkpoints(qtbot, loaded, tmp_path):
         pass
     assert "Failed" in controls.status.text()
     assert "junk.safetensors" in controls.status.text()
+
+    wider = tmp_path / "pgdat.safetensors"  # small-cnn at width 32, not 16
+    models.save(models.load_builtin("fmnist-cnn-pgdat"), wider)
+    form.other.setText(str(wider))
+    controls.run_button.click()
+    with qtbot.waitSignal(controls.handle.finished, timeout=TIMEOUT):
+        pass
+    status = controls.status.text()
+    assert "Failed" in status
+    assert ("the other checkpoint's 'body.0.weight' has shape (32, 1, 3, 3), "
+            "the model's (16, 1, 3, 3)") in status
 
 
 def test_cancel_a_long_landscape(qtbot, loaded):

@@ -89,7 +89,7 @@ def _evaluate(qtbot, panel, path: str) -> None:
 def test_eot_remedy_on_a_noisy_model_shows_both_numbers(qtbot, ctx, evaluate,
                                                         robust, tmp_path):
     torch.manual_seed(0)  # the model's noise: the same draws on every run
-    _evaluate(qtbot, evaluate, _script_file(Noisy(robust, 0.3),
+    _evaluate(qtbot, evaluate, _script_file(Noisy(robust, 0.1),
                                             tmp_path / "noisy.pt"))
     assert evaluate.checks.verdicts[(0, "deterministic")] is False
     assert "use EOT" in evaluate.checks.notes.text()

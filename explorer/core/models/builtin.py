@@ -15,7 +15,8 @@ BUILTINS: dict[str, tuple[str, str]] = {
         "scripts/train_builtin.py",
     ),
     "fmnist-cnn-pgdat": (
-        "small-cnn trained on Fashion-MNIST with PGD adversarial training, eps 0.1",
+        "small-cnn (width 32) trained on Fashion-MNIST with PGD adversarial "
+        "training, eps 0.1",
         "scripts/train_robust_builtins.py --method pgd-at",
     ),
     "fmnist-cnn-trades": (
