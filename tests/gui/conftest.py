@@ -1,10 +1,13 @@
-"""GUI fixtures: a real session, runner, workspace and settings per test."""
+"""GUI fixtures: a real session, runner, workspace and settings per test, and
+the mini Fashion-MNIST test split the pages are driven on."""
 
 from __future__ import annotations
 
 import pytest
+from gui_helpers import check_models
 from PySide6.QtCore import QSettings, QThreadPool
 
+from explorer.core import data
 from explorer.gui import collector
 from explorer.gui.context import AppContext
 from explorer.gui.runner import JobRunner
@@ -32,6 +35,12 @@ def _no_thread_left_running(qapp, _gui_thread_collector):
         f"garbage collection ran {ran}x outside the GUI thread "
         f"({', '.join(_gui_thread_collector.offenders[-ran:])})"
     )
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    """The built-in data set's test split (pages get it as the session's)."""
+    return data.load("fashion-mnist-mini", "test")
 
 
 @pytest.fixture
@@ -65,3 +74,50 @@ def evaluated_data_panel(qtbot, ctx):
     with qtbot.waitSignal(page.evaluated, timeout=60_000):
         pass
     return page
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread, as the app runs jobs (the other core draws the UI):
+    two threads on a busy two-core machine spin and run many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def evaluate_page(qtbot, ctx, fmnist, one_thread):
+    """Opens the Evaluate page on the mini test split: ``evaluate_page(values,
+    options=…, checked=[names], show=True)``. Whatever job it or its tabs
+    still run is cancelled and waited for at the end."""
+    from explorer.gui.panels.evaluate.panel import EvaluatePanel
+
+    opened = []
+
+    def open_page(values: dict, *, options: dict | None = None,
+                  checked: list[str] | None = None, show: bool = False):
+        page = EvaluatePanel(ctx)
+        qtbot.addWidget(page)
+        page.resize(1130, 760)
+        if show:
+            page.show()
+        ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
+        page.settings_box.set_values(values)
+        if options is not None:
+            page.options = dict(options)
+        if checked is not None:
+            check_models(page, checked)
+        opened.append(page)
+        return page
+
+    yield open_page
+    for page in opened:
+        for handle in (page.handle, page.transfer.handle, page.corruptions.handle,
+                       page.remedy.job):
+            if handle is not None and handle.running:
+                with qtbot.waitSignal(handle.finished, timeout=20_000):
+                    handle.cancel()
+

@@ -18,10 +18,6 @@ from explorer.gui.panels.attack_lab.panel import AttackLabPanel
 LIVE_TIMEOUT = 30_000
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture(scope="module")
 def cnn():

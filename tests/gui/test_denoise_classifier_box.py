@@ -7,7 +7,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from explorer.core import data, denoise, models
+from explorer.core import denoise, models
 from explorer.core.denoise.jobs import CLASSIFIER_KEYS
 from explorer.core.inference import logits_of
 from explorer.gui.panels.denoise.attack_form import REAL
@@ -16,10 +16,6 @@ from explorer.gui.panels.denoise.panel import DenoiserLabPanel
 TIMEOUT = 30_000
 N = 12
 
-
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
 
 
 @pytest.fixture

@@ -12,10 +12,6 @@ from explorer.gui.panels.denoise.rows import COLUMNS
 TIMEOUT = 30_000
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
 def tiny_file(tmp_path):

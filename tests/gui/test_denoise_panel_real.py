@@ -10,17 +10,12 @@ from PIL import Image
 from PySide6.QtWidgets import QFileDialog
 from skimage.metrics import peak_signal_noise_ratio
 
-from explorer.core import data
 from explorer.gui.panels.denoise.attack_form import REAL
 from explorer.gui.panels.denoise.panel import DenoiserLabPanel
 
 TIMEOUT = 30_000
 BUILTIN = "dncnn-fmnist-standard"
 
-
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PySide6.QtCore import QPointF, Qt
 
-from explorer.core import data, models
+from explorer.core import models
 from explorer.gui.panels.attack_lab.panel import AttackLabPanel
 from explorer.gui.panels.evaluate.panel import EvaluatePanel
 from explorer.gui.widgets import eps_gallery
@@ -18,23 +18,10 @@ SEARCH = {"search_steps": 4, "pgd_steps": 8, "deepfool_steps": 20}
 TIMEOUT = 60_000
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture(scope="module")
 def cnn():
     return models.load_builtin("fmnist-cnn-standard")
-
-
-@pytest.fixture
-def one_thread():
-    # One intra-op thread, as the app runs jobs (the other core draws the UI).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _check_shown(gallery: EpsGallery, model, dataset, eps: float) -> None:

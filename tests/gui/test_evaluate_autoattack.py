@@ -4,43 +4,21 @@ the end, its four stages and the robust accuracy in the table."""
 from __future__ import annotations
 
 import pytest
-import torch
 from PySide6.QtCore import Qt
-
-from explorer.core import data
-from explorer.gui.panels.evaluate.panel import EvaluatePanel
 
 MODEL = "fmnist-cnn-pgdat"
 STAGES = ["apgd-ce", "apgd-t", "fab-t", "square"]
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app runs jobs
-    p = EvaluatePanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    p.show()
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.settings_box.set_values({"suite": "quick", "eps": 0.1, "n": 6,
-                               "checks": False, "sweep": False})
+def panel(evaluate_page):
     # a handful of images and short stages: the test is about the page
-    p.options = {"examples": 0, "suite_options": {"steps": 3, "n_targets": 2,
-                                                  "queries": 20}}
-    for i, choice in enumerate(p.models.choices()):
-        p.models.list.item(i).setCheckState(
-            Qt.CheckState.Checked if choice.name == MODEL else Qt.CheckState.Unchecked)
-    yield p
-    if p.running:
-        with qtbot.waitSignal(p.handle.finished, timeout=20000):
-            p.cancel()
-    torch.set_num_threads(threads)
+    return evaluate_page({"suite": "quick", "eps": 0.1, "n": 6, "checks": False,
+                          "sweep": False},
+                         options={"examples": 0, "suite_options": {
+                             "steps": 3, "n_targets": 2, "queries": 20}},
+                         checked=[MODEL], show=True)
 
 
 def test_combo_offers_autoattack_with_its_tooltip(panel):

@@ -5,49 +5,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from gui_helpers import check_models
 from PySide6.QtCore import Qt
 
-from explorer.core import data, models
+from explorer.core import models
 from explorer.core.analysis.corruption import ANGLES, SIGMAS
-from explorer.gui.panels.evaluate.panel import EvaluatePanel
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-pgdat"]
 N = 8
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app runs jobs: the other core draws
-    p = EvaluatePanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.settings_box.set_values({"suite": "quick", "eps": 0.05, "n": N})
-    p.tabs.setCurrentWidget(p.corruptions)
-    yield p
-    tab = p.corruptions
-    if tab.running:
-        with qtbot.waitSignal(tab.handle.finished, timeout=20000):
-            tab.cancel()
-    torch.set_num_threads(threads)
-
-
-def _check(panel, names):
-    for i, choice in enumerate(panel.models.choices()):
-        state = (Qt.CheckState.Checked if choice.name in names
-                 else Qt.CheckState.Unchecked)
-        panel.models.list.item(i).setCheckState(state)
+def panel(evaluate_page):
+    page = evaluate_page({"suite": "quick", "eps": 0.05, "n": N})
+    page.tabs.setCurrentWidget(page.corruptions)
+    return page
 
 
 def test_two_models_draw_their_curves_and_confusion(qtbot, ctx, panel, fmnist):
-    _check(panel, TWO)
+    check_models(panel, TWO)
     tab = panel.corruptions
     assert "PGD-20 at eps 0.05" in tab.about.text()
     with qtbot.waitSignal(tab.corruptions_done, timeout=60000):
@@ -91,11 +68,11 @@ def test_two_models_draw_their_curves_and_confusion(qtbot, ctx, panel, fmnist):
 
 def test_no_model_or_no_budget_is_a_message(qtbot, panel):
     tab = panel.corruptions
-    _check(panel, [])
+    check_models(panel, [])
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     assert tab.handle is None
     assert "Check at least one model" in tab.controls.status.text()
-    _check(panel, TWO[:1])
+    check_models(panel, TWO[:1])
     panel.settings_box.eps.setValue(0.0)
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     assert tab.handle is None
@@ -107,7 +84,7 @@ def test_a_model_that_does_not_fit_the_data_fails_with_its_name(
     path = tmp_path / "cifar_shaped.safetensors"
     models.save(models.create("mlp", in_shape=(3, 32, 32), hidden=8, depth=1), path)
     assert panel.models.add_file(str(path)) is None
-    _check(panel, ["fmnist-cnn-standard", "cifar_shaped"])
+    check_models(panel, ["fmnist-cnn-standard", "cifar_shaped"])
     tab = panel.corruptions
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(tab.handle.finished, timeout=30000):

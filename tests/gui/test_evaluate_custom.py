@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import Qt
 
-from explorer.core import data
-from explorer.gui.panels.evaluate.panel import EvaluatePanel
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"check_n": 0, "examples": 2, "suite_options": {"steps": 3}}
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app runs jobs
-    p = EvaluatePanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    p.show()
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.settings_box.set_values({"n": 16, "checks": False, "sweep": True})
-    p.options = dict(FAST)
-    for i, choice in enumerate(p.models.choices()):
-        p.models.list.item(i).setCheckState(
-            Qt.CheckState.Checked if choice.name in TWO else Qt.CheckState.Unchecked)
-    yield p
-    if p.running:
-        with qtbot.waitSignal(p.handle.finished, timeout=20000):
-            p.cancel()
-    torch.set_num_threads(threads)
+def panel(evaluate_page):
+    return evaluate_page({"n": 16, "checks": False, "sweep": True}, options=FAST,
+                         checked=TWO, show=True)
 
 
 def _choose_custom(qtbot, panel, attacks, budgets):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
+from gui_helpers import check_models
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from explorer.core import data, models
-from explorer.gui.panels.evaluate.panel import EvaluatePanel
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"sweep_eps": [0.05, 0.1], "sweep_steps": 2, "check_n": 8, "examples": 4,
@@ -18,35 +17,10 @@ FAST = {"sweep_eps": [0.05, 0.1], "sweep_steps": 2, "check_n": 8, "examples": 4,
         "check_options": {"steps": 1, "square_queries": 5, "spsa_images": 0}}
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    # One intra-op thread, as the app runs jobs (the other core draws the UI):
-    # two threads on a busy two-core machine spin and run many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    p = EvaluatePanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.settings_box.set_values({"suite": "quick", "eps": 0.1, "n": 16})
-    p.options = dict(FAST)
-    yield p
-    if p.running:
-        with qtbot.waitSignal(p.handle.finished, timeout=20000):
-            p.cancel()
-    torch.set_num_threads(threads)
-
-
-def _check(panel, names):
-    for i, choice in enumerate(panel.models.choices()):
-        state = (Qt.CheckState.Checked if choice.name in names
-                 else Qt.CheckState.Unchecked)
-        panel.models.list.item(i).setCheckState(state)
+def panel(evaluate_page):
+    return evaluate_page({"suite": "quick", "eps": 0.1, "n": 16}, options=FAST)
 
 
 def _run_and_wait(qtbot, panel):
@@ -58,7 +32,7 @@ def _run_and_wait(qtbot, panel):
 
 def test_two_builtins_fill_the_table_mark_the_best_and_export(
         qtbot, ctx, panel, tmp_path, monkeypatch):
-    _check(panel, TWO)
+    check_models(panel, TWO)
     with qtbot.waitSignal(panel.evaluation_done, timeout=60000):
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     table = panel.table
@@ -95,7 +69,7 @@ def test_two_builtins_fill_the_table_mark_the_best_and_export(
 
 
 def test_no_model_checked_says_so(qtbot, panel):
-    _check(panel, [])
+    check_models(panel, [])
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert panel.handle is None
     assert "Check at least one model" in panel.status.text()
@@ -105,7 +79,7 @@ def test_a_model_that_does_not_fit_the_data_is_a_message(qtbot, panel, tmp_path)
     path = tmp_path / "cifar_shaped.safetensors"
     models.save(models.create("mlp", in_shape=(3, 32, 32), hidden=8, depth=1), path)
     assert panel.models.add_file(str(path)) is None
-    _check(panel, ["fmnist-cnn-standard", "cifar_shaped"])
+    check_models(panel, ["fmnist-cnn-standard", "cifar_shaped"])
     _run_and_wait(qtbot, panel)
     assert panel.controls.last_state == "failed"
     assert "'cifar_shaped' does not fit the data" in panel.status.text()
@@ -119,7 +93,7 @@ def test_a_file_that_fails_to_load_is_a_message(qtbot, panel, tmp_path):
     assert panel.models.add_file(str(bad)) is None
     assert "already in the list" in panel.models.add_file(str(bad))
     assert "is not a file" in panel.models.add_file(str(tmp_path / "missing.pt"))
-    _check(panel, ["broken"])
+    check_models(panel, ["broken"])
     _run_and_wait(qtbot, panel)
     assert panel.controls.last_state == "failed"
     assert "'broken' could not be loaded" in panel.status.text()
@@ -137,7 +111,7 @@ def test_finished_training_runs_are_listed(ctx, panel):
 
 
 def test_a_toy_data_set_or_none_says_what_to_choose(qtbot, ctx, panel):
-    _check(panel, TWO)
+    check_models(panel, TWO)
     ctx.session.set_data(data.load("moons", "test"), "moons", "test")
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert panel.handle is None

@@ -6,53 +6,29 @@ from pathlib import Path
 
 import pytest
 import torch
+from gui_helpers import check_models
 from PySide6.QtCore import Qt
 
 from explorer.core import data, models
 from explorer.core.analysis.tradeoff import pareto_front, time_text, training_seconds
 from explorer.core.analysis.transfer import transfer_job
 from explorer.core.jobs import run_to_end
-from explorer.gui.panels.evaluate.panel import EvaluatePanel
 
 STD, PGDAT, TRADES = "fmnist-cnn-standard", "fmnist-cnn-pgdat", "fmnist-cnn-trades"
 FAST = {"sweep_eps": [], "checks": False, "examples": 0,
         "suite_options": {"steps": 2}}
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app runs jobs
-    p = EvaluatePanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.settings_box.set_values({"suite": "quick", "eps": 0.1, "n": 8,
-                               "sweep": False, "checks": False})
-    p.options = dict(FAST)
-    yield p
-    for handle in (p.handle, p.transfer.handle):
-        if handle is not None and handle.running:
-            with qtbot.waitSignal(handle.finished, timeout=20000):
-                handle.cancel()
-    torch.set_num_threads(threads)
-
-
-def _check(panel, names):
-    for i, choice in enumerate(panel.models.choices()):
-        state = (Qt.CheckState.Checked if choice.name in names
-                 else Qt.CheckState.Unchecked)
-        panel.models.list.item(i).setCheckState(state)
+def panel(evaluate_page):
+    return evaluate_page({"suite": "quick", "eps": 0.1, "n": 8, "sweep": False,
+                          "checks": False}, options=FAST)
 
 
 def test_the_transfer_button_fills_the_heat_map(qtbot, ctx, panel, fmnist):
     names = [STD, PGDAT, TRADES]
-    _check(panel, names)
+    check_models(panel, names)
     tab = panel.transfer
     panel.tabs.setCurrentWidget(tab)
     tab.steps.setValue(2)
@@ -84,7 +60,7 @@ def test_the_transfer_button_fills_the_heat_map(qtbot, ctx, panel, fmnist):
 
 
 def test_the_transfer_matrix_can_be_cancelled(qtbot, panel):
-    _check(panel, [STD, PGDAT])
+    check_models(panel, [STD, PGDAT])
     panel.settings_box.set_values({"n": 1000})
     tab = panel.transfer
     tab.steps.setValue(200)
@@ -99,11 +75,11 @@ def test_the_transfer_matrix_can_be_cancelled(qtbot, panel):
 
 def test_bad_transfer_input_is_a_message(qtbot, ctx, panel):
     tab = panel.transfer
-    _check(panel, [STD])
+    check_models(panel, [STD])
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     assert tab.handle is None
     assert "a transfer matrix needs at least 2" in tab.status.text()
-    _check(panel, [STD, PGDAT])
+    check_models(panel, [STD, PGDAT])
     panel.settings_box.set_values({"eps": 0.0})
     qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
     assert tab.handle is None
@@ -126,7 +102,7 @@ def test_the_trade_off_scatter_shows_each_model_with_its_training_time(
     models.save(models.create("mlp", in_shape=(1, 28, 28), hidden=8, depth=1), plain)
     assert panel.models.add_file(str(plain)) is None
     names = [STD, TRADES, f"run {run.id}", "plain"]
-    _check(panel, names)
+    check_models(panel, names)
     with qtbot.waitSignal(panel.evaluation_done, timeout=60000):
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     view = panel.tradeoff

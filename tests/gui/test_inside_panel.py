@@ -16,10 +16,6 @@ from explorer.gui.panels.inside.panel import InsidePanel
 TIMEOUT = 30_000
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture(scope="module")
 def cnn():

@@ -11,9 +11,8 @@ import torch
 from PySide6.QtCore import Qt
 from torch import nn
 
-from explorer.core import data, models
+from explorer.core import models
 from explorer.gui.panels.attack_lab.panel import AttackLabPanel
-from explorer.gui.panels.evaluate.panel import EvaluatePanel
 
 FAST = {"sweep_eps": [0.1], "sweep_steps": 2, "check_n": 8, "examples": 0,
         "suite_options": {"steps": 5},
@@ -51,10 +50,6 @@ def _script_file(module: nn.Module, path) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture(scope="module")
 def robust():
@@ -62,22 +57,9 @@ def robust():
 
 
 @pytest.fixture
-def evaluate(qtbot, ctx, fmnist):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the app runs jobs; see test_evaluate_panel
-    p = EvaluatePanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    p.show()
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.settings_box.set_values({"suite": "quick", "eps": 0.1, "n": 32})
-    p.options = dict(FAST)
-    yield p
-    for handle in (p.handle, p.remedy.job):
-        if handle is not None and handle.running:
-            with qtbot.waitSignal(handle.finished, timeout=20_000):
-                handle.cancel()
-    torch.set_num_threads(threads)
+def evaluate(evaluate_page):
+    return evaluate_page({"suite": "quick", "eps": 0.1, "n": 32}, options=FAST,
+                         show=True)
 
 
 def _evaluate(qtbot, panel, path: str) -> None:

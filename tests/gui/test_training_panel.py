@@ -17,10 +17,6 @@ from explorer.gui.panels.training.panel import TrainingPanel
 TINY = {"epochs": 2, "batch_size": 64, "eval_n": 64, "eval_steps": 2}
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return data.load("fashion-mnist-mini", "test")
-
 
 @pytest.fixture
 def panel(qtbot, ctx, fmnist):

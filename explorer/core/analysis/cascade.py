@@ -48,7 +48,7 @@ def _share(mask: Tensor) -> float:
     return int(mask.sum()) / mask.numel() if mask.numel() else float("nan")
 
 
-def _inside(stage: PlannedAttack, x_adv: Tensor, x: Tensor) -> Tensor:
+def inside_budget(stage: PlannedAttack, x_adv: Tensor, x: Tensor) -> Tensor:
     """Per sample: finite, in [0, 1] and within the stage's budget."""
     size = make_threat(stage.norm, stage.eps).size(x_adv - x)
     flat = x_adv.flatten(1)
@@ -108,7 +108,7 @@ def cascade(
             x_adv = atk(x[idx], y[idx])
             with torch.no_grad():
                 fooled = model(x_adv).argmax(1) != y[idx]
-            valid = _inside(stage, x_adv, x[idx])
+            valid = inside_budget(stage, x_adv, x[idx])
             outside += int((fooled & ~valid).sum())
             fooled &= valid
             robust[idx[fooled]] = False

@@ -72,9 +72,11 @@ def default_sweep(eps: float) -> list[float]:
     return [e for e in (eps / 4, eps / 2, eps, 1.5 * eps, 2 * eps) if 0 < e <= 1]
 
 
-def _materialise(name: str, source: ModelSource, info: Any,
-                 device: torch.device | str | None) -> nn.Module:
-    """Load (when given a loader), check against the data, move to device."""
+def load_for_data(name: str, source: ModelSource, info: Any,
+                  device: torch.device | str | None) -> nn.Module:
+    """Load (when given a loader), check against the data (``info``; None
+    skips the check), move to ``device`` (None: where it is). Errors name the
+    model."""
     try:
         model = source if isinstance(source, nn.Module) else source()
     except (OSError, ValueError) as exc:
@@ -166,7 +168,7 @@ def compare_job(
         sweep = [float(e) for e in sweep_eps]
     check_n = min(check_n, len(x)) if checks and 0 < eps < 0.5 else 0
     started = time.perf_counter()
-    loaded = {name: _materialise(name, source, info, device)
+    loaded = {name: load_for_data(name, source, info, device)
               for name, source in models.items()}
     y = torch.as_tensor(y).long()
     parts = {"suite": True, "sweep": bool(sweep), "checks": check_n > 0,

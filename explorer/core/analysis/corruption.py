@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from explorer.core.analysis.compare import ModelSource, _materialise
+from explorer.core.analysis.compare import ModelSource, load_for_data
 from explorer.core.analysis.compare_stages import rescaled
 from explorer.core.attacks import create
 from explorer.core.data.batching import batches, check_batching, num_batches
@@ -302,7 +302,7 @@ def corruptions_job(
     _values("angles", angles, MAX_DEGREES, " degrees")
     started = time.perf_counter()
     info = getattr(dataset, "info", None)
-    loaded = {name: _materialise(name, source, info, device)
+    loaded = {name: load_for_data(name, source, info, device)
               for name, source in models.items()}
     results: dict[str, dict[str, Any]] = {}
     count = len(loaded)

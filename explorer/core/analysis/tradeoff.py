@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from explorer.core.analysis.compare import ModelSource, _materialise
+from explorer.core.analysis.compare import ModelSource, load_for_data
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 
 SECONDS_KEYS = ("train_seconds", "training_seconds", "seconds")
@@ -76,7 +76,7 @@ def training_times_job(models: Mapping[str, ModelSource],
     source: dict[str, str | None] = {}
     for i, (name, model_source) in enumerate(models.items()):
         token.check()
-        model = _materialise(name, model_source, None, None)
+        model = load_for_data(name, model_source, None, None)
         meta = getattr(model, "meta", None)
         found = training_seconds(getattr(meta, "training", None))
         source[name] = "metadata" if found is not None else None

@@ -42,8 +42,8 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core import attacks
-from explorer.core.analysis.cascade import _inside
-from explorer.core.analysis.compare import ModelSource, _materialise
+from explorer.core.analysis.cascade import inside_budget
+from explorer.core.analysis.compare import ModelSource, load_for_data
 from explorer.core.analysis.custom_suite import custom_plan, eps_attacks
 from explorer.core.analysis.suites import PlannedAttack
 from explorer.core.data.batching import batches
@@ -112,7 +112,7 @@ def transfer_job(
         raise ParamError(f"batch_size must be at least 1, got {batch_size}")
     stage = transfer_attack(attack, eps, steps, attack_params)  # fails first
     started = time.perf_counter()
-    loaded = {name: _materialise(name, source, info, device)
+    loaded = {name: load_for_data(name, source, info, device)
               for name, source in models.items()}
     names, nets = list(loaded), list(loaded.values())
     k, n = len(nets), len(x)
@@ -134,7 +134,7 @@ def transfer_job(
             token.check()
             xb, yb = x[lo:lo + batch_size].to(dev), y[lo:lo + batch_size].to(dev)
             x_adv = atk(xb, yb).detach()
-            valid = _inside(stage, x_adv, xb)
+            valid = inside_budget(stage, x_adv, xb)
             outside += int((~valid).sum())
             x_adv = torch.where(valid.view(-1, 1, 1, 1), x_adv, xb)
             for j, target in enumerate(nets):

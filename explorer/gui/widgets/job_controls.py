@@ -84,8 +84,12 @@ class JobControls(QWidget):
     def running(self) -> bool:
         return self.handle is not None and self.handle.running
 
-    def follow(self, handle, text: str = "") -> None:
-        """Show ``handle``'s progress and outcome; Run waits until it ends."""
+    def follow(self, handle, text: str = "", **slots) -> None:
+        """Show ``handle``'s progress and outcome; Run waits until it ends.
+        ``slots``: the page's own receivers by signal name (``done=…``,
+        ``snapshot=…``), connected before the row's."""
+        for name, slot in slots.items():
+            getattr(handle, name).connect(slot)
         handle.progress.connect(self._on_progress)
         handle.failed.connect(self._on_failed)
         handle.cancelled.connect(self._on_cancelled)
@@ -157,3 +161,22 @@ class JobControls(QWidget):
         self.run_button.setEnabled(True)
         self.last_state = state
         self.finished.emit(state)
+
+
+class FollowsJob:
+    """For a page or tab whose one job a :class:`JobControls` at
+    ``self.controls`` follows: its handle, whether it runs, and Cancel. Put it
+    after the Qt base (``class Tab(QWidget, FollowsJob)``)."""
+
+    controls: JobControls
+
+    @property
+    def handle(self):
+        return self.controls.handle
+
+    @property
+    def running(self) -> bool:
+        return self.controls.running
+
+    def cancel(self) -> None:
+        self.controls.cancel()

@@ -39,7 +39,7 @@ from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.panels.denoise.attack_form import DenoiseForm, rms_text
 from explorer.gui.panels.denoise.denoiser_list import DenoiserList
-from explorer.gui.widgets.job_controls import JobControls
+from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 from explorer.gui.widgets.plots import BarChart
 
 SESSION = "\0session"  # the combo's data for the Data & Model page's model
@@ -61,7 +61,7 @@ TIPS = {"clean": "the classifier on the clean images, no denoiser",
         "adaptive": ADAPTIVE_TIP}
 
 
-class ClassifierDefenseBox(QWidget):
+class ClassifierDefenseBox(QWidget, FollowsJob):
     """Classifier, denoiser and image count on the left; the five accuracies
     (table and bars) on the right."""
 
@@ -192,14 +192,6 @@ class ClassifierDefenseBox(QWidget):
             f"{self.form.steps.value()} steps.")
 
     # -- run ----------------------------------------------------------------------
-    @property
-    def handle(self):
-        return self.controls.handle
-
-    @property
-    def running(self) -> bool:
-        return self.controls.running
-
     def _classifier(self) -> nn.Module:
         key = self.classifier.currentData()
         if key == SESSION:  # a copy: other pages may use the session's model
@@ -257,14 +249,9 @@ class ClassifierDefenseBox(QWidget):
             classifier_accuracy, name="classifier defense", slot="denoise/classifier",
             job_args=(classifier, denoiser, s.dataset), recorder=recorder,
             device=s.device, **prepared)
-        handle.progress.connect(self._on_progress)
-        handle.done.connect(self._on_done)
         self.controls.follow(handle, f"{config['model']} in front of {shown} on "
-                                     f"{prepared['n']} images…")
-
-    @Slot()
-    def cancel(self) -> None:
-        self.controls.cancel()
+                                     f"{prepared['n']} images…",
+                             progress=self._on_progress, done=self._on_done)
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:

@@ -40,7 +40,7 @@ from explorer.gui.context import AppContext
 from explorer.gui.panels.evaluate.compare_views import MAX_MODELS
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
-from explorer.gui.widgets.job_controls import JobControls
+from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 from explorer.gui.widgets.plots import CLASS_COLORS, HeatMap
 
 SLOT = "evaluate/corruptions"
@@ -100,7 +100,7 @@ class AccuracyCurves(pg.PlotWidget):
         return 0 if x is None else len(x)
 
 
-class CorruptionsTab(QWidget):
+class CorruptionsTab(QWidget, FollowsJob):
     """Run button and status, the noise and rotation curves side by side,
     and the chosen model's adversarial confusion matrix below."""
 
@@ -167,14 +167,6 @@ class CorruptionsTab(QWidget):
         self._describe()
 
     # -- state ------------------------------------------------------------------
-    @property
-    def handle(self):
-        return self.controls.handle
-
-    @property
-    def running(self) -> bool:
-        return self.controls.running
-
     def _eps(self) -> float:
         try:  # a custom suite's largest budget, as the masking checks use
             return float(self.settings.job_settings()["eps"])
@@ -228,14 +220,9 @@ class CorruptionsTab(QWidget):
             corruptions_job, name="corruptions", slot=SLOT,
             job_args=({c.name: c.loader() for c in chosen}, s.dataset, n),
             recorder=recorder, eps=eps, device=s.device)
-        for name in ("snapshot", "progress", "done"):
-            getattr(handle, name).connect(getattr(self, f"_on_{name}"))
         self.controls.follow(handle, f"corruptions of {len(chosen)} model(s) on "
-                                     f"{n} images…")
-
-    @Slot()
-    def cancel(self) -> None:
-        self.controls.cancel()
+                                     f"{n} images…", snapshot=self._on_snapshot,
+                             progress=self._on_progress, done=self._on_done)
 
     # -- events -------------------------------------------------------------------
     @Slot(object)

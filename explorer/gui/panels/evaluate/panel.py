@@ -42,7 +42,7 @@ from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
 from explorer.gui.panels.evaluate.transfer_tab import TransferTab
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
-from explorer.gui.widgets.job_controls import JobControls
+from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 
 SLOT = "evaluate"
 DEMO_DATA = "fashion-mnist-mini"
@@ -54,7 +54,7 @@ DEMO_OPTIONS = {"sweep_eps": [0.05, 0.1, 0.15, 0.2], "sweep_steps": 5,
                                   "spsa_images": 0}}
 
 
-class EvaluatePanel(QWidget):
+class EvaluatePanel(QWidget, FollowsJob):
     title = "Evaluate & Compare"
     demo_finished = Signal()
     evaluation_done = Signal(dict)
@@ -137,14 +137,6 @@ class EvaluatePanel(QWidget):
         self._update_buttons()
 
     # -- state ------------------------------------------------------------------
-    @property
-    def handle(self):
-        return self.controls.handle
-
-    @property
-    def running(self) -> bool:
-        return self.controls.running
-
     def problem(self) -> str | None:
         s = self.ctx.session
         if s.dataset is None:
@@ -228,15 +220,11 @@ class EvaluatePanel(QWidget):
             job_args=(loaders, s.dataset, values["n"]),
             recorder=recorder, suite=values["suite"], eps=values["eps"],
             config=config, device=s.device, **options)
-        for name in ("metric", "snapshot", "progress", "done"):
-            getattr(handle, name).connect(getattr(self, f"_on_{name}"))
         self.controls.follow(
-            handle, f"evaluating {len(chosen)} model(s) on {values['n']} images…")
+            handle, f"evaluating {len(chosen)} model(s) on {values['n']} images…",
+            **{name: getattr(self, f"_on_{name}")
+               for name in ("metric", "snapshot", "progress", "done")})
         self._update_buttons()
-
-    @Slot()
-    def cancel(self) -> None:
-        self.controls.cancel()
 
     @Slot(int, float)
     def open_gallery(self, model: int, eps: float) -> None:

@@ -41,7 +41,7 @@ from explorer.gui.context import AppContext
 from explorer.gui.panels.evaluate.compare_views import MAX_MODELS
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
-from explorer.gui.widgets.job_controls import JobControls
+from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 from explorer.gui.widgets.plots import HeatMap
 
 SLOT = "evaluate/transfer"
@@ -127,7 +127,7 @@ class TransferHeatMap(HeatMap):
         return self.labels.texts.get((row, col), "")
 
 
-class TransferTab(QWidget):
+class TransferTab(QWidget, FollowsJob):
     """Attack and steps, a button with progress and cancel, the heat map."""
 
     def __init__(self, ctx: AppContext, models: ModelChecklist,
@@ -166,14 +166,6 @@ class TransferTab(QWidget):
         box.addLayout(top)
         box.addWidget(self.note)
         box.addWidget(self.heat, 1)
-
-    @property
-    def handle(self):
-        return self.controls.handle
-
-    @property
-    def running(self) -> bool:
-        return self.controls.running
 
     def problem(self) -> str | None:
         s = self.ctx.session
@@ -218,14 +210,9 @@ class TransferTab(QWidget):
             job_args=({c.name: c.loader() for c in chosen}, s.dataset, values["n"]),
             recorder=recorder, attack=attack, eps=eps, steps=steps, config=config,
             device=s.device)
-        handle.snapshot.connect(self._on_snapshot)
-        handle.done.connect(self._on_done)
         self.controls.follow(handle, f"{attack} at eps {budget_text(eps)} on "
-                                     f"{values['n']} images, {len(names)} models…")
-
-    @Slot()
-    def cancel(self) -> None:
-        self.controls.cancel()
+                                     f"{values['n']} images, {len(names)} models…",
+                             snapshot=self._on_snapshot, done=self._on_done)
 
     @Slot(object)
     def _on_snapshot(self, event: Snapshot) -> None:
