@@ -86,6 +86,10 @@ def main() -> None:
                         help="default: every built-in classifier")
     parser.add_argument("--no-oracles", action="store_true",
                         help="skip torchattacks' PGD and the authors' AutoAttack")
+    parser.add_argument("--no-autoattack", action="store_true",
+                        help="skip both AutoAttacks (ours and the authors'): "
+                             "Square's 5,000 queries dominate the run; "
+                             "bench/evaluate.py compares the two")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, y = first_images(args.n)
@@ -102,12 +106,13 @@ def main() -> None:
                             steps=20),
             "apgd_ce": robust(model, x, y, "apgd-ce", eps=eps, steps=100),
         }
-        if "autoattack" in SUITES:
+        if "autoattack" in SUITES and not args.no_autoattack:
             row["autoattack"] = run_to_end(run_suite(model, x, y, "autoattack",
                                                      eps))["robust_acc"]
         if not args.no_oracles:
             row["torchattacks_pgd20"] = torchattacks_pgd(model, x, y, eps)
-            row["pyautoattack"] = authors_autoattack(model, x, y, eps)
+            if not args.no_autoattack:
+                row["pyautoattack"] = authors_autoattack(model, x, y, eps)
         card = model.meta.training or {}
         print(f"\n{name}  ({card.get('architecture', model.meta.arch)}; "
               f"{card.get('recipe', card.get('method', '?'))}; "
