@@ -20,7 +20,7 @@ BUILTINS: dict[str, tuple[str, str]] = {
         "scripts/train_robust_builtins.py --method pgd-at",
     ),
     "fmnist-cnn-trades": (
-        "small-cnn trained on Fashion-MNIST with TRADES, eps 0.1",
+        "small-cnn (width 32) trained on Fashion-MNIST with TRADES, eps 0.1",
         "scripts/train_robust_builtins.py --method trades",
     ),
 }
