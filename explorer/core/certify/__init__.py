@@ -1,0 +1,8 @@
+"""What can be guaranteed or noticed when accuracy under attack is not enough:
+certified radii by randomized smoothing (:mod:`.smoothing`), adversarial-
+example detectors and two-sample tests under attack.
+
+Import the modules themselves (``from explorer.core.certify import
+smoothing``); this package re-exports nothing, so importing one part never
+loads the others.
+"""
