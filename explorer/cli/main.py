@@ -41,6 +41,7 @@ COMMANDS = {
     "train-denoiser": "explorer.cli.denoise:train_denoiser_command",
     "boundary": "explorer.cli.inside:boundary_command",
     "landscape": "explorer.cli.inside:landscape_command",
+    "certify": "explorer.cli.certify:certify_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the application (the default)")
     gui.add_argument("--panel", default=None,
                      help="the page to open (data, attack, training, evaluate, "
-                          "playground, inside, denoise)")
+                          "playground, inside, denoise, certify)")
     gui.add_argument("--screenshot", metavar="PNG",
                      help="render the page after its demo action, save, exit")
     gui.add_argument("--size", default="1280x800", help="window size WxH")
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     from explorer.cli.inside import add_parsers
 
     add_parsers(sub)
+    from explorer.cli import certify
+
+    certify.add_parser(sub)
     return parser
 
 
