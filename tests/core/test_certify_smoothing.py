@@ -195,3 +195,18 @@ def test_job_cancels_between_batches():
     token.cancel()
     with pytest.raises(Cancelled):
         next(events)
+
+
+@pytest.mark.slow
+def test_the_gaussian_builtin_certifies_where_the_standard_one_cannot():
+    from explorer.core import data, models
+
+    ds = data.load("fashion-mnist-mini", "test")
+    kw = {"sigma": 0.25, "samples0": 20, "samples": 200, "alpha": 0.001,
+          "radii": [0.25], "batch_size": 220}
+    gaussian = run_to_end(smoothing.certify_job(
+        models.load_builtin("fmnist-cnn-gaussian"), ds, 10, **kw))
+    standard = run_to_end(smoothing.certify_job(
+        models.load_builtin("fmnist-cnn-standard"), ds, 10, **kw))
+    assert gaussian["certified_acc"][0.25] >= 0.5
+    assert gaussian["certified_acc"][0.25] > standard["certified_acc"][0.25]
