@@ -96,6 +96,7 @@ def test_a_constant_classifier_certifies_sigma_times_the_quantile():
     assert cert.p_lower == pytest.approx(p_lower, rel=1e-9)
     assert cert.radius == pytest.approx(0.25 * norm.ppf(p_lower), rel=1e-9)
     assert cert.counts.tolist() == [0, 0, 1000, 0]
+    assert smoothing.max_radius(0.25, 1000, 0.001) == pytest.approx(cert.radius)
 
 
 def test_abstains_when_the_noise_splits_two_classes():

@@ -95,6 +95,13 @@ def radius_of(p_lower: float, sigma: float) -> float | None:
     return float(sigma * stats.norm.ppf(p_lower))
 
 
+def max_radius(sigma: float, samples: int, alpha: float) -> float:
+    """The largest radius n samples can certify (all n agree): σ·Φ⁻¹(α^(1/n)).
+    Beyond it certified accuracy is 0 whatever the model; more samples help."""
+    radius = radius_of(lower_confidence_bound(samples, samples, alpha), sigma)
+    return 0.0 if radius is None else radius
+
+
 @torch.no_grad()
 def sample_counts(model: nn.Module, x: Tensor, num: int, *, sigma: float,
                   batch_size: int, generator: torch.Generator,
@@ -246,6 +253,7 @@ def certify_job(model: nn.Module, data: Any, n_images: int, *,
         "radii": per_image,
         "certified_acc": certified_accuracy(per_image, levels),
         "clean_acc": correct / n, "abstain_rate": abstained / n, "n": n,
+        "max_radius": max_radius(cfg["sigma"], samples, cfg["alpha"]),
         "sigma": cfg["sigma"], "samples0": samples0, "samples": samples,
         "alpha": cfg["alpha"], "batch_size": batch_size, "seed": seed,
         "seconds": time.perf_counter() - start,
