@@ -211,3 +211,10 @@ def test_the_gaussian_builtin_certifies_where_the_standard_one_cannot():
         models.load_builtin("fmnist-cnn-standard"), ds, 10, **kw))
     assert gaussian["certified_acc"][0.25] >= 0.5
     assert gaussian["certified_acc"][0.25] > standard["certified_acc"][0.25]
+
+
+def test_certified_accuracy_counts_radii_at_or_above_each_level():
+    radii = [0.3, None, 0.1, 0.5]
+    assert smoothing.certified_accuracy(radii, [0, 0.2, 0.5, 0.6]) == {
+        0.0: 0.75, 0.2: 0.5, 0.5: 0.25, 0.6: 0.0}
+    assert smoothing.certified_accuracy([], [0.0]) == {0.0: 0.0}

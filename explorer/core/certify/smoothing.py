@@ -191,9 +191,11 @@ def certified_accuracy(radii: Sequence[float | None],
                        levels: Sequence[float]) -> dict[float, float]:
     """Share of images certified correct with a radius ≥ each level (``radii``
     holds None for wrong or abstained images)."""
-    n = len(radii)
-    return {float(r): (sum(1 for x in radii if x is not None and x >= r) / n
-                       if n else 0.0) for r in levels}
+    r = np.array([-np.inf if x is None else x for x in radii], dtype=float)
+    grid = np.asarray(levels, dtype=float)
+    shares = ((r[:, None] >= grid[None, :]).mean(0) if len(r)
+              else np.zeros(len(grid)))
+    return dict(zip(grid.tolist(), shares.tolist(), strict=True))
 
 
 def images_of(data: Any, n_images: int) -> tuple[Tensor, Tensor]:

@@ -17,7 +17,7 @@ from explorer.gui.panels.certify.smoothing_tab import SmoothingTab
 
 DEMO_DATA = "fashion-mnist-mini"
 DEMO_MODELS = ("fmnist-cnn-gaussian", "fmnist-cnn-standard")  # first present
-DEMO_SETTINGS = {"sigma": 0.25, "samples0": 20, "samples": 200, "alpha": 0.001,
+DEMO_SETTINGS = {"sigma": 0.25, "samples0": 50, "samples": 1000, "alpha": 0.001,
                  "images": 12}
 DEMO_ATTACK = {"steps": 5, "eot": 2, "predict_samples": 50}
 
@@ -56,7 +56,7 @@ class CertifyPanel(QWidget):
         return next((m for m in DEMO_MODELS if m in present), DEMO_MODELS[-1])
 
     def run_demo(self) -> None:
-        """Certify 12 test images (n 200) with the Gaussian built-in, then
+        """Certify 12 test images (n 1000) with the Gaussian built-in, then
         attack them with PGD-l2."""
         self._demo, self._demo_loading = "waiting", False
         self.tabs.setCurrentWidget(self.smoothing)

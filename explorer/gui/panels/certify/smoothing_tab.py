@@ -52,6 +52,7 @@ RADII = Param("radii", str, "0,0.25,0.5,0.75,1.0", "l2 radii where certified and
               "empirical accuracy are compared (comma-separated)")
 MARKS = {"right": "#b7e4c7", "wrong": "#f4b6b6", "abstain": "#d9d9d9"}
 SLOT, ATTACK_SLOT = "certify/smoothing", "certify/empirical"
+STRIP_MAX = 240  # thumbnails in the strip; the curve counts every image
 
 
 class SmoothingTab(QWidget, FollowsJob):
@@ -218,9 +219,9 @@ class SmoothingTab(QWidget, FollowsJob):
 
     def _show_strip(self, n: int) -> None:
         ds = self.ctx.session.dataset
-        self.thumbs = [chw_to_hwc(ds[i][0].numpy()) for i in range(n)]
-        self.captions = ["…"] * n
-        self.grid.set_images(self.thumbs, self.captions)
+        shown = min(n, STRIP_MAX)
+        self.grid.set_images([chw_to_hwc(ds[i][0].numpy()) for i in range(shown)],
+                             ["…"] * shown)
         self.grid.set_marked({})
 
     @Slot(object)
@@ -232,10 +233,9 @@ class SmoothingTab(QWidget, FollowsJob):
         right = pred == label
         self.radii.append(radius if right else None)
         self.plot.set_certified(self.radii, self.levels)
-        if i < len(self.captions):
-            self.captions[i] = (f"r {radius:.2f}" if right else
-                                "abstain" if pred < 0 else "wrong")
-            self.grid.set_images(self.thumbs, self.captions)
+        if i < len(self.grid.captions):
+            self.grid.set_caption(i, f"r {radius:.2f}" if right else
+                                  "abstain" if pred < 0 else "wrong")
         if self.chosen < 0:
             self.choose_image(i)
         else:
