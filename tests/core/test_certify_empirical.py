@@ -45,6 +45,9 @@ def test_attacks_lower_both_curves(standard):
     assert r["smoothed_acc"][0.0] == pytest.approx(clean)
     assert r["smoothed_acc"][3.0] < r["smoothed_acc"][0.0]
     assert "EOT 2" in r["note"]
+    assert set(r["smoothed_abstain"]) == {0.0, 3.0}
+    assert all(0 <= v <= 1 - r["smoothed_acc"][k]
+               for k, v in r["smoothed_abstain"].items())
 
 
 def test_bad_values_and_cancel(standard):

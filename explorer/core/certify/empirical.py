@@ -84,8 +84,8 @@ def empirical_job(model: nn.Module, data: Any, n_images: int, *,
     """Robust accuracy of the base and the smoothed model at each radius of
     ``radii`` on the first ``n_images`` of ``data``. A Snapshot per radius
     (arrays ``radius``, ``base_acc``, ``smoothed_acc``), then Done with
-    ``radii``, ``base_acc`` and ``smoothed_acc`` ({radius: share}), the
-    attack's settings, ``note`` and ``seconds``."""
+    ``radii``, ``base_acc``, ``smoothed_acc`` and ``smoothed_abstain``
+    ({radius: share}), the attack's settings, ``note`` and ``seconds``."""
     cfg = check_params(sigma=sigma, alpha=alpha, batch_size=batch_size,
                        samples=predict_samples)
     validate(EMPIRICAL_PARAMS, {"steps": steps, "eot": eot,
@@ -101,6 +101,7 @@ def empirical_job(model: nn.Module, data: Any, n_images: int, *,
     n, total = len(x), 2 * len(levels)
     base: dict[float, float] = {}
     smoothed: dict[float, float] = {}
+    abstained: dict[float, float] = {}
     yield Progress(0, total, f"attacking {n} images at {len(levels)} radii")
     for i, r in enumerate(levels):
         if token is not None:
@@ -118,17 +119,21 @@ def empirical_job(model: nn.Module, data: Any, n_images: int, *,
                                  batch_size=batch_size, generator=gen, token=token))
         preds_t = torch.tensor(preds, device=dev)
         smoothed[r] = float(((preds_t == y) & (preds_t != ABSTAIN)).float().mean())
+        abstained[r] = float((preds_t == ABSTAIN).float().mean())
         yield Snapshot(i, len(levels), {
             "radius": np.array(r), "base_acc": np.array(base[r]),
-            "smoothed_acc": np.array(smoothed[r])}, label=f"radius {r:g}")
+            "smoothed_acc": np.array(smoothed[r]),
+            "smoothed_abstain": np.array(abstained[r])}, label=f"radius {r:g}")
         yield Progress(2 * i + 2, total, f"smoothed model, radius {r:g}")
     yield Done({
-        "radii": list(levels), "base_acc": base, "smoothed_acc": smoothed, "n": n,
+        "radii": list(levels), "base_acc": base, "smoothed_acc": smoothed,
+        "smoothed_abstain": abstained, "n": n,
         "sigma": cfg["sigma"], "steps": steps, "eot": eot,
         "predict_samples": predict_samples, "alpha": cfg["alpha"], "seed": seed,
         "note": (f"cheap attack: PGD-l2 with {steps} steps (EOT {eot} through the "
                  f"noise for the smoothed model, judged by PREDICT with "
-                 f"{predict_samples} samples, abstain = wrong); an upper bound "
-                 f"on robust accuracy, not a guarantee"),
+                 f"{predict_samples} samples, abstain = wrong, so it can dip "
+                 f"below the certified curve where PREDICT is unsure); an upper "
+                 f"bound on robust accuracy, not a guarantee"),
         "seconds": time.perf_counter() - start,
     })
