@@ -93,6 +93,11 @@ def test_certify_grows_the_curve_and_a_click_shows_the_counts(qtbot, tab):
 
 def test_attack_draws_base_and_smoothed_curves(qtbot, tab):
     _edit(tab.form, "images", 4)
+    _edit(tab.form, "samples", 100)
+    _edit(tab.form, "radii", "0,0.25")
+    with qtbot.waitSignal(tab.certified, timeout=TIMEOUT):
+        qtbot.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+    assert tab.plot.x_max < 1.0
     _edit(tab.form, "radii", "0,1.5")
     for name, value in (("steps", 2), ("eot", 1), ("predict_samples", 20)):
         _edit(tab.attack_form, name, value)
@@ -105,6 +110,7 @@ def test_attack_draws_base_and_smoothed_curves(qtbot, tab):
     base = list(tab.plot.base.yData)
     assert base == [100 * results["base_acc"][0.0], 100 * results["base_acc"][1.5]]
     assert "PGD-l2 with 2 steps" in tab.attack_controls.status.text()
+    assert tab.plot.x_max >= 1.5  # the plot made room for the largest radius
 
 
 @pytest.mark.parametrize(("name", "value", "needle"), [

@@ -297,6 +297,7 @@ class SmoothingTab(QWidget, FollowsJob):
             self.levels = cfg["radii"]
             self.plot.reset(self.levels, max_radius(cfg["sigma"], cfg["samples"],
                                                     cfg["alpha"]))
+        self.plot.widen(cfg["radii"])
         config = {"model": s.model_source, "data": s.data_name, "split": s.split,
                   "n": n, "sigma": cfg["sigma"], "radii": list(cfg["radii"]),
                   **extra, "device": str(s.device)}

@@ -64,6 +64,14 @@ class RadiusPlot(pg.PlotWidget):
                               "with this many samples")
         self.setXRange(0, self.x_max, padding=0.02)
 
+    def widen(self, levels: Sequence[float]) -> None:
+        """Make room for ``levels`` (an attack at larger radii than the
+        certificate's); the certified curve keeps its grid until the next run."""
+        top = max(levels, default=0.0) * 1.05
+        if top > self.x_max:
+            self.x_max = top
+            self.setXRange(0, top, padding=0.02)
+
     def clear_empirical(self) -> None:
         self.base.setData([], [])
         self.smoothed.setData([], [])
