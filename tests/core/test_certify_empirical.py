@@ -31,12 +31,12 @@ def test_noisy_input_draws_fresh_noise_per_call_reproducibly():
 def test_attacks_lower_both_curves(standard):
     model, ds = standard
     events = list(empirical.empirical_job(
-        model, ds, 8, sigma=1e-3, radii=[0, 3.0], steps=5, eot=2,
+        model, ds, 6, sigma=1e-3, radii=[0, 3.0], steps=3, eot=2,
         predict_samples=20, alpha=0.01))
     snaps = [e for e in events if isinstance(e, Snapshot)]
     assert [float(s.arrays["radius"]) for s in snaps] == [0.0, 3.0]
     r = events[-1].results
-    x, y = ds.as_tensors(0, 8)
+    x, y = ds.as_tensors(0, 6)
     clean = (logits_of(model, x).argmax(1) == y).float().mean().item()
     assert r["base_acc"][0.0] == pytest.approx(clean)
     assert r["base_acc"][3.0] < r["base_acc"][0.0]
