@@ -1,0 +1,1 @@
+"""Certified robustness and adversarial-example detection."""
