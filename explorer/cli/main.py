@@ -41,6 +41,7 @@ COMMANDS = {
     "train-denoiser": "explorer.cli.denoise:train_denoiser_command",
     "boundary": "explorer.cli.inside:boundary_command",
     "landscape": "explorer.cli.inside:landscape_command",
+    "detect": "explorer.cli.detect:detect_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -140,9 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         own = sub.add_parser(name, add_help=False, prefix_chars="\0", help=helptext)
         own.add_argument("argv", nargs=argparse.REMAINDER)
 
+    from explorer.cli.detect import add_parser as add_detect_parser
     from explorer.cli.inside import add_parsers
 
     add_parsers(sub)
+    add_detect_parser(sub)
     return parser
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from explorer.core.defenses.rce import KDensityDetector
@@ -40,7 +39,7 @@ def _has_features(model: nn.Module) -> bool:
 
 
 class _LogReg:
-    """Logistic regression on standardised features (L-BFGS, small L2), a
+    """Logistic regression on standardised features (Newton, small L2), a
     differentiable decision function: the logit of "adversarial"."""
 
     def fit(self, neg: Tensor, pos: Tensor, l2: float = 1e-3) -> None:
@@ -49,20 +48,19 @@ class _LogReg:
         self.mean = f.mean(0)
         self.std = f.std(0).clamp_min(1e-8) if len(f) > 1 else torch.ones(f.shape[1])
         z = (f - self.mean) / self.std
-        w = torch.zeros(f.shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
-
-        def closure() -> Tensor:
-            opt.zero_grad()
-            loss = (F.binary_cross_entropy_with_logits(z @ w + b, t)
-                    + l2 * w.square().sum())
-            loss.backward()
-            return loss
-
-        with torch.enable_grad():
-            opt.step(closure)
-        self.w, self.b = w.detach(), b.detach()
+        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], 1)
+        reg = torch.full((a.shape[1],), l2, dtype=z.dtype)
+        reg[-1] = 0.0  # the bias is not penalised
+        theta = torch.zeros(a.shape[1], dtype=z.dtype)
+        for _ in range(50):  # Newton's method (IRLS): a handful of features
+            p = torch.sigmoid(a @ theta)
+            grad = a.T @ (p - t) / len(t) + 2 * reg * theta
+            hess = (a.T * (p * (1 - p))) @ a / len(t) + torch.diag(2 * reg + 1e-9)
+            step = torch.linalg.solve(hess, grad)
+            theta = theta - step
+            if step.abs().max() < 1e-8:
+                break
+        self.w, self.b = theta[:-1], theta[-1:]
 
     def logit(self, f: Tensor) -> Tensor:
         dev, dt = f.device, f.dtype
