@@ -262,8 +262,8 @@ def detect_job(
     the training split — ``None``: the images after the first ``n`` of
     ``dataset``), attack the first ``n`` images of ``dataset`` and score them.
 
-    Events: ``Progress``; per detector ``Snapshot(i, k, {"fpr", "tpr"},
-    "roc:NAME")`` and with ``adaptive`` ``Snapshot(i, k, {"fpr", "tpr"},
+    Events: ``Progress``; per detector ``Snapshot(i, k, {"fpr", "tpr", "auc"},
+    "roc:NAME")`` and with ``adaptive`` ``Snapshot(i, k, {"fpr", "tpr", "auc"},
     "roc-adaptive:NAME")``; a ``Log`` per curve. ``Done``: ``detectors``
     {name: {auc, tpr_at_5fpr, threshold, n_adv, and with adaptive
     auc_adaptive, tpr_at_5fpr_adaptive, threshold_adaptive, n_adv_adaptive}},
@@ -336,7 +336,8 @@ def detect_job(
             curve = roc(clean_scores, det.score(adv_ok).cpu().numpy())
             done += 1
             per[name] = {**curve.summary(), "n_adv": len(adv_ok)}
-            yield Snapshot(i, k, {"fpr": curve.fpr, "tpr": curve.tpr}, f"roc:{name}")
+            yield Snapshot(i, k, {"fpr": curve.fpr, "tpr": curve.tpr,
+                                  "auc": np.array([curve.auc])}, f"roc:{name}")
             yield Log(f"{name}: AUC {curve.auc:.3f}, TPR {curve.tpr_at_5fpr:.3f} at "
                       f"5% FPR ({len(x_ok)} clean, {len(adv_ok)} adversarial)")
             if not adaptive:
@@ -361,8 +362,8 @@ def detect_job(
                              tpr_at_5fpr_adaptive=after.tpr_at_5fpr,
                              threshold_adaptive=after.threshold,
                              n_adv_adaptive=len(ad_ok))
-            yield Snapshot(i, k, {"fpr": after.fpr, "tpr": after.tpr},
-                           f"roc-adaptive:{name}")
+            yield Snapshot(i, k, {"fpr": after.fpr, "tpr": after.tpr,
+                                  "auc": np.array([after.auc])}, f"roc-adaptive:{name}")
             yield Log(f"{name}, adaptive attack: AUC {after.auc:.3f} (was "
                       f"{curve.auc:.3f}), {len(ad_ok)} adversarial")
     yield Progress(phases, phases, "done")
