@@ -57,7 +57,8 @@ def test_text_output_names_the_numbers(capsys, tmp_path):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--detector", "mahalanobis"], "--detector: unknown detector 'mahalanobis'"),
     (["--eps", "0"], "--eps: eps must be in (0, 1]"),
-    (["--eps", "1.5"], "--eps: eps must be in (0, 1]"),
+    (["--eps", "8"], "--eps: eps must be in [0, 1] for the l-inf threat model, "
+                     "got 8; pixels are in [0, 1]: did you mean 8/255"),
     (["--eps", "big"], "--eps: eps must be a number, got 'big'"),
     (["--n", "0"], "--n: n must be an integer of at least 1, got 0"),
     (["--steps", "0"], "--steps: steps must be an integer of at least 1"),

@@ -74,7 +74,7 @@ def test_lid_of_a_plane_in_high_dimension_is_about_two():
     ({"detector": "mahalanobis"}, "unknown detector 'mahalanobis'"),
     ({"detector": ()}, "at least one detector"),
     ({"eps": 0.0}, "eps must be in (0, 1]"),
-    ({"eps": 1.5}, "eps must be in (0, 1]"),
+    ({"eps": 8}, "did you mean 8/255"),
     ({"eps": float("nan")}, "eps must be in (0, 1]"),
     ({"n": 0}, "n must be an integer of at least 1"),
     ({"steps": 0}, "steps must be an integer of at least 1"),

@@ -46,6 +46,7 @@ from explorer.core import attacks
 from explorer.core.analysis.cascade import inside_budget
 from explorer.core.analysis.custom_suite import custom_plan, eps_attacks
 from explorer.core.analysis.suites import PlannedAttack
+from explorer.core.attacks.threat import linf_budget_error
 from explorer.core.certify.detectors import (
     DETECTORS,
     TITLES,
@@ -224,6 +225,9 @@ def check_settings(detector: str | Sequence[str] = "kd", attack: str = DEFAULT_A
         if name not in DETECTORS:
             raise ParamError(f"unknown detector {name!r} (choose from "
                              f"{', '.join(DETECTORS)})")
+    if isinstance(eps, int | float) and not isinstance(eps, bool) and eps > 1 \
+            and math.isfinite(eps):
+        raise linf_budget_error("eps", eps)
     if isinstance(eps, bool) or not isinstance(eps, int | float) or \
             not math.isfinite(eps) or not 0 < eps <= 1:
         raise ParamError(f"eps must be in (0, 1] (an l-inf budget in pixels), "
