@@ -42,6 +42,7 @@ COMMANDS = {
     "boundary": "explorer.cli.inside:boundary_command",
     "landscape": "explorer.cli.inside:landscape_command",
     "certify": "explorer.cli.certify:certify_command",
+    "detect": "explorer.cli.detect:detect_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -141,12 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         own = sub.add_parser(name, add_help=False, prefix_chars="\0", help=helptext)
         own.add_argument("argv", nargs=argparse.REMAINDER)
 
+    from explorer.cli.detect import add_parser as add_detect_parser
     from explorer.cli.inside import add_parsers
 
     add_parsers(sub)
     from explorer.cli import certify
 
     certify.add_parser(sub)
+    add_detect_parser(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from explorer.core import models
 from explorer.gui.context import AppContext
+from explorer.gui.panels.certify.detect_tab import DetectTab
 from explorer.gui.panels.certify.smoothing_tab import SmoothingTab
 
 DEMO_DATA = "fashion-mnist-mini"
@@ -34,8 +35,9 @@ class CertifyPanel(QWidget):
         self.smoothing = SmoothingTab(ctx)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.smoothing, "Randomized smoothing")
-        # The Detectors and Two-sample tabs go here, one line each:
-        # self.tabs.addTab(DetectTab(ctx), "Detectors")
+        self.detect = DetectTab(ctx)
+        self.tabs.addTab(self.detect, "Detectors")
+        # The Two-sample tab goes here:
         # self.tabs.addTab(TwoSampleTab(ctx), "Two-sample tests")
         box = QVBoxLayout(self)
         box.setContentsMargins(6, 6, 6, 6)
@@ -45,10 +47,12 @@ class CertifyPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.smoothing.running or self.smoothing.attack_running
+        return (self.smoothing.running or self.smoothing.attack_running
+                or self.detect.running)
 
     def cancel(self) -> None:
         self.smoothing.cancel()
+        self.detect.cancel()
 
     # -- demo (screenshots, `python -m explorer.gui.panels.certify`) -------------
     def demo_model(self) -> str:
