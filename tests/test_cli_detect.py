@@ -68,7 +68,7 @@ def test_text_output_names_the_numbers(capsys, tmp_path):
 ])
 def test_bad_values_are_one_line_naming_the_flag(capsys, tmp_path, argv, message):
     code, out, err = _run(capsys, tmp_path, "--model", STD, *argv)
-    assert code == 1
+    assert code == 2  # a usage error, as every command's bad flag values
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err

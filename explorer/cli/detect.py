@@ -16,7 +16,7 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
-    CliError,
+    UsageError,
     add_data_flags,
     add_model_file_flags,
     load_data,
@@ -64,7 +64,7 @@ def check_flags(args: argparse.Namespace) -> dict[str, Any]:
         eps = (detect.DEFAULT_EPS if args.eps is None
                else Param("eps", float, 0.1).parse(str(args.eps)))
     except ParamError as exc:
-        raise CliError(f"--eps: {exc}") from None
+        raise UsageError(f"--eps: {exc}") from None
     given = {"detector": args.detector, "attack": args.attack, "eps": eps,
              "n": args.n, "steps": args.steps, "fit_n": args.fit_n}
     core = {"attack": detect.DEFAULT_ATTACK, "n": detect.DEFAULT_N,
@@ -74,7 +74,7 @@ def check_flags(args: argparse.Namespace) -> dict[str, Any]:
         try:
             detect.check_settings(**{key: value})
         except ParamError as exc:
-            raise CliError(f"--{key.replace('_', '-')}: {exc}") from None
+            raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
     return values
 
 
