@@ -1,0 +1,1 @@
+"""Certified robustness and statistical guarantees under attack."""
