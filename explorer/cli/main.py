@@ -41,6 +41,7 @@ COMMANDS = {
     "train-denoiser": "explorer.cli.denoise:train_denoiser_command",
     "boundary": "explorer.cli.inside:boundary_command",
     "landscape": "explorer.cli.inside:landscape_command",
+    "two-sample": "explorer.cli.two_sample:two_sample_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     from explorer.cli.inside import add_parsers
 
     add_parsers(sub)
+    from explorer.cli.two_sample import add_parser
+
+    add_parser(sub)
     return parser
 
 

@@ -61,12 +61,13 @@ class SamplePair:
 
 _ALL = dict.fromkeys(range(10), 0.1)
 PAIRS: dict[str, SamplePair] = {p.name: p for p in (
+    SamplePair("tops-shirts", {0: 0.5, 2: 0.5}, {0: 0.5, 6: 0.5},
+               "P: T-shirt/top and Pullover in equal parts; Q: T-shirt/top and "
+               "Shirt in equal parts"),
     SamplePair("shirts", {0: 1 / 3, 2: 1 / 3, 4: 1 / 3},
                {0: 0.25, 2: 0.25, 4: 0.25, 6: 0.25},
                "P: T-shirt/top, Pullover and Coat in equal parts; Q: the same "
                "with a quarter of Shirts mixed in"),
-    SamplePair("tops-shirts", {0: 0.5, 2: 0.5}, {0: 0.5, 6: 0.5},
-               "P: T-shirt/top and Pullover; Q: T-shirt/top and Shirt"),
     SamplePair("same", _ALL, _ALL,
                "P = Q: all ten classes in equal parts (every rejection is a "
                "type-I error)"),
