@@ -97,6 +97,11 @@ TWO_SAMPLE_PARAMS: tuple[Param, ...] = (
 
 
 def _check(values: Mapping[str, Any]) -> dict[str, Any]:
+    known = {p.name for p in TWO_SAMPLE_PARAMS}
+    unknown = sorted(set(values) - known - {"device"})
+    if unknown:
+        raise ParamError(f"unknown parameter {unknown[0]!r} (allowed: "
+                         f"{', '.join(sorted(known))})")
     out = {p.name: p.validate(values.get(p.name, p.default))
            for p in TWO_SAMPLE_PARAMS}
     check_alpha(out["alpha"])
@@ -257,3 +262,16 @@ def two_sample_job(dataset: Any, *, pair: str = DEFAULT_PAIR, n_per_sample: int 
                     "n_per_sample", "trials", "alpha", "eps", "steps",
                     "permutations", "epochs", "members", "seed")},
                 "seconds": time.perf_counter() - started})
+
+
+def two_sample_data_job(data_name: str = "fashion-mnist-mini", split: str = "train",
+                        *, token: CancelToken | None = None, **kwargs: Any
+                        ) -> Iterator[Event]:
+    """:func:`two_sample_job` on data set ``data_name`` (its ``split``), read
+    in the job; bad settings fail before it is read."""
+    from explorer.core import data
+
+    _check(kwargs)
+    yield Progress(0, 1, "reading images")
+    dataset = data.load(data_name, split)
+    yield from two_sample_job(dataset, token=token, **kwargs)
