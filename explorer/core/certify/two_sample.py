@@ -236,9 +236,11 @@ def attack_second_sample(kernels: Sequence[Kernel], x: Tensor, y: Tensor, *,
                          token: CancelToken | None = None) -> Tensor:
     """Y' in the l-inf ball of radius ``eps`` around ``y`` (and in [0, 1]) that
     makes the tests of ``kernels`` jointly fail to reject: PGD (signed
-    gradient, ``step_size`` default 2.5·eps/steps) on the sum over kernels of
-    max(0, power_criterion(X, Y')) / |power_criterion(X, Y)| (each test
-    weighted by its clean value; one already at or below 0 is left alone)."""
+    gradient, ``step_size`` default 2.5·eps/steps) on the tests' criteria
+    jointly: each step follows the sum of the gradients of
+    power_criterion(X, Y') of the tests still above 0, each rescaled to mean
+    magnitude 1, so every test still rejecting pulls as hard as the others
+    and a fooled one stops pulling."""
     if eps < 0:
         raise ParamError(f"eps must be at least 0, got {eps:g}")
     if steps < 0:
@@ -253,9 +255,6 @@ def attack_second_sample(kernels: Sequence[Kernel], x: Tensor, y: Tensor, *,
     for p in params:
         p.requires_grad_(False)
     try:
-        with torch.no_grad():
-            scale = [power_criterion(k.matrix(torch.cat([x, y])), n).abs()
-                     .clamp_min(1e-6) for k in kernels]
         step = step_size if step_size is not None else 2.5 * eps / steps
         y_adv = y.clone()
         if random_start:
@@ -266,13 +265,18 @@ def attack_second_sample(kernels: Sequence[Kernel], x: Tensor, y: Tensor, *,
             if token is not None:
                 token.check()
             y_adv.requires_grad_(True)
-            # a test already at or below 0 needs no more push: the effort goes
-            # to the tests that still reject
-            loss = sum(torch.relu(power_criterion(k.matrix(torch.cat([x, y_adv])), n))
-                       / s for k, s in zip(kernels, scale, strict=True))
-            if float(loss.detach()) == 0:  # every test is at or below 0
+            grad = torch.zeros_like(y)
+            for k in kernels:
+                # a test at or below 0 no longer pulls; each one still
+                # rejecting pulls as hard as the others (its gradient
+                # rescaled to mean magnitude 1), whatever its kernel's scale
+                c = power_criterion(k.matrix(torch.cat([x, y_adv])), n)
+                if float(c.detach()) <= 0:
+                    continue
+                (g,) = torch.autograd.grad(c, y_adv)
+                grad += g / g.abs().mean().clamp_min(1e-12)
+            if not bool(grad.any()):  # every test is at or below 0
                 break
-            (grad,) = torch.autograd.grad(loss, y_adv)
             with torch.no_grad():
                 y_adv = y_adv - step * grad.sign()
                 y_adv = torch.min(torch.max(y_adv, y - eps), y + eps).clamp(0, 1)

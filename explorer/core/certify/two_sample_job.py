@@ -13,8 +13,9 @@ tests jointly (:func:`~explorer.core.certify.two_sample.attack_second_sample`)
 the kernels (MMD-G, MMD-D and the MMD-RoD members), rejecting when a
 member's p-value is at most alpha / members (Bonferroni).
 
-Headline figures (rates over the trials): ``type1`` — the largest type-I
-error of MMD-D and the defended ensemble; ``power`` — MMD-D on clean pairs;
+Headline figures (rates over the trials): ``type1`` — the share of trials
+in which MMD-D or the defended ensemble rejects on (X', Z'), both from P
+(at least the larger of their type-I errors); ``power`` — MMD-D on clean pairs;
 ``power_attacked`` — MMD-D on attacked pairs; ``power_defended`` — the
 defended ensemble on attacked pairs. ``tests`` breaks these down per test.
 
@@ -85,7 +86,7 @@ TWO_SAMPLE_PARAMS: tuple[Param, ...] = (
     Param("alpha", float, 0.05, "level of the tests", minimum=0.0, maximum=1.0),
     Param("eps", float, 0.05, "l-inf budget of the attack on the second sample",
           minimum=0.0, maximum=1.0, unit="px"),
-    Param("steps", int, 20, "PGD steps of the attack", minimum=0, maximum=1000),
+    Param("steps", int, 50, "PGD steps of the attack", minimum=0, maximum=1000),
     Param("permutations", int, 100, "permutations of each test", minimum=1,
           maximum=10000),
     Param("epochs", int, 100, "training epochs of each deep kernel", minimum=1,
@@ -168,7 +169,7 @@ def _rates(rows: list[dict[str, bool]]) -> dict[str, float]:
 
 def two_sample_job(dataset: Any, *, pair: str = DEFAULT_PAIR, n_per_sample: int = 100,
                    trials: int = 10, alpha: float = 0.05, eps: float = 0.05,
-                   steps: int = 20, permutations: int = 100, epochs: int = 100,
+                   steps: int = 50, permutations: int = 100, epochs: int = 100,
                    members: int = 1, seed: int = 0, token: CancelToken | None = None,
                    device: torch.device | str | None = None) -> Iterator[Event]:
     """Type-I error, power, power under attack and the defense's power over
