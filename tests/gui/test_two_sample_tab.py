@@ -58,6 +58,9 @@ def test_run_shows_samples_null_and_rates(qtbot, ctx, tab):
     assert np.isfinite([stat, stat_adv]).all()
     assert tab.grid_titles["y_adv"].text() == "Y attacked (trial 2/2)"
     assert "done" in tab.status.text()
+    d = r["tests"]["MMD-D"]
+    assert (f"MMD-D: {d['type1']:.2f} / {d['power']:.2f} / "
+            f"{d['power_attacked']:.2f}") in tab.breakdown.text()
     run = ctx.workspace.runs(kind="two-sample")[0]
     assert run.config["n_per_sample"] == 8
     qtbot.waitUntil(lambda: ctx.workspace.get(run.id).status == "finished")

@@ -20,8 +20,8 @@ Kernels:
 Attack and defense (Xu et al., ICML 2022, "Adversarial Attacks and Defenses
 for Non-Parametric Two-Sample Tests"): :func:`attack_second_sample`
 perturbs Y within an l-inf ball (PGD, kept in [0, 1]) so that several tests
-*jointly* fail to reject, minimising the sum of their power criteria, each
-divided by its clean value; the defense trains the deep kernel on pairs whose
+*jointly* fail to reject, lowering the power criteria of all the tests that
+still reject, each pulling equally; the defense trains the deep kernel on pairs whose
 Y is attacked against it (``adversarial=True``, MMD-RoD), and an ensemble of
 such kernels rejects when any member's p-value is at most alpha / members.
 """

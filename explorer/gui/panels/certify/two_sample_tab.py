@@ -158,10 +158,16 @@ class TwoSampleTab(QWidget, FollowsJob):
             self.figures[key] = value
             figures.addWidget(QLabel(title), i, 0)
             figures.addWidget(value, i, 1)
+        self.breakdown = QLabel()
+        self.breakdown.setWordWrap(True)
+        self.breakdown.setStyleSheet("color: #444; font-size: 11px;")
+        self.breakdown.setToolTip("each test's type-I error, power and power "
+                                  "under the joint attack over the trials")
         side = QVBoxLayout()
         side.addLayout(form)
         side.addWidget(self.controls)
         side.addLayout(figures)
+        side.addWidget(self.breakdown)
         side.addStretch(1)
         self.grids = {key: ImageGrid(columns=4, tile=48) for key in
                       ("x", "y", "y_adv")}
@@ -207,6 +213,7 @@ class TwoSampleTab(QWidget, FollowsJob):
         self.results, self.trials_seen = None, 0
         for label in self.figures.values():
             label.setText("–")
+        self.breakdown.clear()
         handle = self.ctx.runner.start(
             two_sample_data_job, name="two-sample tests", slot=SLOT,
             job_args=(DATA, SPLIT), recorder=recorder,
@@ -234,6 +241,9 @@ class TwoSampleTab(QWidget, FollowsJob):
         self.results = results
         for key, _title in FIGURES:
             self.figures[key].setText(f"{results[key]:.2f}")
+        self.breakdown.setText("Per test (type-I / power / attacked):\n" + "\n".join(
+            f"{name}: {v['type1']:.2f} / {v['power']:.2f} / {v['power_attacked']:.2f}"
+            for name, v in results["tests"].items()))
         self.controls.say(f"done: {results['trials']} trials in "
                           f"{results.get('seconds', 0.0):.1f} s — the defended "
                           "test is the Bonferroni ensemble of all kernels.")
