@@ -79,7 +79,7 @@ class NullHistogram(pg.PlotWidget):
         self.setTitle("Deep-kernel MMD² against its permutation null")
         self.setLabel("bottom", "MMD² (unbiased)")
         self.setLabel("left", "permutations")
-        self.addLegend(offset=(-10, 10))
+        self.addLegend(offset=(-10, 10), labelTextColor="k")
         self.clean_null = self.plot([], [], stepMode="center", fillLevel=0,
                                     brush=(120, 120, 120, 110), pen="#555",
                                     name="null, clean pair")
@@ -87,10 +87,12 @@ class NullHistogram(pg.PlotWidget):
                                        pen=pg.mkPen("#ff7f0e", width=2),
                                        name="null, attacked pair")
         self.stat_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#1f77b4", width=3),
-                                         label="clean", labelOpts={"position": 0.9})
+                                         label="clean",
+                                         labelOpts={"position": 0.9,
+                                                    "color": "#1f77b4"})
         self.attacked_line = pg.InfiniteLine(
             angle=90, pen=pg.mkPen("#d62728", width=3, style=Qt.PenStyle.DashLine),
-            label="attacked", labelOpts={"position": 0.75})
+            label="attacked", labelOpts={"position": 0.75, "color": "#d62728"})
         for line in (self.stat_line, self.attacked_line):
             line.setVisible(False)
             self.addItem(line)
