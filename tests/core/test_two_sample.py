@@ -164,3 +164,15 @@ def test_a_deep_kernel_on_vectors_uses_a_small_network():
     k = kernel.matrix(z)
     assert k.shape == (7, 7)
     assert torch.allclose(k.diagonal(), torch.ones(7))
+
+
+def test_training_leaves_the_global_generator_alone():
+    x, y = torch.rand(6, 4), torch.rand(6, 4) + 0.5
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = train_deep_kernel(x, y, epochs=1, seed=9)
+    assert torch.equal(torch.rand(3), expected)
+    b = train_deep_kernel(x, y, epochs=1, seed=9)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(),
+                                                 strict=True))

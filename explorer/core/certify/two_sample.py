@@ -208,8 +208,9 @@ def train_deep_kernel(x: Tensor, y: Tensor, *, epochs: int = 150, lr: float = 1e
     if len(x) != len(y) or len(x) < 2:
         raise ParamError(f"training a deep kernel needs two samples of the same "
                          f"size, at least 2 each; got {len(x)} and {len(y)}")
-    torch.manual_seed(seed)
-    kernel = DeepKernel(x.shape[1:]).to(x.device)
+    with torch.random.fork_rng(devices=[]):  # the caller's generator untouched
+        torch.manual_seed(seed)
+        kernel = DeepKernel(x.shape[1:]).to(x.device)
     kernel.init_bandwidths(torch.cat([x, y]))
     opt = torch.optim.Adam(kernel.parameters(), lr=lr)
     n = len(x)

@@ -110,9 +110,8 @@ def _check(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pools(dataset: Any, pair: SamplePair) -> dict[int, torch.Tensor]:
-    labels = torch.as_tensor(getattr(dataset, "labels", None)
-                             if hasattr(dataset, "labels")
-                             else [int(dataset[i][1]) for i in range(len(dataset))])
+    labels = (torch.as_tensor(dataset.labels) if hasattr(dataset, "labels") else
+              torch.tensor([int(dataset[i][1]) for i in range(len(dataset))]))
     classes = getattr(dataset, "classes", ())
     name = getattr(getattr(dataset, "info", None), "name", "the data set")
     needed = sorted(set(pair.p) | set(pair.q))
@@ -144,8 +143,8 @@ def _draw(pools: dict[int, torch.Tensor], pair: SamplePair, n: int,
         for c, k in count.items():
             if used[c] + k > len(order[c]):
                 raise ParamError(f"n_per_sample {n} is too large for {name}: class "
-                                 f"{c} has {len(order[c])} images, a trial needs "
-                                 f"more")
+                                 f"{c} has {len(order[c])} images and a trial "
+                                 f"draws five samples of {n} without repeats")
             idx.append(order[c][used[c]:used[c] + k])
             used[c] += k
         sample = torch.cat(idx)
