@@ -43,6 +43,7 @@ COMMANDS = {
     "landscape": "explorer.cli.inside:landscape_command",
     "certify": "explorer.cli.certify:certify_command",
     "detect": "explorer.cli.detect:detect_command",
+    "two-sample": "explorer.cli.two_sample:two_sample_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -150,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     certify.add_parser(sub)
     add_detect_parser(sub)
+    from explorer.cli.two_sample import add_parser
+
+    add_parser(sub)
     return parser
 
 

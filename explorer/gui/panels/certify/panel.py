@@ -15,6 +15,7 @@ from explorer.core import models
 from explorer.gui.context import AppContext
 from explorer.gui.panels.certify.detect_tab import DetectTab
 from explorer.gui.panels.certify.smoothing_tab import SmoothingTab
+from explorer.gui.panels.certify.two_sample_tab import TwoSampleTab
 
 DEMO_DATA = "fashion-mnist-mini"
 DEMO_MODELS = ("fmnist-cnn-gaussian", "fmnist-cnn-standard")  # first present
@@ -37,8 +38,8 @@ class CertifyPanel(QWidget):
         self.tabs.addTab(self.smoothing, "Randomized smoothing")
         self.detect = DetectTab(ctx)
         self.tabs.addTab(self.detect, "Detectors")
-        # The Two-sample tab goes here:
-        # self.tabs.addTab(TwoSampleTab(ctx), "Two-sample tests")
+        self.two_sample = TwoSampleTab(ctx)
+        self.tabs.addTab(self.two_sample, "Two-sample tests")
         box = QVBoxLayout(self)
         box.setContentsMargins(6, 6, 6, 6)
         box.addWidget(self.tabs)
@@ -48,11 +49,11 @@ class CertifyPanel(QWidget):
     @property
     def running(self) -> bool:
         return (self.smoothing.running or self.smoothing.attack_running
-                or self.detect.running)
+                or self.detect.running or self.two_sample.running)
 
     def cancel(self) -> None:
-        self.smoothing.cancel()
-        self.detect.cancel()
+        for tab in (self.smoothing, self.detect, self.two_sample):
+            tab.cancel()
 
     # -- demo (screenshots, `python -m explorer.gui.panels.certify`) -------------
     def demo_model(self) -> str:
