@@ -46,7 +46,7 @@ lint: setup
 screenshots: setup
 	@home=$$(mktemp -d); \
 	for shot in data:data-panel attack:attack-lab training:training evaluate:evaluate \
-	            inside:inside playground:playground denoise:denoise; do \
+	            inside:inside playground:playground denoise:denoise certify:certify; do \
 	  echo "docs/$${shot#*:}.png"; \
 	  env -u EXPLORER_HOME -u EXPLORER_CONFIG_DIR HOME=$$home \
 	  QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui \

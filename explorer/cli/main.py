@@ -41,6 +41,9 @@ COMMANDS = {
     "train-denoiser": "explorer.cli.denoise:train_denoiser_command",
     "boundary": "explorer.cli.inside:boundary_command",
     "landscape": "explorer.cli.inside:landscape_command",
+    "certify": "explorer.cli.certify:certify_command",
+    "detect": "explorer.cli.detect:detect_command",
+    "two-sample": "explorer.cli.two_sample:two_sample_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -88,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the application (the default)")
     gui.add_argument("--panel", default=None,
                      help="the page to open (data, attack, training, evaluate, "
-                          "playground, inside, denoise)")
+                          "playground, inside, denoise, certify)")
     gui.add_argument("--screenshot", metavar="PNG",
                      help="render the page after its demo action, save, exit")
     gui.add_argument("--size", default="1280x800", help="window size WxH")
@@ -140,9 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
         own = sub.add_parser(name, add_help=False, prefix_chars="\0", help=helptext)
         own.add_argument("argv", nargs=argparse.REMAINDER)
 
+    from explorer.cli.detect import add_parser as add_detect_parser
     from explorer.cli.inside import add_parsers
 
     add_parsers(sub)
+    from explorer.cli import certify
+
+    certify.add_parser(sub)
+    add_detect_parser(sub)
+    from explorer.cli.two_sample import add_parser
+
+    add_parser(sub)
     return parser
 
 

@@ -72,7 +72,7 @@ def test_window_builds_with_panels_device_and_workspace(qtbot, open_window):
     window = open_window()
     assert [window.nav.item(i).text() for i in range(window.nav.count())] == [
         "Data & Model", "Attack Lab", "Training", "Evaluate & Compare",
-        "Playground", "Look Inside", "Denoiser Lab",
+        "Playground", "Look Inside", "Denoiser Lab", "Certify & Detect",
     ]
     assert window.stack.currentWidget() is window.data_panel
     assert window.nav.currentRow() == 0

@@ -6,6 +6,7 @@ from typing import Any
 
 from explorer.core.defenses.adp import AdaptiveDiversityPromoting
 from explorer.core.defenses.base import Defense
+from explorer.core.defenses.gaussian import GaussianAugmentation, SmoothAdv
 from explorer.core.defenses.methods import (
     FastAdversarialTraining,
     FreeAdversarialTraining,
@@ -37,6 +38,7 @@ REGISTRY.update((cls.name, cls) for cls in (
 
 REGISTRY.update((cls.name, cls) for cls in (
     MaxMahalanobisCenter, AdaptiveDiversityPromoting, ReverseCrossEntropy))
+REGISTRY.update((cls.name, cls) for cls in (GaussianAugmentation, SmoothAdv))
 
 
 def names() -> list[str]:

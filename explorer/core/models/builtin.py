@@ -23,6 +23,11 @@ BUILTINS: dict[str, tuple[str, str]] = {
         "small-cnn (width 32) trained on Fashion-MNIST with TRADES, eps 0.1",
         "scripts/train_robust_builtins.py --method trades",
     ),
+    "fmnist-cnn-gaussian": (
+        "small-cnn trained on Fashion-MNIST with Gaussian noise sigma 0.25, the "
+        "base classifier of randomized smoothing",
+        "scripts/train_gaussian_builtin.py",
+    ),
 }
 
 

@@ -35,6 +35,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("playground", "Playground", "playground", "PlaygroundPanel"),
     PanelSpec("inside", "Look Inside", "inside", "InsidePanel"),
     PanelSpec("denoise", "Denoiser Lab", "denoise", "DenoiserLabPanel"),
+    PanelSpec("certify", "Certify & Detect", "certify", "CertifyPanel"),
 )
 
 

@@ -93,6 +93,15 @@ class ImageGrid(QWidget):
             tile.setToolTip(caption)
         self.captions = list(captions)
 
+    def set_caption(self, index: int, caption: str) -> None:
+        """Change one tile's caption (live views: no other tile is redrawn)."""
+        tile = self._tiles[index]
+        metrics = tile.caption.fontMetrics()
+        tile.caption.setText(
+            metrics.elidedText(caption, Qt.TextElideMode.ElideRight, self.tile + 12))
+        tile.setToolTip(caption)
+        self.captions[index] = caption
+
     def set_marked(
         self, marks: Iterable[int] | dict[int, str], color: str = "#9ec5fe"
     ) -> None:
