@@ -68,6 +68,10 @@ def test_attack_with_eot_on_mixup_inference_records_it(capsys, tmp_path):
     result = _result(capsys)
     assert result["params"]["eot"] == 3
     assert result["params"]["bpda"] == "off"
+    # the random-output guardrail still fires, and says EOT is on
+    (random,) = [w for w in result["warnings"] if w.startswith("random output")]
+    assert random.endswith("EOT is on: each gradient averages 3 calls")
+    assert "use EOT" not in random
     assert 0 <= result["robust_acc"] <= result["clean_acc"]
     with Workspace.open(ws) as store:
         run = store.get(result["run_id"])

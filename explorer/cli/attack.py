@@ -149,7 +149,8 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
                 ws.add_artifact(run.id, path.name, path)
             summary["examples"] = str(folder)
         run.summary = summary
-    warnings = guardrail_warnings(model, dataset, device, results["clean_acc"])
+    warnings = guardrail_warnings(model, dataset, device, results["clean_acc"],
+                                  eot=int(cfg.get("eot", 1)))
     return {**summary, "model": ns.model, "data": ns.data, "split": ns.split,
             "device": str(device), "run_id": run.id, "warnings": warnings,
             **skipped_files(dataset)}

@@ -210,14 +210,15 @@ def load_data(name: str, split: str, root: Any = None,
 
 
 def guardrail_warnings(model: Any, dataset: Any, device: Any,
-                       clean_acc: float | None) -> list[str]:
+                       clean_acc: float | None, eot: int = 1) -> list[str]:
     """The model's guardrail warnings on the first images (softmax, random
-    output, train mode, near chance), each also said on stderr."""
+    output, train mode, near chance), each also said on stderr; ``eot``: the
+    EOT passes the attacks used."""
     from explorer.core.models import guardrails
 
     x, _ = dataset.as_tensors(0, min(16, len(dataset)))
     found = guardrails.check(model, x.to(device), clean_acc=clean_acc,
-                             num_classes=len(dataset.classes))
+                             num_classes=len(dataset.classes), eot=eot)
     for text in found:
         sys.stderr.write(f"warning: {text}\n")
     return found

@@ -198,7 +198,8 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
 
     results["models"] = [
         {**e, **shared, "warnings": guardrail_warnings(
-            models[e["model"]], dataset, device, e.get("clean_acc"))}
+            models[e["model"]], dataset, device, e.get("clean_acc"),
+            eot=settings.get("eot", 1))}
         for e in results["models"]]
     return {**results, **shared}
 

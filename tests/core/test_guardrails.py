@@ -69,6 +69,16 @@ def test_noise_in_the_forward_pass_is_random_output():
     assert "EOT" in found[0].fix
 
 
+def test_with_eot_the_random_output_warning_says_it_is_on():
+    (asked,) = guardrails.check(_Noisy().eval(), X)
+    assert asked.endswith("before reporting robust accuracy")
+    (told,) = guardrails.check(_Noisy().eval(), X, eot=5)
+    assert told.startswith("random output: two identical calls differ")
+    assert told.endswith("EOT is on: each gradient averages 5 calls")
+    assert guardrails.check(_Softmax().eval(), X, eot=5) == guardrails.check(
+        _Softmax().eval(), X)  # other warnings as they were
+
+
 def test_dropout_left_on_is_train_mode_and_nothing_changes():
     model = _Dropout().train()
     found = guardrails.output_warnings(model, X)
