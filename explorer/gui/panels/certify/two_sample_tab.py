@@ -88,7 +88,8 @@ class NullHistogram(pg.PlotWidget):
                                        name="null, attacked pair")
         self.stat_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#1f77b4", width=3),
                                          label="clean",
-                                         labelOpts={"position": 0.9,
+                                         # below the legend in the top corner
+                                         labelOpts={"position": 0.6,
                                                     "color": "#1f77b4"})
         self.attacked_line = pg.InfiniteLine(
             angle=90, pen=pg.mkPen("#d62728", width=3, style=Qt.PenStyle.DashLine),
