@@ -33,6 +33,8 @@ def test_json_gives_auc_threshold_and_records_a_run(capsys, tmp_path):
     assert isinstance(result["threshold"], float)
     assert result["detectors"]["kd"]["auc_adaptive"] == result["auc_adaptive"]
     assert result["fit_split"] == "train"
+    assert result["model"] == STD
+    assert result["training_method"] == "standard"
     assert result["n"] == 24
     assert 0 < result["n_adv"] <= result["n_clean"] <= 24
     assert any("dropout" in note for note in result["notes"])
@@ -47,8 +49,9 @@ def test_text_output_names_the_numbers(capsys, tmp_path):
                         "--n", "16", "--steps", "3", "--eps", "26/255")
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0].startswith("detector non-me on fmnist-cnn-standard: pgd at "
-                               "l-inf eps 0.101961 (3 steps) on 16 images")
+    assert lines[0].startswith("detector non-me on fmnist-cnn-standard (trained: "
+                               "standard): pgd at l-inf eps 0.101961 (3 steps) on "
+                               "16 images")
     assert "AUC" in lines[2]
     assert "TPR" in lines[2]
     assert "not trained with reverse cross-entropy" in out

@@ -42,8 +42,8 @@ def test_the_wheel_holds_the_data_set_and_the_models(wheel):
                if n.startswith("explorer/resources/models/")}
     assert {"fmnist-cnn-standard.safetensors", "fmnist-cnn-pgdat.safetensors",
             "fmnist-cnn-trades.safetensors", "dncnn-fmnist-standard.safetensors",
-            "dncnn-fmnist-hat.safetensors", "fmnist-cnn-gaussian.safetensors"
-            } <= shipped
+            "dncnn-fmnist-hat.safetensors", "fmnist-cnn-gaussian.safetensors",
+            "fmnist-cnn-rce.safetensors"} <= shipped
     assert not any(n.startswith(("tests/", "scripts/", "bench/")) for n in names)
 
 

@@ -5,9 +5,11 @@ The detector is fitted on the first ``--fit-n`` images of the training split
 of ``--data``, then scores the first ``--n`` images of ``--split`` (default
 test) the model classifies right and their adversarial versions that fool
 it. ``--adaptive`` also runs PGD that minimises the detector's score and
-reports the AUC after it. Prints one line per number, or with ``--json``
-JSON lines whose last holds ``auc``, ``tpr_at_5fpr``, ``threshold`` (and
-``auc_adaptive``); one recorded ``detect`` run.
+reports the AUC after it. Prints one line per number (the first names the
+model and the training method its metadata records), or with ``--json`` JSON
+lines whose last holds ``auc``, ``tpr_at_5fpr``, ``threshold`` (and
+``auc_adaptive``), ``model`` and ``training_method``; one recorded ``detect``
+run.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def detect_command(args: argparse.Namespace) -> int:
         results = run_job(events, token, as_json=args.json, recorder=run.record,
                           title=title)
         run.summary = {k: results.get(k) for k in (
-            "detector", "auc", "tpr_at_5fpr", "threshold", "auc_adaptive",
-            "n_clean", "n_adv")}
+            "detector", "training_method", "auc", "tpr_at_5fpr", "threshold",
+            "auc_adaptive", "n_clean", "n_adv")}
     results = {**results, "model": args.model, "data": args.data,
                "split": args.split, "fit_split": config["fit_split"],
                "device": str(device), "run_id": run.id, **skipped_files(dataset)}
@@ -125,9 +127,11 @@ def detect_command(args: argparse.Namespace) -> int:
 def summary_text(r: dict[str, Any]) -> str:
     """The result as a few lines of text."""
     d = r["detectors"][r["detector"]]
-    lines = [f"detector {r['detector']} on {r['model']}: {r['attack']} at l-inf eps "
-             f"{r['eps']:g} ({r['steps']} steps) on {r['n']} images of {r['data']} "
-             f"({r['split']}); fitted on {r['fit_n']} images ({r['fit_split']})",
+    trained = f" (trained: {r['training_method']})" if r.get("training_method") else ""
+    lines = [f"detector {r['detector']} on {r['model']}{trained}: {r['attack']} at "
+             f"l-inf eps {r['eps']:g} ({r['steps']} steps) on {r['n']} images of "
+             f"{r['data']} ({r['split']}); fitted on {r['fit_n']} images "
+             f"({r['fit_split']})",
              f"  {r['n_clean']} clean images classified right, {r['n_adv']} "
              f"adversarial that fool the model",
              f"  AUC {d['auc']:.3f}, TPR {d['tpr_at_5fpr']:.3f} at 5% FPR "

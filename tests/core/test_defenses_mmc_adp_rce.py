@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 from trainer_calls import fit
 
 from explorer.core import data, defenses, models
+from explorer.core.certify.detect import make_detector, non_max_entropy
 from explorer.core.data.base import ArrayDataset
 from explorer.core.defenses.adp import Ensemble, log_diversity, make_ensemble
 from explorer.core.defenses.methods import _pgd_linf
@@ -133,12 +136,36 @@ def _auc(neg: torch.Tensor, pos: torch.Tensor) -> float:
     return float((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean())
 
 
-def test_kdensity_flags_pgd_examples_of_an_rce_model(sets):
+@pytest.fixture(scope="module")
+def rce_mlp(sets):
+    """An MLP trained with RCE on 512 mini training images, its losses."""
     x, y = _xy(sets[2], 512)
     model = _mlp(hidden=64)
     losses = _sgd(model, defenses.create("rce"), x, y, 240, lr=0.05)
+    return model.eval(), x, y, losses
+
+
+def test_an_rce_model_predicts_with_its_output_and_non_me_reads_it(sets, rce_mlp):
+    # Pang et al. predict from softmax(-Z); the model's output is -Z, so its
+    # own argmax is the prediction (Z's argmax is the class it rules out) and
+    # the non-ME detector, reading softmax(model(x)), sees the near-uniform
+    # non-maximal predictions RCE trains for: entropy close to log(L - 1).
+    model = rce_mlp[0]
+    tx, ty = _xy(sets[1], 200)
+    with torch.no_grad():
+        out = model(tx)
+    assert (out.argmax(1) == ty).float().mean() > 0.6
+    assert (out.argmin(1) == ty).float().mean() < 0.05
+    detector = make_detector("non-me")
+    detector.fit(model, None)
+    h = -detector.score(tx)
+    assert h.median() > math.log(9) - 0.05
+    assert torch.allclose(h, non_max_entropy(out))
+
+
+def test_kdensity_flags_pgd_examples_of_an_rce_model(sets, rce_mlp):
+    model, x, y, losses = rce_mlp
     assert losses[-1] < losses[0]
-    model.eval()
     tx, ty = _xy(sets[1], 200)
     with torch.no_grad():
         right = model(tx).argmax(1) == ty

@@ -156,3 +156,23 @@ def test_adaptive_attack_lowers_the_auc(detected):
     for name in ("kd", "non-me", "lid"):
         assert per[name]["auc_adaptive"] is not None
         assert per[name]["auc_adaptive"] < per[name]["auc"] - 0.1, (name, per[name])
+
+
+@pytest.mark.slow
+def test_rce_training_makes_non_me_separate_better():
+    """Pang et al.'s point: non-ME flags PGD examples of the reverse
+    cross-entropy built-in better than those of the plain cross-entropy one,
+    attacked alike (PGD-20 at l-inf eps 0.1 on the first 200 mini test
+    images; measured AUC 0.82 against 0.73)."""
+    from explorer.core import data
+
+    test = data.load("fashion-mnist-mini", "test")
+    auc = {}
+    for name in ("fmnist-cnn-standard", "fmnist-cnn-rce"):
+        *_, done = detect_job(models.load_builtin(name), test, detector="non-me",
+                              eps=0.1, steps=20, n=200, fit_n=20)
+        r = done.results
+        assert r["n_adv"] >= 150, (name, r["n_adv"])
+        assert r["training_method"] == name.rsplit("-", 1)[1]
+        auc[name] = r["auc"]
+    assert auc["fmnist-cnn-rce"] > auc["fmnist-cnn-standard"] + 0.05, auc

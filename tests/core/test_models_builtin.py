@@ -99,3 +99,19 @@ def test_torchscript_class_count_is_probed(tmp_path):
     data = SimpleNamespace(name="cifar100", shape=(1, 28, 28), classes=range(100))
     with pytest.raises(models.ModelError, match="10 outputs, but data set 'cifar100'"):
         models.check_compatible(_torchscript(tmp_path, (1, 28, 28)), data)
+
+
+def test_the_rce_builtin_predicts_within_a_few_points_of_the_standard_one():
+    """fmnist-cnn-rce is trained with reverse cross-entropy; its output is the
+    negated logits, so its argmax is the prediction and it stays accurate."""
+    from explorer.core import data
+
+    x, y = data.load("fashion-mnist-mini", "test").as_tensors()
+    rce = models.load_builtin("fmnist-cnn-rce")
+    assert rce.meta.training["method"] == "rce"
+    assert rce.meta.training["selected_on"] == "validation"
+    with torch.no_grad():
+        acc = {name: (models.load_builtin(name)(x).argmax(1) == y).float().mean().item()
+               for name in (BUILTIN, "fmnist-cnn-rce")}
+    assert acc["fmnist-cnn-rce"] >= 0.88
+    assert acc["fmnist-cnn-rce"] >= acc[BUILTIN] - 0.03, acc

@@ -55,6 +55,9 @@ def test_run_draws_one_roc_per_detector_with_its_auc(qtbot, ctx, fmnist, tab):
         f"non-me: AUC {r['detectors']['non-me']['auc']:.3f}"]
     assert f"AUC {r['detectors']['kd']['auc']:.3f}" in tab.summary.text()
     assert "not trained with reverse cross-entropy" in tab.notes.text()
+    assert r["training_method"] == "standard"
+    assert tab.summary.text().startswith(f"Model <b>{STD}</b> (trained: standard)")
+    assert f"ROC on {STD}:" in tab.plot.getPlotItem().titleLabel.text
     assert r["n_adv"] > 0
     plot = tab.plot.getPlotItem()
     assert plot.getAxis("bottom").labelText == "false positive rate"

@@ -55,6 +55,7 @@ from explorer.core.certify.detectors import (
     lid_estimates,
     make_detector,
     non_max_entropy,
+    training_method,
 )
 from explorer.core.data.batching import batches
 from explorer.core.device import device_of
@@ -71,7 +72,7 @@ FPR_TARGET = 0.05
 BATCH = 250
 __all__ = ["DETECTORS", "TITLES", "Detector", "FitSet", "Roc", "adaptive_attack",
            "check_settings", "detect_attack", "detect_job", "lid_estimates",
-           "make_detector", "non_max_entropy", "roc"]
+           "make_detector", "non_max_entropy", "roc", "training_method"]
 
 
 # -- ROC -----------------------------------------------------------------------------
@@ -274,6 +275,7 @@ def detect_job(
     the first detector's ``auc``, ``tpr_at_5fpr``, ``threshold`` at the top
     level, ``n``, ``n_clean`` (test images classified right), ``n_adv`` (of
     those, fooled by the attack), ``fit_n``, ``attack``, ``eps``, ``steps``,
+    ``training_method`` (what the model's metadata records, or None),
     ``notes``, ``seconds``."""
     s = check_settings(detector, attack, eps, n, steps, fit_n)
     token = token or CancelToken()
@@ -378,7 +380,9 @@ def detect_job(
         **({"auc_adaptive": first.get("auc_adaptive")} if adaptive else {}),
         "n": len(x), "n_clean": len(x_ok), "n_adv": len(adv_ok), "fit_n": len(fit_x),
         "attack": s.stage.name, "eps": s.stage.eps, "steps": steps,
-        "adaptive": adaptive, "seed": seed, "notes": list(dict.fromkeys(notes)),
+        "adaptive": adaptive, "seed": seed,
+        "training_method": training_method(model) or None,
+        "notes": list(dict.fromkeys(notes)),
         "seconds": time.perf_counter() - started,
     })
 

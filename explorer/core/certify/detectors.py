@@ -33,6 +33,13 @@ class FitSet:
     noisy_x: Tensor
 
 
+def training_method(model: nn.Module) -> str:
+    """The training method the model's metadata records ("rce", "standard",
+    ...), or "" when it records none."""
+    training = getattr(getattr(model, "meta", None), "training", None) or {}
+    return str(training.get("method", "") or "")
+
+
 def _has_features(model: nn.Module) -> bool:
     return callable(getattr(model, "features", None)) and isinstance(
         getattr(model, "head", None), nn.Module)
@@ -106,8 +113,7 @@ class NonMaxEntropy(Detector):
 
     def fit(self, model: nn.Module, fit: FitSet | None) -> None:
         super().fit(model, fit)
-        method = str(getattr(getattr(model, "meta", None), "training", {})
-                     .get("method", ""))
+        method = training_method(model)
         if method != "rce":
             self.notes.append(
                 "non-me: the model was not trained with reverse cross-entropy "

@@ -28,6 +28,11 @@ BUILTINS: dict[str, tuple[str, str]] = {
         "base classifier of randomized smoothing",
         "scripts/train_gaussian_builtin.py",
     ),
+    "fmnist-cnn-rce": (
+        "small-cnn trained on Fashion-MNIST with reverse cross-entropy (Pang et "
+        "al. 2018), the model for the non-maximal-entropy detector",
+        "scripts/train_rce_builtin.py",
+    ),
 }
 
 

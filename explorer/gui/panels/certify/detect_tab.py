@@ -7,11 +7,14 @@ first ``n`` images and their adversarial versions (the chosen attack at
 eps). One ``detect_job`` runs through the runner with progress and cancel;
 each detector's ROC curve is drawn as it is ready, its AUC in the legend.
 "Adaptive attack" also attacks each detector itself (PGD that lowers its
-score) and draws the ROC after it dashed, in the same colour.
+score) and draws the ROC after it dashed, in the same colour. The plot's
+title and the summary name the model scored and the training method its
+metadata records (non-ME is meant for reverse cross-entropy models).
 """
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -58,7 +61,7 @@ class RocPlot(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         plot = self.getPlotItem()
-        plot.setTitle("ROC: clean (negatives) vs adversarial (positives)")
+        self.set_model("")
         plot.setLabel("bottom", "false positive rate")
         plot.setLabel("left", "true positive rate")
         plot.showGrid(x=True, y=True, alpha=0.25)
@@ -72,6 +75,12 @@ class RocPlot(pg.PlotWidget):
         self.legend = plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
         self.curves: dict[str, pg.PlotDataItem] = {}  # "kd", "kd (adaptive)", …
         self.order: list[str] = []
+
+    def set_model(self, label: str) -> None:
+        """Title the plot with the model the curves belong to ("" for none)."""
+        on = f" on {label}" if label else ""
+        self.getPlotItem().setTitle(
+            f"ROC{on}: clean (negatives) vs adversarial (positives)")
 
     def clear_curves(self, detectors: list[str]) -> None:
         for item in self.curves.values():
@@ -107,6 +116,7 @@ class DetectTab(QWidget, FollowsJob):
         super().__init__(parent)
         self.ctx = ctx
         self.results: dict[str, Any] | None = None
+        self.model_label = ""  # the model of the last run, as the session named it
         self.detectors = QListWidget()
         for name in detect.DETECTORS:
             item = QListWidgetItem(name)
@@ -216,6 +226,8 @@ class DetectTab(QWidget, FollowsJob):
         self.summary.clear()
         self.notes.clear()
         self.plot.clear_curves(names)
+        self.model_label = str(s.model_source or "the session's model")
+        self.plot.set_model(self.model_label)
         handle = self.ctx.runner.start(
             detect.detect_job, name="detectors", slot=SLOT,
             job_args=(s.model, s.dataset), recorder=recorder, detector=tuple(names),
@@ -237,7 +249,10 @@ class DetectTab(QWidget, FollowsJob):
     @Slot(dict)
     def _on_done(self, results: dict) -> None:
         self.results = results
-        lines = []
+        method = results.get("training_method")
+        lines = [f"Model <b>{escape(self.model_label)}</b>"
+                 + (f" (trained: {escape(method)})" if method else
+                    " (no training method recorded)")]
         for name, r in results["detectors"].items():
             line = (f"<b>{name}</b>: AUC {r['auc']:.3f}, TPR {r['tpr_at_5fpr']:.2f} "
                     "at 5% FPR")
