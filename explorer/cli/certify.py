@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 
 from explorer.cli.common import (
-    UsageError,
     add_data_flags,
     add_model_file_flags,
     load_data,
     model_from_flags,
+    naming_flag,
     skipped_files,
 )
 from explorer.cli.running import RecordedRun, print_result, run_job
@@ -55,27 +55,21 @@ def add_parser(sub) -> None:
 def _values(args: argparse.Namespace) -> dict:
     """The numeric flags, validated; a bad one raises naming its flag."""
     from explorer.core.certify.smoothing import check_params, check_radii
-    from explorer.core.params import Param, ParamError
+    from explorer.core.params import Param
 
     flags = {"sigma": "--sigma", "samples0": "--samples0", "samples": "--samples",
              "alpha": "--alpha", "batch_size": "--batch"}
     values = {}
     for name, flag in flags.items():
         raw = getattr(args, "batch" if name == "batch_size" else name)
-        try:
+        with naming_flag(flag):
             values.update(check_params(**{name: raw}))
-        except ParamError as exc:
-            raise UsageError(f"{flag}: {exc}") from None
     for name, flag in (("n", "--n"), ("seed", "--seed")):
         spec = Param(name, int, 0, minimum=1 if name == "n" else 0)
-        try:
+        with naming_flag(flag):
             values[name] = spec.validate(getattr(args, name))
-        except ParamError as exc:
-            raise UsageError(f"{flag}: {exc}") from None
-    try:
+    with naming_flag("--radii"):
         values["radii"] = check_radii(args.radii.split(","))
-    except ParamError as exc:
-        raise UsageError(f"--radii: {exc}") from None
     return values
 
 

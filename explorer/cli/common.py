@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,6 +22,18 @@ class CliError(Exception):
 
 class UsageError(CliError):
     """The command line itself is wrong (argparse's convention: exit code 2)."""
+
+
+@contextmanager
+def naming_flag(flag: str) -> Iterator[None]:
+    """A bad value found inside (a core ``ParamError``) becomes a usage error,
+    exit code 2, its one line starting with ``flag``."""
+    from explorer.core.params import ParamError
+
+    try:
+        yield
+    except ParamError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 class OneLineParser(argparse.ArgumentParser):

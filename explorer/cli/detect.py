@@ -18,11 +18,11 @@ import argparse
 from typing import Any
 
 from explorer.cli.common import (
-    UsageError,
     add_data_flags,
     add_model_file_flags,
     load_data,
     model_from_flags,
+    naming_flag,
     skipped_files,
 )
 
@@ -58,25 +58,21 @@ def add_parser(sub) -> None:
 
 def check_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The core settings from the flags; a bad one is one line naming its
-    flag (exit code 1)."""
+    flag (exit code 2)."""
     from explorer.core.certify import detect
-    from explorer.core.params import Param, ParamError
+    from explorer.core.params import Param
 
-    try:
+    with naming_flag("--eps"):
         eps = (detect.DEFAULT_EPS if args.eps is None
                else Param("eps", float, 0.1).parse(str(args.eps)))
-    except ParamError as exc:
-        raise UsageError(f"--eps: {exc}") from None
     given = {"detector": args.detector, "attack": args.attack, "eps": eps,
              "n": args.n, "steps": args.steps, "fit_n": args.fit_n}
     core = {"attack": detect.DEFAULT_ATTACK, "n": detect.DEFAULT_N,
             "steps": detect.DEFAULT_STEPS, "fit_n": detect.DEFAULT_FIT_N}
     values = {k: core[k] if v is None else v for k, v in given.items()}
     for key, value in values.items():
-        try:
+        with naming_flag(f"--{key.replace('_', '-')}"):
             detect.check_settings(**{key: value})
-        except ParamError as exc:
-            raise UsageError(f"--{key.replace('_', '-')}: {exc}") from None
     return values
 
 

@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from explorer.cli.common import UsageError
+from explorer.cli.common import UsageError, naming_flag
 
 SUITES = ("quick", "standard", "multi", "autoattack", "custom")
 DEFAULT_EPS = 0.1
@@ -130,16 +130,13 @@ def _settings(ns: argparse.Namespace) -> dict[str, Any]:
     """The suite keywords given on the command line, eps defaulted; --eot and
     --bpda validated (UsageError naming the flag)."""
     from explorer.core.attacks.eot import GRADIENT_PARAMS
-    from explorer.core.params import ParamError
 
     settings = {k: getattr(ns, k) for k in _SUITE_ONLY if getattr(ns, k) is not None}
     settings.setdefault("eps", DEFAULT_EPS)
     for param in GRADIENT_PARAMS:
         if param.name in settings:
-            try:
+            with naming_flag(param.flag):
                 settings[param.name] = param.validate(settings[param.name])
-            except ParamError as exc:
-                raise UsageError(f"{param.flag}: {exc}") from None
     return settings
 
 

@@ -23,6 +23,7 @@ from explorer.cli.common import (
     OneLineParser,
     UsageError,
     load_data,
+    naming_flag,
     skipped_files,
 )
 from explorer.cli.running import (
@@ -148,7 +149,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]
 
 def _config(ns: argparse.Namespace):
     from explorer.core import defenses
-    from explorer.core.params import Param, ParamError
+    from explorer.core.params import Param
 
     for flag, value in (("--epochs", ns.epochs), ("--batch-size", ns.batch_size),
                         ("--eval-steps", ns.eval_steps), ("--eval-n", ns.eval_n)):
@@ -163,11 +164,9 @@ def _config(ns: argparse.Namespace):
                        f"{ns.val_fraction:g}")
     if ns.val_max < 1:
         raise CliError(f"--val-max must be at least 1, got {ns.val_max}")
-    try:
+    with naming_flag("--eval-eps"):
         eval_eps = Param("eval_eps", float, 0.1, minimum=0, maximum=1).validate(
             ns.eval_eps)
-    except ParamError as exc:
-        raise UsageError(f"--eval-eps: {exc}") from None
     params = defenses.create(ns.defense, **ns.defense_params).cfg
     return defenses.TrainingConfig(
         data=ns.data, root=ns.root, arch=ns.arch or DEFAULT_ARCH,

@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from explorer.cli.common import UsageError
+from explorer.cli.common import naming_flag
 
 PREFIX = "wrap_"
 
@@ -36,12 +36,9 @@ def add_wrapper_flags(parser: argparse.ArgumentParser, name: str) -> None:
 
 def _spec(name: str):
     from explorer.core.defenses import wrapper_spec
-    from explorer.core.params import ParamError
 
-    try:
+    with naming_flag("--wrap"):
         return wrapper_spec(name)
-    except ParamError as exc:
-        raise UsageError(f"--wrap: {exc}") from None
 
 
 def wrapper_values(ns: argparse.Namespace) -> dict[str, Any]:
