@@ -22,6 +22,12 @@ Per batch:
 The generator is built at the first batch (its input channels come from the
 data) with weights seeded from the method's generator; its weights and Adam
 state go into ``state_dict()`` so a resumed run continues exactly.
+
+The switches ``ac`` and ``mng`` reproduce the paper's component ablation:
+both off is SAT (step 1 only, no generator), ``ac`` alone is SAT+AC (the
+consistency term over the clean and adversarial predictions, no generator),
+both on (the default) is SAT+AC+MNG. ``mng`` without ``ac`` is refused: the
+generated samples enter the loss only through the consistency term.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from explorer.core.defenses.multi import PARAMS, StochasticAdversarial
-from explorer.core.params import Param
+from explorer.core.params import Param, ParamError
 
 _TINY = 1e-12
 MNG_PARAMS = (
@@ -47,6 +53,10 @@ MNG_PARAMS = (
           "lookahead in the meta update", minimum=1e-7, maximum=10.0),
     Param("gen_width", int, 16, "channels of the noise generator's hidden "
           "conv layers", minimum=1, maximum=256),
+    Param("ac", bool, True, "adversarial consistency (JS) term; off with mng "
+          "off is SAT"),
+    Param("mng", bool, True, "meta noise generator (needs ac); off with ac on "
+          "is SAT+AC"),
 )  # fmt: skip
 
 
@@ -92,9 +102,14 @@ class MetaNoiseConsistency(StochasticAdversarial):
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**values)
+        if self.cfg["mng"] and not self.cfg["ac"]:
+            raise ParamError("mng needs ac: the generated samples enter the loss "
+                             "only through the consistency term (set ac=true, or "
+                             "mng=false for SAT)")
         self.noise_gen: NoiseGenerator | None = None
         self.gen_opt: torch.optim.Adam | None = None
         self.last_meta_loss: float | None = None
+        self.last_consistency: float | None = None
         self._pending: dict[str, Any] | None = None
 
     # -- the generator ---------------------------------------------------------
@@ -158,18 +173,27 @@ class MetaNoiseConsistency(StochasticAdversarial):
     # -- the defense -----------------------------------------------------------
 
     def loss(self, model, x, y, generator):
-        if self.noise_gen is None:
+        use_mng, use_ac = self.cfg["mng"], self.cfg["ac"]
+        if use_mng and self.noise_gen is None:
             self._build(x, generator)
         norm = self.last_norm = self.draw(generator)
         x_adv = self.adversarial(model, x, y, generator, norm)
-        self.last_meta_loss = self.meta_step(model, x, y, x_adv, generator, norm)
-        with torch.no_grad():
-            x_aug = self.augment(x, generator, norm)
+        self.last_consistency = None
+        if not use_ac:  # SAT
+            logits_adv = model(x_adv)
+            return F.cross_entropy(logits_adv, y), logits_adv
+        inputs = [x, x_adv]
+        if use_mng:
+            self.last_meta_loss = self.meta_step(model, x, y, x_adv, generator,
+                                                 norm)
+            with torch.no_grad():
+                inputs.append(self.augment(x, generator, norm))
         # Separate passes, as the paper: batch norm sees one kind of input each.
-        logits_clean, logits_adv, logits_aug = model(x), model(x_adv), model(x_aug)
-        loss = F.cross_entropy(logits_adv, y) + self.cfg["beta"] * consistency_loss(
-            logits_clean, logits_adv, logits_aug)
-        return loss, logits_adv
+        logits = [model(inp) for inp in inputs]
+        consistency = consistency_loss(*logits)
+        self.last_consistency = float(consistency.detach())
+        loss = F.cross_entropy(logits[1], y) + self.cfg["beta"] * consistency
+        return loss, logits[1]
 
     def state_dict(self) -> dict[str, Any]:
         if self.noise_gen is None:

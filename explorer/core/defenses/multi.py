@@ -8,6 +8,8 @@
   with the highest loss (an attack on the union of the balls).
 - ``sat`` (Madaan et al. 2021, stochastic adversarial training): one threat
   model per batch, drawn uniformly with the method's generator.
+- ``pgd-at-l2`` / ``pgd-at-l1``: single-norm PGD-AT in the l2 or l1 ball (the
+  Adv₂ / Adv₁ baselines of Madaan et al.), with the same budgets and steps.
 
 Every attack runs with the model frozen; the update pass is in train mode.
 Budgets are in pixel units; step sizes are ``alpha_ratio · eps / steps``.
@@ -178,3 +180,38 @@ class StochasticAdversarial(_MultiNorm):
         self.last_norm = self.draw(generator)
         logits = model(self.adversarial(model, x, y, generator, self.last_norm))
         return F.cross_entropy(logits, y), logits
+
+
+class _SingleNorm(_MultiNorm):
+    """PGD-AT in one l2 or l1 ball: cross-entropy on PGD examples of ``norm``."""
+
+    norm: str
+
+    def loss(self, model, x, y, generator):
+        logits = model(self.adversarial(model, x, y, generator, self.norm))
+        return F.cross_entropy(logits, y), logits
+
+
+def _only(*names: str) -> tuple[Param, ...]:
+    return tuple(p for p in PARAMS if p.name in names)
+
+
+class PGDAdversarialTrainingL2(_SingleNorm):
+    name = "pgd-at-l2"
+    title = "PGD adversarial training, l2"
+    norm = "l2"
+    params = _only("eps_l2", "steps", "alpha_ratio")
+    description = ("Madry et al. 2018 in the l2 ball (Adv₂ of Madaan et al. "
+                   "2021): minimise cross-entropy on PGD examples from a random "
+                   "start in the l2 ball ∩ box.")
+
+
+class PGDAdversarialTrainingL1(_SingleNorm):
+    name = "pgd-at-l1"
+    title = "PGD adversarial training, l1"
+    norm = "l1"
+    params = _only("eps_l1", "steps", "alpha_ratio", "l1_sparsity")
+    description = ("Madry et al. 2018 in the l1 ball (Adv₁ of Madaan et al. "
+                   "2021): minimise cross-entropy on PGD examples whose sparse "
+                   "steps move the top share of pixels, projected onto the l1 "
+                   "ball ∩ box.")

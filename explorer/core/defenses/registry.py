@@ -20,6 +20,8 @@ from explorer.core.defenses.multi import (
     AdvAvg,
     AdvMax,
     MultiSteepestDescent,
+    PGDAdversarialTrainingL1,
+    PGDAdversarialTrainingL2,
     StochasticAdversarial,
 )
 from explorer.core.defenses.noilin import NoiLIn
@@ -39,6 +41,8 @@ REGISTRY.update((cls.name, cls) for cls in (
 REGISTRY.update((cls.name, cls) for cls in (
     MaxMahalanobisCenter, AdaptiveDiversityPromoting, ReverseCrossEntropy))
 REGISTRY.update((cls.name, cls) for cls in (GaussianAugmentation, SmoothAdv))
+REGISTRY.update((cls.name, cls) for cls in (PGDAdversarialTrainingL2,
+                                            PGDAdversarialTrainingL1))
 
 
 def names() -> list[str]:
