@@ -208,3 +208,31 @@ def test_a_cifar_run_trains_with_crop_and_flip(capsys, tmp_path, flags):
     with Workspace.open(ws) as store:
         assert store.get(last["run_id"]).config["augment"] == "crop-flip"
     assert models.load(last["best"]).meta.training["augment"] == "crop-flip"
+
+
+@pytest.mark.parametrize(("defense", "params"), [
+    ("distillation", {"temperature": 5.0, "teacher": "fmnist-cnn-standard"}),
+    ("ensemble-at", {"eps": 0.05, "static": "fmnist-cnn-standard,fmnist-cnn-pgdat"}),
+])  # fmt: skip
+def test_classic_defenses_train_and_are_listed(capsys, tmp_path, defense, params):
+    flags = [x for k, v in params.items() for x in (f"--{k}", str(v))]
+    code = main(["--workspace", str(tmp_path / "ws"), *BASE, "--defense", defense,
+                 *flags, "--epochs", "1", "--json"])
+    assert code == 0
+    last = _lines(capsys)[-1]
+    assert (last["defense"], last["params"]) == (defense, params)
+    assert main(["defenses", "list"]) == 0
+    assert any(line.split()[:1] == [defense]
+               for line in capsys.readouterr().out.splitlines())
+
+
+def test_a_static_model_of_another_shape_is_one_line(capsys, tmp_path):
+    cifar_folder(tmp_path / "cifar")
+    code = main(["--workspace", str(tmp_path / "ws"), *BASE, "--data", "cifar10",
+                 "--root", str(tmp_path / "cifar"), "--defense", "ensemble-at",
+                 "--epochs", "1", "--batch-size", "8"])
+    assert code == 2  # a parameter that does not fit: a usage error
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert ("static: built-in model 'fmnist-cnn-standard' takes inputs of shape "
+            "(1, 28, 28), but the model being trained takes (3, 32, 32)") in err

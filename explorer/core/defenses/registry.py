@@ -6,6 +6,10 @@ from typing import Any
 
 from explorer.core.defenses.adp import AdaptiveDiversityPromoting
 from explorer.core.defenses.base import Defense
+from explorer.core.defenses.classic import (
+    DefensiveDistillation,
+    EnsembleAdversarialTraining,
+)
 from explorer.core.defenses.gaussian import GaussianAugmentation, SmoothAdv
 from explorer.core.defenses.methods import (
     FastAdversarialTraining,
@@ -43,6 +47,8 @@ REGISTRY.update((cls.name, cls) for cls in (
 REGISTRY.update((cls.name, cls) for cls in (GaussianAugmentation, SmoothAdv))
 REGISTRY.update((cls.name, cls) for cls in (PGDAdversarialTrainingL2,
                                             PGDAdversarialTrainingL1))
+REGISTRY.update((cls.name, cls) for cls in (
+    DefensiveDistillation, EnsembleAdversarialTraining))
 
 
 def names() -> list[str]:
