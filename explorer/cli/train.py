@@ -78,6 +78,17 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--init-arch", metavar="ARCH",
                    help="architecture of a weights-only --init-from file "
                         "(.pt/.pth, or safetensors without our metadata)")
+    p.add_argument("--noilin", action="store_true",
+                   help="wrap the (adversarial) defense in NoiLIn: labels flipped "
+                        "at a rate that grows when validation robust accuracy "
+                        "drops (Zhang et al. 2022)")
+    for flag, meta in (("--noilin-rate", "initial share of flipped labels "
+                        "(default 0.05)"),
+                       ("--noilin-growth", "relative rate increase after a drop "
+                        "in validation robust accuracy (default 0.05)"),
+                       ("--noilin-rate-max", "largest share of flipped labels "
+                        "(default 0.6)")):
+        p.add_argument(flag, metavar="X", help=f"with --noilin: {meta}")
     p.add_argument("--data", default="fashion-mnist-mini", help="data set name")
     p.add_argument("--root", help="folder of a torchvision or image-folder set")
     p.add_argument("--epochs", type=int, default=10)
@@ -168,15 +179,43 @@ def _config(ns: argparse.Namespace):
         eval_eps = Param("eval_eps", float, 0.1, minimum=0, maximum=1).validate(
             ns.eval_eps)
     params = defenses.create(ns.defense, **ns.defense_params).cfg
+    noilin = _noilin(ns, params)
     return defenses.TrainingConfig(
         data=ns.data, root=ns.root, arch=ns.arch or DEFAULT_ARCH,
         arch_params=ns.arch_params, init_from=ns.init_from, init_arch=ns.init_arch,
-        defense=ns.defense, params=params, epochs=ns.epochs,
+        defense=ns.defense, params=params, noilin=noilin, epochs=ns.epochs,
         batch_size=ns.batch_size, optimizer=ns.optimizer, lr=ns.lr,
         schedule=ns.schedule, seed=ns.seed, augment=ns.augment, eval_eps=eval_eps,
         eval_steps=ns.eval_steps, eval_n=ns.eval_n, val_fraction=ns.val_fraction,
         val_max=ns.val_max, checkpoint_minutes=ns.checkpoint_minutes,
         limit_train=ns.limit_train)
+
+
+NOILIN_FLAGS = (("rate", "--noilin-rate"), ("growth", "--noilin-growth"),
+                ("rate_max", "--noilin-rate-max"))
+
+
+def _noilin(ns: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The NoiLIn wrapper's values (None without --noilin), each bad one a
+    usage error naming its flag."""
+    from explorer.core import defenses
+    from explorer.core.defenses.noilin import WRAPPER_PARAMS
+
+    given = {key: getattr(ns, key_flag.lstrip("-").replace("-", "_"))
+             for key, key_flag in NOILIN_FLAGS}
+    if not ns.noilin:
+        extra = [flag for key, flag in NOILIN_FLAGS if given[key] is not None]
+        if extra:
+            raise UsageError(f"{extra[0]} is a parameter of --noilin; add --noilin")
+        return None
+    values: dict[str, Any] = {}
+    spec = {p.name: p for p in WRAPPER_PARAMS}
+    for key, flag in NOILIN_FLAGS:
+        if given[key] is not None:
+            with naming_flag(flag):
+                values[key] = spec[key].validate(given[key])
+    with naming_flag("--noilin"):
+        return defenses.create_wrapped(ns.defense, params, values).cfg
 
 
 def _check_split(config, train_set) -> None:
@@ -297,7 +336,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
                                      f"train --resume {run.id}") from None
             run.summary = {k: results.get(k) for k in SUMMARY_KEYS}
     return {"run_id": run.id, **run.summary, "defense": config.defense,
-            "params": config.params, "device": str(device),
+            "params": config.params, "noilin": config.noilin,
+            "device": str(device),
             **skipped_files(train_set, test_set)}
 
 

@@ -16,7 +16,9 @@ from explorer.core.defenses.mixup_inference import (
 )
 from explorer.core.defenses.registry import (
     REGISTRY,
+    adversarial_names,
     create,
+    create_wrapped,
     defense_class,
     names,
     spec,
@@ -29,7 +31,9 @@ __all__ = [
     "Defense",
     "TrainingConfig",
     "TrainingDiverged",
+    "adversarial_names",
     "create",
+    "create_wrapped",
     "defense_class",
     "inference_wrappers",
     "names",

@@ -42,6 +42,9 @@ class TrainingConfig:
     # how to train
     defense: str = "standard"
     params: Mapping[str, Any] = field(default_factory=dict)  # the defense's
+    # NoiLIn around the defense (an adversarial one): None, or the wrapper's
+    # rate, growth, rate_max ({} = its defaults). Older runs read as None.
+    noilin: Mapping[str, Any] | None = None
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "sgd"
@@ -110,6 +113,8 @@ class TrainingConfig:
         # frozen, but the mappings are the caller's: keep private copies
         object.__setattr__(self, "params", dict(self.params))
         object.__setattr__(self, "arch_params", dict(self.arch_params))
+        if self.noilin is not None:
+            object.__setattr__(self, "noilin", dict(self.noilin))
 
     @property
     def selected_on(self) -> str:
@@ -136,6 +141,7 @@ class TrainingConfig:
         ``selected_on`` (derived: ``from_json`` ignores it)."""
         out = dataclasses.asdict(self)
         out["params"], out["arch_params"] = dict(self.params), dict(self.arch_params)
+        out["noilin"] = None if self.noilin is None else dict(self.noilin)
         out["selected_on"] = self.selected_on
         return out
 

@@ -28,7 +28,7 @@ from explorer.core.defenses.multi import (
     PGDAdversarialTrainingL2,
     StochasticAdversarial,
 )
-from explorer.core.defenses.noilin import NoiLIn
+from explorer.core.defenses.noilin import NoiLIn, adversarial, wrap
 from explorer.core.defenses.rce import ReverseCrossEntropy
 from explorer.core.defenses.smooth import SmoothActivations
 from explorer.core.params import Param, ParamError
@@ -70,3 +70,15 @@ def spec(name: str) -> tuple[Param, ...]:
 def create(name: str, **params: Any) -> Defense:
     return defense_class(name)(**params)
 
+
+
+def adversarial_names() -> list[str]:
+    """The methods ``--noilin`` (the Training page's NoiLIn box) can wrap."""
+    return [n for n, cls in REGISTRY.items() if adversarial(n, cls.params)]
+
+
+def create_wrapped(name: str, params: Any, noilin: Any = None) -> Defense:
+    """Method ``name`` with ``params``, wrapped by NoiLIn when ``noilin`` (the
+    wrapper's values, a mapping) is not None: what a TrainingConfig trains."""
+    inner = create(name, **params)
+    return inner if noilin is None else wrap(name, inner, **noilin)

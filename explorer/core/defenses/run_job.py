@@ -20,7 +20,7 @@ import numpy as np
 from explorer.core import data, models
 from explorer.core.data.base import ArrayDataset
 from explorer.core.defenses.config import TrainingConfig
-from explorer.core.defenses.registry import create
+from explorer.core.defenses.registry import create_wrapped
 from explorer.core.defenses.trainer import train
 from explorer.core.inference import seeded
 from explorer.core.jobs import CancelToken, Event, Log, Progress, Snapshot
@@ -45,7 +45,8 @@ def limited(dataset, limit: int | None):
 def run_title(config: TrainingConfig) -> str:
     """How the workspace lists the run: "pgd-at small-cnn on cifar10", with
     "from NAME" when it fine-tunes a loaded model."""
-    title = f"{config.defense} {config.arch} on {config.data}"
+    noilin = " + NoiLIn" if config.noilin is not None else ""
+    title = f"{config.defense}{noilin} {config.arch} on {config.data}"
     if config.init_from is not None:
         title += f" from {Path(config.init_from).name}"
     return title
@@ -145,7 +146,8 @@ def train_run(
         meta = model.meta
         yield Log(f"starting from {config.init_from} ({meta.arch}, "
                   f"{meta.format}) instead of fresh weights")
-    replays = create(config.defense, **config.params).replays
+    replays = create_wrapped(config.defense, config.params,
+                             config.noilin).replays
     n_train = len(train_set) - val_n
     per_epoch = math.ceil(n_train / config.batch_size) * replays
     yield Snapshot(0, config.epochs, {"n_train": np.array(n_train),

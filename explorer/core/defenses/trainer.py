@@ -47,7 +47,7 @@ from explorer.core.defenses.evaluation import (
     clean_and_robust,
     step_size,
 )
-from explorer.core.defenses.registry import create
+from explorer.core.defenses.registry import create_wrapped
 from explorer.core.inference import make_generator
 from explorer.core.jobs import (
     Artifact,
@@ -70,8 +70,9 @@ MAX_LOSS = 1e4
 # mode from the run's stored TrainingConfig anyway. val_n and seed fix the
 # held-out images (checkpoints from before the split held out none).
 FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train", "val_n",
-              "seed")
-OLD_CHECKPOINT = {"val_n": 0}  # what a checkpoint without a key stands for
+              "seed", "noilin")
+# what a checkpoint without a key stands for
+OLD_CHECKPOINT = {"val_n": 0, "noilin": None}
 BEST_FILES = ("best.safetensors", "best.pt2")  # what _save_best may write
 EXPORT_NOTE = ("fine-tuning a torch.export program: its dropout/batch-norm stay "
                "as exported (eval)")
@@ -130,7 +131,7 @@ def train(
     device = torch.device(device) if device is not None else devices.pick()
     cfg = config
     method, epochs, batch_size = cfg.defense, cfg.epochs, cfg.batch_size
-    defense = create(method, **cfg.params)
+    defense = create_wrapped(method, cfg.params, cfg.noilin)
     check_schedule(cfg.schedule)
     lr = cfg.learning_rate
     xs, ys = _arrays(train_set)
@@ -140,7 +141,10 @@ def train(
     n_batches = math.ceil(len(train_idx) / batch_size)
     total = epochs * n_batches * defense.replays
     # What the checkpoint keeps (FIXED_KEYS must match for a resume).
-    config = {"method": method, "params": defense.cfg, "epochs": epochs,
+    # (a NoiLIn-wrapped method keeps its own params; the wrapper's are noilin)
+    config = {"method": method, "params": getattr(defense, "method_cfg", defense.cfg),
+              "noilin": defense.cfg if cfg.noilin is not None else None,
+              "epochs": epochs,
               "batch_size": batch_size, "optimizer": cfg.optimizer, "lr": lr,
               "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
               "schedule": cfg.schedule, "seed": cfg.seed,

@@ -23,6 +23,7 @@ from explorer.core.models import registry as model_registry
 from explorer.core.params import Param, ParamError
 from explorer.core.training.augment import AUGMENT
 from explorer.core.training.split import VAL_PARAM
+from explorer.gui.panels.training.noilin_box import NoiLInBox
 from explorer.gui.widgets.param_form import ParamForm
 
 GENERAL = (
@@ -78,6 +79,7 @@ class TrainingForm(QWidget):
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: #555;")
         self.defense_form = ParamForm()
+        self.noilin = NoiLInBox()
         self.general = ParamForm(GENERAL)
         self.general.editor("lr").setSpecialValueText("default")
         self.general.editor("val_fraction").setSingleStep(0.05)
@@ -96,6 +98,7 @@ class TrainingForm(QWidget):
         db.addWidget(self.defense_combo)
         db.addWidget(self.description)
         db.addWidget(self.defense_form)
+        db.addWidget(self.noilin)
         general_box = QGroupBox("Training")
         QVBoxLayout(general_box).addWidget(self.general)
         column = QVBoxLayout(self)
@@ -180,6 +183,7 @@ class TrainingForm(QWidget):
         name = self.defense()
         self.defense_form.set_params(defenses.spec(name))
         self.description.setText(defenses.defense_class(name).description)
+        self.noilin.set_defense(name)
 
     def arch(self) -> str:
         return self.arch_combo.currentText()
@@ -213,9 +217,15 @@ class TrainingForm(QWidget):
             start = {"arch": self.arch(), "arch_params": model_registry.validate_params(
                 self.arch(), self.arch_form.values())}
         params = defenses.create(self.defense(), **self.defense_form.values()).cfg
+        noilin = self.noilin.values()
+        if noilin is not None:  # "rate must be at most rate_max" for the banner
+            try:
+                noilin = defenses.create_wrapped(self.defense(), params, noilin).cfg
+            except ParamError as exc:
+                raise ParamError(f"NoiLIn: {exc}") from None
         return defenses.TrainingConfig(
             **start, defense=self.defense(),
-            params=params, epochs=general["epochs"],
+            params=params, noilin=noilin, epochs=general["epochs"],
             batch_size=general["batch_size"], optimizer=general["optimizer"],
             lr=general["lr"] or None, schedule=general["schedule"],
             seed=general["seed"], augment=general["augment"],
