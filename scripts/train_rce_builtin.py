@@ -30,26 +30,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from official_data import official_train
 
 from explorer.core import data, defenses, models
 from explorer.core.certify.detect import detect_job
-from explorer.core.data.base import ArrayDataset
-from explorer.core.data.idx import read_idx
 from explorer.core.jobs import Done, Log, Metric, run_to_end
 from explorer.core.resources import resource_path
 
 NAME = "fmnist-cnn-rce"
 DETECT = {"detector": ("non-me", "kd"), "attack": "pgd", "eps": 0.1, "steps": 20}
 
-
-def official_train(idx_dir: Path) -> ArrayDataset:
-    """The 60k official training images."""
-    images = read_idx(idx_dir / "train-images-idx3-ubyte.gz")[:, None]
-    labels = read_idx(idx_dir / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    info = data.info("fashion-mnist")
-    return ArrayDataset(images, labels, info.classes, info)
 
 
 def detection(model: torch.nn.Module, n: int) -> dict:

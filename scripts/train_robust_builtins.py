@@ -22,24 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from official_data import official_train
 
 from explorer.core import data, defenses, models
-from explorer.core.data.base import ArrayDataset
-from explorer.core.data.idx import read_idx
 from explorer.core.jobs import Done, Log, Metric
 from explorer.core.resources import resource_path
 
 NAMES = {"pgd-at": "fmnist-cnn-pgdat", "trades": "fmnist-cnn-trades"}
 
-
-def official_train(idx_dir: Path) -> ArrayDataset:
-    """The 60k official training images."""
-    images = read_idx(idx_dir / "train-images-idx3-ubyte.gz")[:, None]
-    labels = read_idx(idx_dir / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    info = data.info("fashion-mnist")
-    return ArrayDataset(images, labels, info.classes, info)
 
 
 def main() -> None:
