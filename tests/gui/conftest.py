@@ -121,3 +121,18 @@ def evaluate_page(qtbot, ctx, fmnist, one_thread):
                 with qtbot.waitSignal(handle.finished, timeout=20_000):
                     handle.cancel()
 
+
+@pytest.fixture
+def training_page(qtbot, ctx, fmnist):
+    """The Training page on the mini test split, 1130×760; a run it still has
+    at the end is stopped and waited for."""
+    from explorer.gui.panels.training.panel import TrainingPanel
+
+    page = TrainingPanel(ctx)
+    qtbot.addWidget(page)
+    page.resize(1130, 760)
+    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
+    yield page
+    if page.handle is not None and page.handle.running:
+        with qtbot.waitSignal(page.handle.finished, timeout=20_000):
+            page.stop()

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.gui.panels.training.panel import TrainingPanel
-
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist, one_thread):
-    p = TrainingPanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    yield p
-    if p.handle is not None and p.handle.running:
-        with qtbot.waitSignal(p.handle.finished, timeout=20000):
-            p.stop()
+def panel(one_thread, training_page):
+    return training_page
 
 
 def test_gaussian_is_chosen_with_its_sigma_and_trains(qtbot, ctx, panel):

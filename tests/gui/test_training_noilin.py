@@ -7,22 +7,14 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from explorer.core.training import checkpoint
-from explorer.gui.panels.training.panel import TrainingPanel
 
 TINY = {"epochs": 1, "batch_size": 64, "eval_n": 32, "eval_steps": 1}
 
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    p = TrainingPanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.form.choose("mlp", {"hidden": 16, "depth": 1}, "standard", {}, TINY)
-    yield p
-    if p.handle is not None:
-        with qtbot.waitSignal(p.handle.finished, timeout=20000):
-            p.stop()
+def panel(training_page):
+    training_page.form.choose("mlp", {"hidden": 16, "depth": 1}, "standard", {}, TINY)
+    return training_page
 
 
 def _click(qtbot, box) -> None:

@@ -19,16 +19,10 @@ TINY = {"epochs": 2, "batch_size": 64, "eval_n": 64, "eval_steps": 2}
 
 
 @pytest.fixture
-def panel(qtbot, ctx, fmnist):
-    p = TrainingPanel(ctx)
-    qtbot.addWidget(p)
-    p.resize(1130, 760)
-    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
-    p.form.choose("small-cnn", {"width": 4, "dense": 16}, "fast-at", {}, TINY)
-    yield p
-    if p.handle is not None:
-        with qtbot.waitSignal(p.handle.finished, timeout=20000):
-            p.stop()
+def panel(training_page):
+    training_page.form.choose("small-cnn", {"width": 4, "dense": 16}, "fast-at", {},
+                              TINY)
+    return training_page
 
 
 def _run(qtbot, panel, limit=256):
