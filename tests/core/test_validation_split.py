@@ -202,3 +202,39 @@ def test_a_checkpoint_from_before_the_split_resumes(small, tmp_path):
                  resume=True))
     events = list(fit(_mlp(), train_set, test_set, **kw, resume=True))
     assert (events[-1].results["epochs"], events[-1].results["val_n"]) == (2, 0)
+
+
+UNION = {"val": [0.2, 0.3, 0.5], "test": [0.9, 0.1, 0.1]}
+
+
+def test_a_method_can_report_its_own_figures_and_select_on_one(
+        small, tmp_path, monkeypatch):
+    """``extra_scores`` figures are reported as val_/test_ metrics, and a
+    method's ``selection_key`` chooses the best epoch instead of l-inf PGD."""
+    from explorer.core.defenses import registry
+    from explorer.core.defenses.methods import Standard
+
+    train_set, test_set = small
+    test_x = test_set.as_tensors(0, 16)[0]
+    _scripted(monkeypatch, test_x)  # val_robust_acc alone would choose 2
+    calls = {"val": iter(UNION["val"]), "test": iter(UNION["test"])}
+
+    class Scored(Standard):
+        name = "scored"
+        selection_key = "union_acc"
+
+        def extra_scores(self, model, x, y, *, eps, steps, device, token):
+            part = "test" if torch.equal(x, test_x) else "val"
+            return {"union_acc": next(calls[part])}
+
+    monkeypatch.setitem(registry.REGISTRY, "scored", Scored)
+    events = list(fit(_mlp(), train_set, test_set, method="scored", epochs=3,
+                      batch_size=32, eval_n=16, run_dir=tmp_path, device="cpu"))
+    assert _metrics(events, "val_union_acc") == UNION["val"]
+    assert _metrics(events, "test_union_acc") == UNION["test"]
+    r = events[-1].results
+    assert (r["best_epoch"], r["selected_metric"]) == (3, "val_union_acc")
+    meta = models.load(tmp_path / "best.safetensors").meta.training
+    assert meta["selected_metric"] == "val_union_acc"
+    assert registry.selection_key("scored") == "union_acc"
+    assert registry.selection_key("pgd-at") == "robust_acc"

@@ -25,6 +25,9 @@ class Defense(ABC):
     title: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
     description: ClassVar[str] = ""
+    # The validation figure (``val_`` + this key) that chooses the best epoch:
+    # the trainer's l-inf PGD accuracy, or a key of :meth:`extra_scores`.
+    selection_key: ClassVar[str] = "robust_acc"
 
     def __init__(self, **values: Any) -> None:
         self.cfg = validate(self.params, values)
@@ -55,6 +58,18 @@ class Defense(ABC):
         """Called by the trainer after each epoch's evaluation with that
         epoch's metrics but the test figures (``val_robust_acc`` ...), before
         the checkpoint."""
+
+    def extra_scores(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, eps: float, steps: int,
+        device: torch.device, token: Any,
+    ) -> dict[str, float]:
+        """Figures beyond clean and l-inf PGD accuracy, measured after each
+        epoch on ``x, y`` (the validation images, then the test images). The
+        trainer reports each ``key`` as ``val_key`` / ``test_key``; the
+        Training page draws them in its method plot. ``eps`` and ``steps``
+        are the run's evaluation settings; call ``token.check()`` between
+        batches so a stop is prompt."""
+        return {}
 
     def after_backward(self) -> None:  # noqa: B027 - optional hook
         """Called after ``loss.backward()``, before the optimizer step (Free-AT

@@ -107,6 +107,13 @@ class NoiLInWrapper(Defense):
     def after_backward(self) -> None:
         self.inner.after_backward()
 
+    @property
+    def selection_key(self) -> str:  # type: ignore[override]
+        return self.inner.selection_key
+
+    def extra_scores(self, model, x, y, **kwargs) -> dict[str, float]:
+        return self.inner.extra_scores(model, x, y, **kwargs)
+
     def end_epoch(self, metrics: dict[str, float]) -> None:
         self.inner.end_epoch(metrics)
         robust = metrics.get("val_robust_acc")

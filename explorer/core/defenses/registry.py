@@ -67,6 +67,14 @@ def spec(name: str) -> tuple[Param, ...]:
     return defense_class(name).params
 
 
+def selection_key(name: str) -> str:
+    """The figure (``val_`` + it) on which method ``name`` chooses its best
+    epoch; an unknown name (a run stored by a newer version) reads as the
+    default, validation robust accuracy."""
+    cls = REGISTRY.get(name)
+    return cls.selection_key if cls is not None else Defense.selection_key
+
+
 def create(name: str, **params: Any) -> Defense:
     return defense_class(name)(**params)
 

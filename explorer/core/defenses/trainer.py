@@ -12,7 +12,11 @@ held out and never trained on; each epoch reports ``val_clean_acc`` and
 ``test_robust_acc`` on the first ``eval_n`` test images beside them. The best
 epoch (``best.safetensors``), the defense's ``end_epoch`` hook (NoiLIn's
 schedule) and, in the front ends, the overfitting alarms read the validation
-figures only; the test figures choose nothing. With ``val_fraction`` 0 there
+figures only; the test figures choose nothing. The figure that chooses is
+``val_robust_acc`` unless the defense names another in ``selection_key``
+(a key of its ``extra_scores``, e.g. the multi-norm methods' union accuracy;
+the result and the best file's metadata say which as ``selected_metric``).
+With ``val_fraction`` 0 there
 is nothing to select on: every epoch overwrites the best file, so it holds
 the last epoch (``selected_on: "last"``).
 
@@ -151,7 +155,8 @@ def train(
               "augment": augment_mode, "eval_eps": cfg.eval_eps,
               "eval_steps": cfg.eval_steps, "eval_n": cfg.eval_n,
               "n_train": len(train_idx), "val_n": val_n,
-              "selected_on": selected_on}
+              "selected_on": selected_on,
+              "selected_metric": f"val_{defense.selection_key}" if val_n else None}
     if cfg.init_from is not None:
         config["init_from"] = cfg.init_from  # recorded in the best file's meta
     run_dir = Path(run_dir)
@@ -207,6 +212,7 @@ def train(
             losses.append(value)
         return losses
 
+    selection = f"val_{defense.selection_key}"  # the figure choosing the best
     unsaved_logged = False  # a model whose best weights cannot be written
     try:
         for epoch in range(pos.epoch, epochs):
@@ -220,6 +226,10 @@ def train(
                                                  token=token)
                 scores[f"{part}_clean_acc"] = clean
                 scores[f"{part}_robust_acc"] = robust
+                extra = defense.extra_scores(model, x, y, eps=cfg.eval_eps,
+                                             steps=cfg.eval_steps, device=device,
+                                             token=token)
+                scores.update((f"{part}_{k}", v) for k, v in extra.items())
             strip = adversarial_strip(model, eval_x, eval_y, eps=cfg.eval_eps,
                                       steps=cfg.eval_steps, device=device,
                                       epoch=epoch + 1, epochs=epochs)
@@ -239,11 +249,11 @@ def train(
             defense.end_epoch({k: v for k, v in metrics.items()
                                if not k.startswith("test_")})
             if val_n:
-                improved = scores["val_robust_acc"] > pos.best_robust
+                improved = scores[selection] > pos.best_robust
             else:  # nothing to select on: the last epoch is the best one
                 improved = True
             if improved:
-                pos.best_robust = scores.get("val_robust_acc", -1.0)
+                pos.best_robust = scores.get(selection, -1.0)
                 pos.best_epoch = epoch + 1
             pos.next_epoch(metrics, loop.seconds())
             unsaved = None
@@ -265,6 +275,7 @@ def train(
     yield Done({"epochs": pos.epoch, "clean_acc": last.get("test_clean_acc"),
                 "robust_acc": last.get("test_robust_acc"),
                 "selected_on": selected_on, "val_n": val_n,
+                "selected_metric": config["selected_metric"],
                 "best_epoch": pos.best_epoch,
                 # the best epoch's figures: validation chose it, test reports it
                 "best_val_clean_acc": best.get("val_clean_acc"),

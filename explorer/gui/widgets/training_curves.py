@@ -7,6 +7,14 @@ a star on the validation robust curve marks the best epoch: the first one of
 highest validation robust accuracy, the trainer's rule for its best
 checkpoint. A run without a validation split draws no star (its best
 checkpoint is simply the last epoch).
+
+A method that reports figures of its own (``Defense.extra_scores``: per-norm
+accuracy of the multi-norm methods, per-member accuracy of an ensemble)
+gets them in the *Method figures* plot beside the learning rate: every epoch
+metric ``val_KEY`` / ``test_KEY`` ending in ``_acc`` that is not one of the
+figures above becomes a curve there (validation solid, test dashed), made
+when its first point arrives. When the run selects its best epoch on such a
+figure (``reset(selection=...)``), the star sits on that curve instead.
 """
 
 from __future__ import annotations
@@ -59,7 +67,17 @@ class TrainingCurves(QWidget):
         self.loss_plot = make_plot(self.view, "Loss", "loss")
         self.acc_plot = make_plot(self.view, "Accuracy", "accuracy (%)")
         self.view.nextRow()
-        self.lr_plot = make_plot(self.view, "Learning rate", "lr", colspan=2)
+        self.lr_plot = make_plot(self.view, "Learning rate", "lr")
+        self.method_plot = make_plot(self.view, "Method figures", "accuracy (%)")
+        self.method_plot.setYRange(0, 100, padding=0.02)
+        self.method_plot.addLegend(offset=(5, 5), labelTextSize="7pt", colCount=2)
+        self.method_note = pg.TextItem("this method reports no further figures",
+                                       color=(120, 120, 120), anchor=(0.5, 0.5))
+        self.method_plot.addItem(self.method_note)
+        self.method_curves: dict[str, pg.PlotDataItem] = {}
+        self.method_best = self.method_plot.plot(
+            pen=None, symbol="star", symbolSize=16, symbolPen="k",
+            symbolBrush="#ffd700")
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 1)
         self.acc_plot.setYRange(0, 100, padding=0.02)
@@ -91,11 +109,22 @@ class TrainingCurves(QWidget):
         self.steps_per_epoch = 0
         self.reset(1)
 
-    def reset(self, epochs: int, validation: bool = True) -> None:
+    def reset(self, epochs: int, validation: bool = True,
+              selection: str = "robust_acc") -> None:
         """Empty curves for a run of ``epochs`` epochs; without a
-        ``validation`` split its curves and the best star leave the legend."""
+        ``validation`` split its curves and the best star leave the legend.
+        ``selection`` is the figure (``val_`` + it) that chooses the best
+        epoch, the defense's ``selection_key``."""
         self.epochs = max(1, epochs)
         self.validation = validation
+        self.selection = f"val_{selection}"
+        for curve in self.method_curves.values():
+            self.method_plot.removeItem(curve)
+        self.method_curves = {}
+        self.method_plot.legend.clear()
+        self.method_best.setData([], [])
+        self.method_note.setVisible(True)
+        self.method_note.setPos(self.epochs / 2, 50)
         legend = self.acc_plot.legend
         legend.clear()
         labels = {key: label for key, label, _, _ in ACC_CURVES}
@@ -119,7 +148,7 @@ class TrainingCurves(QWidget):
         for curve in (self.batch_curve, self.train_loss, self.lr_curve,
                       self.best_marker, *self.acc_curves.values()):
             curve.setData([], [])
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+        for plot in self._epoch_plots():
             plot.setXRange(0, self.epochs, padding=0.02)
         self.loss_plot.setYRange(0, 1, padding=0.02)
         self.lr_plot.setYRange(0, 0.1, padding=0.05)
@@ -132,7 +161,12 @@ class TrainingCurves(QWidget):
         self._batch.append((step, value))
         self._raise_loss_top(value)
 
+    def _epoch_plots(self) -> tuple[pg.PlotItem, ...]:
+        return (self.loss_plot, self.acc_plot, self.lr_plot, self.method_plot)
+
     def add_epoch(self, name: str, epoch: int, value: float) -> None:
+        if name not in self._epoch and _method_figure(name):
+            self._epoch[name] = []
         if name in self._epoch:
             # A resumed run may report an epoch again: the new value replaces it.
             points = [p for p in self._epoch[name] if p[0] != epoch]
@@ -150,9 +184,10 @@ class TrainingCurves(QWidget):
         return len(self._batch) if name == "batch_loss" else len(self._epoch[name])
 
     def best_epoch(self) -> int | None:
-        """The first epoch of highest validation robust accuracy (None
-        without validation figures)."""
-        points = sorted(self._epoch["val_robust_acc"])
+        """The first epoch of the highest selection figure (validation
+        robust accuracy unless the method chooses on another; None without
+        validation figures)."""
+        points = sorted(self._epoch.get(self.selection, ()))
         if not points:
             return None
         top = max(v for _, v in points)
@@ -172,20 +207,44 @@ class TrainingCurves(QWidget):
         for key, curve in self.acc_curves.items():
             x, y = _xy(self._epoch[key])
             curve.setData(x, 100 * y)
+        self._draw_method_figures()
         best = self.best_epoch()
-        if best is None:
-            self.best_marker.setData([], [])
-        else:
-            value = dict(self._epoch["val_robust_acc"])[best]
-            self.best_marker.setData([best], [100 * value])
+        in_acc = self.selection == "val_robust_acc"
+        for marker, own in ((self.best_marker, in_acc),
+                            (self.method_best, not in_acc)):
+            if best is None or not own:
+                marker.setData([], [])
+            else:
+                value = dict(self._epoch[self.selection])[best]
+                marker.setData([best], [100 * value])
         last = max([e for s in self._epoch.values() for e, _ in s], default=0)
         if last > self.epochs:
             self.epochs = last
-            for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            for plot in self._epoch_plots():
                 plot.setXRange(0, self.epochs, padding=0.02)
         rates = [v for _, v in self._epoch["lr"]]
         if rates:
             self.lr_plot.setYRange(0, max(rates) * 1.1 or 1, padding=0.05)
+
+    def _draw_method_figures(self) -> None:
+        keys = [k for k in self._epoch if _method_figure(k)]
+        stems = sorted({k.split("_", 1)[1] for k in keys})
+        for key in keys:
+            curve = self.method_curves.get(key)
+            if curve is None:
+                stem = key.split("_", 1)[1]
+                color = CLASS_COLORS[(5 + stems.index(stem)) % len(CLASS_COLORS)]
+                dashed = key.startswith("test_")
+                style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+                label = f"{key.split('_', 1)[0]} {stem.removesuffix('_acc')}"
+                curve = self.method_plot.plot(
+                    pen=pg.mkPen(color, width=2, style=style),
+                    symbol="t" if dashed else "o", symbolSize=5, symbolPen=color,
+                    symbolBrush=None if dashed else color, name=label)
+                self.method_curves[key] = curve
+            x, y = _xy(self._epoch[key])
+            curve.setData(x, 100 * y)
+        self.method_note.setVisible(not keys)
 
     def _draw_batches(self) -> None:
         if not self.steps_per_epoch:  # x in epochs needs the run's size
@@ -193,6 +252,12 @@ class TrainingCurves(QWidget):
             return
         x, y = _xy(self._batch)
         self.batch_curve.setData(x / self.steps_per_epoch, y)
+
+
+def _method_figure(name: str) -> bool:
+    """A method's own per-epoch accuracy (``Defense.extra_scores``)."""
+    return (name.startswith(("val_", "test_")) and name.endswith("_acc")
+            and name not in EPOCH_KEYS)
 
 
 def _xy(points: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from explorer.core.defenses import alarms
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
+from explorer.core.defenses.registry import selection_key
 from explorer.core.defenses.run_job import PLAN, run_title, train_run
 from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
@@ -251,7 +252,7 @@ class TrainingPanel(QWidget):
         self._shown_epoch = 0
         self.alarm.clear()
         self.split_note.clear()
-        self.curves.reset(config.epochs, validation)
+        self.curves.reset(config.epochs, validation, selection_key(config.defense))
         self.strip.clear()
         same_data = s.data_name == config.data and s.dataset is not None
         self._classes = tuple(s.dataset.info.classes) if same_data else ()
