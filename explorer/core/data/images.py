@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from explorer.core import quiet
 from explorer.core.data.base import DataError
 
 # What torchvision's ImageFolder accepts, by extension (lower case).
@@ -55,7 +56,7 @@ def opened(path: str | os.PathLike[str]) -> Iterator[Image.Image]:
     """``Image.open`` whose failures, in opening or decoding, name the file."""
     path = Path(path)
     try:
-        with warnings.catch_warnings():
+        with quiet.guarded():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 yield img

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explorer.core import quiet
 from explorer.core.fileio import atomic_save, reason
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.normalize import Normalize
@@ -154,7 +155,7 @@ def load(path: Path, given: dict[str, Any]) -> ExportedModel:
     check_archive(path)
     extra = {META_FILE: ""}
     try:
-        with warnings.catch_warnings():
+        with quiet.guarded():
             warnings.simplefilter("ignore")
             program = torch.export.load(str(path), extra_files=extra)
             module = program.module()

@@ -23,6 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 from torch import nn
 
+from explorer.core import quiet
 from explorer.core.fileio import PARSE_ERRORS, atomic_save, reason
 from explorer.core.models import code as model_code
 from explorer.core.models import exported, onnx_format, weights
@@ -196,7 +197,7 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
 def _load_torchscript(path: Path, given: dict[str, Any]) -> nn.Module:
     extra = {SCRIPT_META_FILE: ""}
     try:
-        with warnings.catch_warnings():
+        with quiet.guarded():
             # TorchScript is deprecated upstream but is still how whole models
             # are exchanged without pickles; the app supports it deliberately.
             warnings.filterwarnings("ignore", ".*torch.jit", FutureWarning)

@@ -14,6 +14,7 @@ from functools import cache
 
 import torch
 
+from explorer.core import quiet
 from explorer.core.models import zoo
 
 Shapes = dict[str, tuple[int, ...]]
@@ -32,7 +33,7 @@ def _candidate(arch: str, channels: int, num_classes: int) -> Shapes | None:
 
     shape = (channels, 28, 28) if channels == 1 else (channels, 32, 32)
     try:
-        with warnings.catch_warnings(), torch.device("meta"):
+        with quiet.guarded(), torch.device("meta"):
             warnings.simplefilter("ignore")
             model = create(arch, in_shape=shape, num_classes=num_classes,
                            mean=(0.0,), std=(1.0,))

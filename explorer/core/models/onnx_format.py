@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from explorer.core import quiet
 from explorer.core.fileio import reason
 from explorer.core.models.exported import ExportedModel
 from explorer.core.models.meta import ModelError, ModelMeta
@@ -77,7 +78,7 @@ def load(path: Path, given: dict[str, Any]) -> OnnxModel:
     if not available():
         raise ModelError(f"{path}: ONNX models need onnx and onnx2torch, which are "
                          f"not installed ({EXTRA_HINT})")
-    with warnings.catch_warnings():  # onnx2torch's torch.jit deprecation note
+    with quiet.guarded():  # onnx2torch's torch.jit deprecation note
         warnings.simplefilter("ignore")
         import onnx
         from onnx2torch import convert
@@ -88,7 +89,7 @@ def load(path: Path, given: dict[str, Any]) -> OnnxModel:
         raise ModelError(f"{path}: not a readable ONNX model ({reason(exc)})") from None
     try:
         _inline_weights(proto.graph)
-        with warnings.catch_warnings():
+        with quiet.guarded():
             warnings.simplefilter("ignore")
             graph = convert(proto)
     except Exception as exc:  # noqa: BLE001 - an operator onnx2torch lacks, ...

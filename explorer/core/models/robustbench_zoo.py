@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from explorer.core import quiet
 from explorer.core.fileio import reason
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.zoo import ZooModel
@@ -70,7 +71,7 @@ def _import() -> Any:
                         f"autoattack.{sub}",
                         importlib.import_module(f"pyautoattack.{sub}"))
     try:
-        with warnings.catch_warnings():  # its imports' deprecation notes
+        with quiet.guarded():  # its imports' deprecation notes
             warnings.simplefilter("ignore")
             utils = importlib.import_module("robustbench.utils")
             zoo = importlib.import_module("robustbench.model_zoo")
@@ -186,7 +187,7 @@ def load(source: str, model_dir: str | Path | None, *, dataset: str = "cifar10",
                          f"keeps it at DIR/{dataset}/{threat_model}/{name}.pt; "
                          f"nothing is downloaded)")
     try:
-        with _no_downloads(utils), warnings.catch_warnings():
+        with _no_downloads(utils), quiet.guarded():
             warnings.simplefilter("ignore")
             net = utils.load_model(name, model_dir=str(model_dir), dataset=dataset,
                                    threat_model=threat_model)

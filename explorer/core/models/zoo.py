@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explorer.core import quiet
 from explorer.core.models.meta import ModelError
 from explorer.core.models.normalize import Normalize
 
@@ -46,7 +47,7 @@ def _torchvision_names() -> tuple[str, ...]:
 def _timm() -> Any:
     """timm, imported without its deprecation notes (old versions use
     torch.jit.interface)."""
-    with warnings.catch_warnings():
+    with quiet.guarded():
         warnings.simplefilter("ignore", FutureWarning)
         import timm
     return timm
