@@ -110,7 +110,7 @@ class _MultiNorm(Defense):
         ``l1_acc``) and ``union_acc``: the share of images correct under all
         three, image by image. The budgets are the method's own (``eps``, the
         run's l-inf evaluation budget, is the trainer's ``robust_acc``);
-        ``steps`` are the run's evaluation steps. Costs three PGD runs per
+        ``steps`` are the run's evaluation steps. Costs one PGD run per ball and
         image, in batches, with a stop checked between them."""
         counts = dict.fromkeys(self.scored_norms, 0)
         union = 0
