@@ -39,8 +39,9 @@ EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
 VAL_METRICS = ("val_clean_acc", "val_robust_acc")  # with a validation split
 DEFAULT_ARCH = "small-cnn"
 SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "selected_on", "val_n",
-                "best_epoch", "best_val_clean_acc", "best_val_robust_acc",
-                "best_test_clean_acc", "best_test_robust_acc", "best_robust_acc",
+                "selected_metric", "best_epoch", "best_val_clean_acc",
+                "best_val_robust_acc", "best_test_clean_acc", "best_test_robust_acc",
+                "best_robust_acc", "best_val_selected", "best_test_selected",
                 "seconds", "checkpoint", "best")  # fmt: skip
 
 
@@ -256,37 +257,62 @@ class _ResumedRun(RecordedRun):
 
 class _EpochLines:
     """One line per finished epoch (``type: epoch`` with --json); a run with
-    a validation split waits for its figures too."""
+    a validation split waits for its figures too. The method's own figures
+    (``val_union_acc`` ... of the multi-norm methods) go into the JSON line;
+    the text line adds the one that chooses the best epoch (``selection``,
+    the defense's ``selection_key``) when it is not l-inf robust accuracy."""
 
-    def __init__(self, as_json: bool, validation: bool) -> None:
+    def __init__(self, as_json: bool, validation: bool,
+                 selection: str = "robust_acc") -> None:
         self.as_json = as_json
         self.keys = EPOCH_METRICS + (VAL_METRICS if validation else ())
+        self.selection = None if selection == "robust_acc" else selection
         self.rows: dict[int, dict[str, Any]] = {}
 
     def __call__(self, event) -> None:
         from explorer.core.jobs import Metric
 
-        if isinstance(event, Metric) and event.name in self.keys:
+        if not isinstance(event, Metric):
+            return
+        if event.name in self.keys or _method_figure(event.name):
             row = self.rows.setdefault(event.step, {})
             row[event.name] = event.value
-            if len(row) == len(self.keys):
-                _print_epoch(event.step, row, self.as_json)
+            # The trainer reports an epoch's method figures before its
+            # epoch_seconds: the line is complete when the fixed keys are.
+            if all(key in row for key in self.keys) and event.name in self.keys:
+                _print_epoch(event.step, row, self.as_json, self.selection)
+                del self.rows[event.step]
+
+
+def _method_figure(name: str) -> bool:
+    """A figure a method reports of its own (``Defense.extra_scores``)."""
+    return (name.startswith(("val_", "test_")) and name.endswith("_acc")
+            and name not in EPOCH_METRICS + VAL_METRICS)
 
 
 def _pct(value: float | None) -> str:
     return f"{100 * value:.1f}%" if isinstance(value, int | float) else "–"
 
 
-def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool) -> None:
+def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool,
+                 selection: str | None = None) -> None:
     if as_json:
         print_line("epoch", {"epoch": epoch, **row})
     else:
+        from explorer.core.defenses.registry import figure_name
+
+        def own(part: str) -> str:  # e.g. " union 41.0%"
+            key = f"{part}_{selection}"
+            return (f" {figure_name(key)} {_pct(row[key])}"
+                    if selection and key in row else "")
+
         val = (f", val clean {_pct(row['val_clean_acc'])} robust "
-               f"{_pct(row['val_robust_acc'])}" if "val_robust_acc" in row else "")
+               f"{_pct(row['val_robust_acc'])}{own('val')}"
+               if "val_robust_acc" in row else "")
         print(f"epoch {epoch}: loss {row['train_loss']:.4f}, train "
               f"{_pct(row['train_acc'])}{val}, test clean "
-              f"{_pct(row['test_clean_acc'])} robust {_pct(row['test_robust_acc'])} "
-              f"({row['epoch_seconds']:.1f} s)")
+              f"{_pct(row['test_clean_acc'])} robust {_pct(row['test_robust_acc'])}"
+              f"{own('test')} ({row['epoch_seconds']:.1f} s)")
     sys.stdout.flush()
 
 
@@ -294,6 +320,7 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
     """The Training page's job (``train_run``), recorded as a workspace run."""
     from explorer.core import defenses
     from explorer.core import device as devices
+    from explorer.core.defenses.registry import selection_key
     from explorer.core.defenses.run_job import run_title, train_run
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
@@ -329,8 +356,9 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             try:
                 results = run_job(events, token, as_json=ns.json, recorder=run.record,
                                   title=f"training {config.defense}",
-                                  on_event=_EpochLines(ns.json,
-                                                       config.val_fraction > 0))
+                                  on_event=_EpochLines(
+                                      ns.json, config.val_fraction > 0,
+                                      selection_key(config.defense)))
             except JobInterrupted:
                 raise JobInterrupted("cancelled by the user; resume with explorer "
                                      f"train --resume {run.id}") from None
@@ -364,6 +392,15 @@ def _best_text(results: dict[str, Any]) -> str:
     if results["selected_on"] != "validation":
         return (f"no validation split, so the best checkpoint is the last epoch "
                 f"({results['best_epoch']}): {test}")
-    return (f"best epoch {results['best_epoch']} chosen on validation "
-            f"({results['val_n']} images held out; val robust "
-            f"{_pct(results['best_val_robust_acc'])}): {test}")
+    from explorer.core.defenses.registry import figure_name
+
+    metric = results.get("selected_metric") or "val_robust_acc"
+    if metric == "val_robust_acc":
+        return (f"best epoch {results['best_epoch']} chosen on validation "
+                f"({results['val_n']} images held out; val robust "
+                f"{_pct(results['best_val_robust_acc'])}): {test}")
+    name = figure_name(metric)
+    return (f"best epoch {results['best_epoch']} chosen on validation {name} "
+            f"accuracy ({results['val_n']} images held out; val {name} "
+            f"{_pct(results.get('best_val_selected'))}): {test}, {name} "
+            f"{_pct(results.get('best_test_selected'))}")

@@ -75,6 +75,13 @@ def selection_key(name: str) -> str:
     return cls.selection_key if cls is not None else Defense.selection_key
 
 
+def figure_name(metric: str) -> str:
+    """A per-epoch figure in words: ``val_union_acc`` → ``union``,
+    ``test_robust_acc`` → ``robust``, ``val_linf_acc`` → ``l-inf``."""
+    stem = metric.removeprefix("val_").removeprefix("test_").removesuffix("_acc")
+    return {"linf": "l-inf"}.get(stem, stem.replace("_", " "))
+
+
 def create(name: str, **params: Any) -> Defense:
     return defense_class(name)(**params)
 

@@ -282,6 +282,10 @@ def train(
                 "best_val_robust_acc": best.get("val_robust_acc"),
                 "best_test_clean_acc": best.get("test_clean_acc"),
                 "best_test_robust_acc": best.get("test_robust_acc"),
+                # the figure that chose it (selected_metric) and its test twin
+                "best_val_selected": best.get(selection) if val_n else None,
+                "best_test_selected": best.get(
+                    f"test_{defense.selection_key}") if val_n else None,
                 "best_robust_acc": best.get("test_robust_acc"),
                 "seconds": loop.seconds(),
                 "checkpoint": str(last_path),

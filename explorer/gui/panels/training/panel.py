@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from explorer.core.defenses import alarms
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
-from explorer.core.defenses.registry import selection_key
+from explorer.core.defenses.registry import figure_name, selection_key
 from explorer.core.defenses.run_job import PLAN, run_title, train_run
 from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
@@ -51,12 +51,14 @@ VAL_KEY = "training/val_fraction"  # the last validation share, likewise
 REDRAW_MS = 100
 
 
-def split_text(val_n: int, n_train: int) -> str:
+def split_text(val_n: int, n_train: int, selection: str = "robust_acc") -> str:
     if not val_n:
         return (f"No validation split: training on all {n_train} images; the best "
                 "checkpoint is the last epoch (nothing is chosen).")
+    star = ("★" if selection == "robust_acc" else
+            f"★, on validation {figure_name(selection)} accuracy in Method figures")
     return (f"{val_n} training images held out for validation, {n_train} trained "
-            "on. The best checkpoint (★) and the alarms follow the validation "
+            f"on. The best checkpoint ({star}) and the alarms follow the validation "
             "curves; the dashed test curves are shown, never used to choose.")
 
 
@@ -275,7 +277,9 @@ class TrainingPanel(QWidget):
         if event.label == PLAN:
             self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
             self.split_note.setText(split_text(int(event.arrays["val_n"]),
-                                               int(event.arrays["n_train"])))
+                                               int(event.arrays["n_train"]),
+                                               self.curves.selection.removeprefix(
+                                                   "val_")))
         elif event.label == STRIP:
             self.strip.show_snapshot(event, self._classes)
 

@@ -1,10 +1,11 @@
 """Earlier training runs of the workspace, and their robust accuracy overlaid.
 
 The "best epoch" column says what chose each run's best checkpoint: the
-validation split, nothing (no split: the last epoch), or, for runs from
-before the split existed, the test images. The overlay draws validation
-robust accuracy, and test robust accuracy for runs without validation
-figures (the legend says which)."""
+validation split (and the figure, when a method chooses on one of its own,
+e.g. union accuracy for the multi-norm methods), nothing (no split: the last
+epoch), or, for runs from before the split existed, the test images. The
+overlay draws validation robust accuracy, and test robust accuracy for runs
+without validation figures (the legend says which)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.defenses.registry import figure_name
 from explorer.gui.context import workspace_runs
 from explorer.gui.widgets.plots import CLASS_COLORS
 from explorer.gui.widgets.training_curves import make_plot
@@ -34,19 +36,35 @@ def _pct(value) -> str:
     return f"{100 * value:.1f}%" if isinstance(value, int | float) else "–"
 
 
+def _own_figure(results: dict) -> str | None:
+    """The name of the figure that chose the best epoch when a method chose
+    on one of its own (``union`` ...); None for validation robust accuracy."""
+    metric = results.get("selected_metric")
+    return None if metric in (None, "val_robust_acc") else figure_name(metric)
+
+
 def best_cell(summary: dict) -> str:
     """The best epoch and what chose it, from a run's results."""
     epoch = summary.get("best_epoch")
     if not epoch:
         return "–"
-    chosen = {"validation": "on validation", "last": "last epoch, no split"}
+    own = _own_figure(summary)
+    chosen = {"validation": f"on validation {own}" if own else "on validation",
+              "last": "last epoch, no split"}
     return f"{epoch} ({chosen.get(summary.get('selected_on'), 'on test, older run')})"
 
 
 def best_text(results: dict) -> str:
     """One sentence on a finished run's best checkpoint: which epoch, what
-    chose it, its validation and test robust accuracy."""
+    chose it, its validation and test robust accuracy (or the method's own
+    figure that chose it: union accuracy for the multi-norm methods)."""
     epoch, test = results.get("best_epoch"), _pct(results.get("best_test_robust_acc"))
+    own = _own_figure(results)
+    if results.get("selected_on") == "validation" and own:
+        return (f"best epoch {epoch}, chosen on validation {own} accuracy "
+                f"({results.get('val_n')} held-out images): val {own} "
+                f"{_pct(results.get('best_val_selected'))}, test {own} "
+                f"{_pct(results.get('best_test_selected'))}, test robust {test}")
     if results.get("selected_on") == "validation":
         return (f"best epoch {epoch}, chosen on validation ({results.get('val_n')} "
                 f"held-out images): val robust "
