@@ -31,6 +31,7 @@ from explorer.core.defenses.multi import (
 from explorer.core.defenses.noilin import NoiLIn, adversarial, wrap
 from explorer.core.defenses.rce import ReverseCrossEntropy
 from explorer.core.defenses.smooth import SmoothActivations
+from explorer.core.defenses.soe import SynergyOfExperts
 from explorer.core.params import Param, ParamError
 
 REGISTRY: dict[str, type[Defense]] = {
@@ -49,6 +50,7 @@ REGISTRY.update((cls.name, cls) for cls in (PGDAdversarialTrainingL2,
                                             PGDAdversarialTrainingL1))
 REGISTRY.update((cls.name, cls) for cls in (
     DefensiveDistillation, EnsembleAdversarialTraining))
+REGISTRY[SynergyOfExperts.name] = SynergyOfExperts
 
 
 def names() -> list[str]:

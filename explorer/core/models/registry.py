@@ -14,6 +14,7 @@ from explorer.core.models.ensemble import (
     ENSEMBLE_ARCH,
     check_ensemble_params,
     ensemble_of,
+    ensemble_rule,
 )
 from explorer.core.models.meta import ModelError, ModelMeta
 from explorer.core.models.resnets import PreActResNet18, WideResNet, wrn_depth_problem
@@ -176,7 +177,8 @@ def create(
     """A freshly initialised model; ``model.meta`` describes it.
 
     ``arch="ensemble"`` takes ``members``, ``member_arch`` and ``member_params``
-    and builds that many freshly initialised members (see ``ensemble.py``).
+    (and ``rule``, ``feature_dim``) and builds that many freshly initialised
+    members (see ``ensemble.py``).
     """
     if arch == ENSEMBLE_ARCH:
         members, member_arch, member_params = check_ensemble_params(arch_params)
@@ -185,7 +187,7 @@ def create(
         return ensemble_of([
             create(member_arch, in_shape=in_shape, num_classes=num_classes, mean=mean,
                    std=std, classes=classes, dataset=dataset, **member_params)
-            for _ in range(members)])
+            for _ in range(members)], *ensemble_rule(arch_params))
     values = validate_params(arch, arch_params)
     shape = _check_shape(in_shape, num_classes)
     mean_t, std_t = _check_stats(mean, std, shape[0])
