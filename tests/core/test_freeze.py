@@ -202,3 +202,24 @@ def test_a_model_without_a_known_head_is_refused_naming_it(tmp_path):
 def test_bad_freeze_settings_name_the_setting(change, message):
     with pytest.raises(ParamError, match=message):
         TrainingConfig(**change)
+
+
+def test_a_library_network_probes_its_last_linear_layer():
+    """torchvision's MobileNetV3 ends in Sequential(Linear, Hardswish,
+    Dropout, Linear): the last Linear is the head, the rest of that
+    Sequential (the dropout included) is frozen with the features."""
+    net = models.create("torchvision:mobilenet_v3_small", in_shape=(3, 32, 32),
+                        num_classes=10)
+    head = head_of(net, "mobilenet", "freeze features")
+    assert head is net.net.classifier[3]
+    trainable = freeze_features(net, head)
+    assert trainable == [head.weight, head.bias]
+    assert [n for n, p in net.named_parameters() if p.requires_grad] == [
+        "net.classifier.3.weight", "net.classifier.3.bias"]
+    net.train()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x))  # dropout and batch norm in eval
+    assert not net.net.classifier[2].training
+    assert not net.net.features.training
+

@@ -26,6 +26,10 @@ TorchScript, gets a log line instead and only ``last.pt``).
 ``config.augment`` crops and/or flips each clean training batch before the
 defense sees it (:mod:`explorer.core.training.augment`; the draws depend on
 seed, epoch and batch only, so a resume repeats them too).
+``config.freeze == "features"`` (linear probing) and ``config.new_head`` act
+on the model after the defense's ``prepare``
+(:mod:`explorer.core.training.fine_tune`): the optimizer then holds the
+classifier head's weights only.
 """
 
 from __future__ import annotations
