@@ -76,6 +76,8 @@ def test_a_program_cannot_be_probed_and_the_status_line_says_why(
     _pick(form.freeze_combo, "features")
     page.start_training(limit_train=32)
     assert page.handle is None  # nothing started
+    assert page.status.text().startswith("linear probe or new head: ")
+    assert page.status.text().endswith("train every weight, without a new head")
     assert ("tiny.pt2 is a torch.export program, whose classifier head cannot "
             "be identified") in page.status.text()
     assert ctx.workspace.runs(kind="train") == []

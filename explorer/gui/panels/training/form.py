@@ -155,9 +155,10 @@ class TrainingForm(QWidget):
         else:
             self._start_model = (init_from, init_arch, model.meta)
             try:
-                head_of(model, Path(init_from).name, "linear probe / new head")
+                head_of(model, Path(init_from).name, "linear probe or new head")
             except ParamError as exc:
-                self._head_problem = str(exc)
+                self._head_problem = str(exc).replace(
+                    "use freeze none", "train every weight, without a new head")
             else:
                 self._head_problem = None
             tip, enabled = f"fine-tune {init_from} ({model.meta.arch})", True
