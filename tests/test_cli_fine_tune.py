@@ -1,4 +1,5 @@
-"""`explorer train --init-from MODEL`: fine-tuning from the command line."""
+"""`explorer train --init MODEL` (alias --init-from): fine-tuning from the
+command line, of every weight or, with --freeze features, the head only."""
 
 from __future__ import annotations
 
@@ -55,10 +56,10 @@ def test_init_from_with_arch_is_a_usage_error(capsys, tmp_path):
     assert code == EXIT_USAGE
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert "--init-from and --arch" in err
+    assert "--init and --arch" in err
     code = main(["--workspace", str(tmp_path / "ws"), *TINY, "--init-arch", "mlp"])
     assert code == EXIT_USAGE
-    assert "--init-arch is for a weights-only --init-from file" in (
+    assert "--init-arch is for a weights-only --init file" in (
         capsys.readouterr().err)
 
 
@@ -94,3 +95,49 @@ def test_a_weights_only_file_takes_init_arch(capsys, tmp_path):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["best"].endswith("best.safetensors")
     assert models.load(result["best"]).meta.training["init_from"] == str(bare)
+
+
+def test_init_is_the_documented_name_and_freeze_features_probes(capsys, tmp_path):
+    """--init (the --init-from alias above works too) with --freeze features
+    and --new-head: a linear probe whose body is the built-in's, recorded."""
+    ws = str(tmp_path / "ws")
+    code = main(["--workspace", ws, *TINY, "--init", "fmnist-cnn-standard",
+                 "--freeze", "features", "--new-head", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["freeze"] == "features"
+    start = models.load_builtin("fmnist-cnn-standard").state_dict()
+    best = models.load(result["best"]).state_dict()
+    changed = {k for k, v in start.items() if not torch.equal(v, best[k])}
+    assert changed == {"head.weight", "head.bias"}
+    with Workspace.open(ws) as store:
+        run = store.get(result["run_id"])
+        assert (run.config["freeze"], run.config["new_head"]) == ("features", True)
+        assert run.title.endswith("linear probe from fmnist-cnn-standard")
+
+
+def test_bad_freeze_flags_are_one_usage_line_naming_the_flag(capsys, tmp_path):
+    ws = str(tmp_path / "ws")
+    cases = (
+        (["--init", "fmnist-cnn-standard", "--freeze", "head"],
+         "--freeze: freeze must be one of none, features"),
+        (["--freeze", "features"], "--freeze features is for fine-tuning a loaded "
+                                   "model; give --init MODEL too"),
+        (["--new-head"], "--new-head is for fine-tuning a loaded model"),
+    )
+    for flags, message in cases:
+        assert main(["--workspace", ws, *TINY, *flags]) == EXIT_USAGE
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0
+        assert message in err
+    _, program = _program(tmp_path)
+    code = main(["--workspace", ws, *TINY, "--init", str(program), "--freeze",
+                 "features"])
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert (f"--freeze features: {program} is a torch.export program, whose "
+            "classifier head cannot be identified") in err
+    assert "use --freeze none" in err
+    with Workspace.open(ws) as store:
+        assert store.runs(kind="train") == []  # refused before a run is recorded

@@ -4,8 +4,10 @@ A defense's (and an architecture's) flags depend on ``--defense`` and
 ``--arch``, so arguments are parsed in two passes like ``explorer attack``.
 The run is recorded in the workspace (kind ``train``); its folder is the
 trainer's run directory (``last.pt``, ``best.safetensors``, or ``best.pt2``
-when a torch.export program is fine-tuned). ``--init-from MODEL`` starts from
-a loaded model's weights instead of fresh ones. ``--resume RUN_ID``
+when a torch.export program is fine-tuned). ``--init MODEL`` (alias
+``--init-from``) starts from a loaded model's weights instead of fresh ones;
+``--freeze features`` then trains its classifier head only (linear probing)
+and ``--new-head`` re-initialises that head first. ``--resume RUN_ID``
 continues such a run to its planned epochs with its stored config.
 ``--val-fraction`` of the training images (at most ``--val-max``) are held
 out: the best epoch is chosen on them, and the results say so
@@ -69,7 +71,7 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--defense", help="defense name (see `explorer train --help`)")
     p.add_argument("--arch", help="architecture of a fresh model (default: "
                                   "small-cnn)")
-    p.add_argument("--init-from", metavar="MODEL",
+    p.add_argument("--init", "--init-from", dest="init_from", metavar="MODEL",
                    help="fine-tune: start from this model's weights instead of "
                         "fresh ones: a built-in model name (`explorer models "
                         "list`) or a model file (.safetensors, a .pt2 torch.export "
@@ -77,8 +79,16 @@ def _common_parser() -> OneLineParser:
                         "it brings its own architecture, so no --arch. The best "
                         "epoch of a .pt2 is written as best.pt2")
     p.add_argument("--init-arch", metavar="ARCH",
-                   help="architecture of a weights-only --init-from file "
+                   help="architecture of a weights-only --init file "
                         "(.pt/.pth, or safetensors without our metadata)")
+    p.add_argument("--freeze", default="none", metavar="{none,features}",
+                   help="with --init: none = full fine-tuning (default); "
+                        "features = linear probing: only the classifier head "
+                        "trains, the rest keeps its weights and batch-norm "
+                        "statistics (any --defense: attacks still go through it)")
+    p.add_argument("--new-head", action="store_true",
+                   help="with --init: re-initialise the classifier head (from "
+                        "--seed) before training, so it is learnt from scratch")
     p.add_argument("--noilin", action="store_true",
                    help="wrap the (adversarial) defense in NoiLIn: labels flipped "
                         "at a rate that grows when validation robust accuracy "
@@ -134,11 +144,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]
     if ns.resume is not None:
         return _common_parser().parse_args(argv), _common_parser()
     if ns.init_from is not None and ns.arch is not None:
-        raise UsageError("--init-from and --arch: the model to fine-tune brings "
+        raise UsageError("--init and --arch: the model to fine-tune brings "
                          "its own architecture; drop --arch")
     if ns.init_arch is not None and ns.init_from is None:
-        raise UsageError("--init-arch is for a weights-only --init-from file; "
-                         "give --init-from too (or --arch for a fresh model)")
+        raise UsageError("--init-arch is for a weights-only --init file; "
+                         "give --init too (or --arch for a fresh model)")
+    _check_fine_tune_flags(ns)
     if ns.defense is None:
         if ns.help:
             return ns, _common_parser()
@@ -157,6 +168,20 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, argparse.ArgumentParser]
     ns.defense_params = given_values(dflags, ns, dparams)
     ns.arch_params = given_values(aflags, ns, aparams)
     return ns, parser
+
+
+def _check_fine_tune_flags(ns: argparse.Namespace) -> None:
+    """--freeze's value, and --freeze features / --new-head only with --init."""
+    from explorer.core.training.fine_tune import check_freeze
+
+    with naming_flag("--freeze"):
+        check_freeze(ns.freeze)
+    if ns.init_from is None:
+        for flag, given in ((f"--freeze {ns.freeze}", ns.freeze != "none"),
+                            ("--new-head", ns.new_head)):
+            if given:
+                raise UsageError(f"{flag} is for fine-tuning a loaded model; "
+                                 f"give --init MODEL too")
 
 
 def _config(ns: argparse.Namespace):
@@ -184,7 +209,8 @@ def _config(ns: argparse.Namespace):
     return defenses.TrainingConfig(
         data=ns.data, root=ns.root, arch=ns.arch or DEFAULT_ARCH,
         arch_params=ns.arch_params, init_from=ns.init_from, init_arch=ns.init_arch,
-        defense=ns.defense, params=params, noilin=noilin, epochs=ns.epochs,
+        freeze=ns.freeze, new_head=ns.new_head, defense=ns.defense,
+        params=params, noilin=noilin, epochs=ns.epochs,
         batch_size=ns.batch_size, optimizer=ns.optimizer, lr=ns.lr,
         schedule=ns.schedule, seed=ns.seed, augment=ns.augment, eval_eps=eval_eps,
         eval_steps=ns.eval_steps, eval_n=ns.eval_n, val_fraction=ns.val_fraction,
@@ -236,14 +262,26 @@ def _check_split(config, train_set) -> None:
 def _with_init_arch(config, info):
     """``config`` recording the architecture of the model it starts from,
     which is loaded and checked against the data set here, so a bad file is
-    a one-line error before any run is recorded."""
+    a one-line error before any run is recorded (and so is a model whose
+    classifier head --freeze features or --new-head cannot find)."""
     from explorer.core.defenses.run_job import load_init
     from explorer.core.models import ModelError
+    from explorer.core.params import ParamError
+    from explorer.core.training.fine_tune import head_of
 
     try:
-        meta = load_init(config, info).meta
+        model = load_init(config, info)
     except ModelError as exc:  # the loaders name --arch, here it is --init-arch
         raise CliError(str(exc).replace("pass --arch", "pass --init-arch")) from None
+    meta = model.meta
+    if config.freeze != "none" or config.new_head:
+        why = (f"--freeze {config.freeze}" if config.freeze != "none"
+               else "--new-head")
+        try:
+            head_of(model, config.init_from, why)
+        except ParamError as exc:
+            raise UsageError(str(exc).replace("use freeze none",
+                                              "use --freeze none")) from None
     return config.replace(arch=meta.arch, arch_params=dict(meta.arch_params))
 
 
@@ -365,7 +403,7 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             run.summary = {k: results.get(k) for k in SUMMARY_KEYS}
     return {"run_id": run.id, **run.summary, "defense": config.defense,
             "params": config.params, "noilin": config.noilin,
-            "device": str(device),
+            "freeze": config.freeze, "device": str(device),
             **skipped_files(train_set, test_set)}
 
 

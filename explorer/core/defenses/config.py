@@ -16,6 +16,7 @@ from typing import Any
 from explorer.core.params import ParamError
 from explorer.core.training.augment import AUGMENT
 from explorer.core.training.augment import resolve as resolve_augment
+from explorer.core.training.fine_tune import check_freeze
 from explorer.core.training.schedules import OPTIMIZERS, SCHEDULES
 from explorer.core.training.split import (
     VAL_FRACTION,
@@ -36,7 +37,11 @@ class TrainingConfig:
     architecture ``init_arch`` names). ``arch`` and ``arch_params`` are then
     ignored: the loaded model brings its own, and the front ends record its
     ``arch`` there. Runs stored before these fields existed read as None: a
-    fresh start.
+    fresh start. ``freeze`` chooses what such a run trains
+    (:mod:`explorer.core.training.fine_tune`): ``"none"`` every weight (full
+    fine-tuning), ``"features"`` the classifier head only (linear probing);
+    ``new_head`` re-initialises the head from ``seed`` first. Runs stored
+    before them read as ``"none"`` and False.
     """
 
     # how to train
@@ -78,6 +83,8 @@ class TrainingConfig:
     # where the weights start: fresh (None) or a loaded model (see the class doc)
     init_from: str | None = None
     init_arch: str | None = None
+    freeze: str = "none"
+    new_head: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_steps", "eval_n", "val_max"):
@@ -101,6 +108,13 @@ class TrainingConfig:
         if self.init_arch is not None and self.init_from is None:
             raise ParamError("init_arch names the architecture of a weights-only "
                              "init_from file; give init_from too")
+        check_freeze(self.freeze)
+        if not isinstance(self.new_head, bool):
+            raise ParamError(f"new_head must be true or false, got {self.new_head!r}")
+        if self.init_from is None and (self.freeze != "none" or self.new_head):
+            what = "freeze features" if self.freeze != "none" else "new_head"
+            raise ParamError(f"{what} is for fine-tuning a loaded model; give "
+                             f"init_from too")
         AUGMENT.validate(self.augment)  # "augment must be one of auto, ..."
         if self.lr is not None and not self.lr > 0:
             raise ParamError(f"lr must be positive, got {self.lr}")

@@ -44,11 +44,13 @@ def limited(dataset, limit: int | None):
 
 def run_title(config: TrainingConfig) -> str:
     """How the workspace lists the run: "pgd-at small-cnn on cifar10", with
-    "from NAME" when it fine-tunes a loaded model."""
+    "from NAME" when it fine-tunes a loaded model ("linear probe from NAME"
+    when only its head trains)."""
     noilin = " + NoiLIn" if config.noilin is not None else ""
     title = f"{config.defense}{noilin} {config.arch} on {config.data}"
     if config.init_from is not None:
-        title += f" from {Path(config.init_from).name}"
+        probe = " linear probe" if config.freeze == "features" else ""
+        title += f"{probe} from {Path(config.init_from).name}"
     return title
 
 

@@ -30,6 +30,10 @@ TorchScript, gets a log line instead and only ``last.pt``).
 ``config.augment`` crops and/or flips each clean training batch before the
 defense sees it (:mod:`explorer.core.training.augment`; the draws depend on
 seed, epoch and batch only, so a resume repeats them too).
+``config.freeze == "features"`` (linear probing) and ``config.new_head`` act
+on the model after the defense's ``prepare``
+(:mod:`explorer.core.training.fine_tune`): the optimizer then holds the
+classifier head's weights only.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from explorer.core.jobs import (
 )
 from explorer.core.models import exported
 from explorer.core.training.augment import augment, batch_generator, resolve
+from explorer.core.training.fine_tune import freeze_features, head_of, reset_head
 from explorer.core.training.loop import Position, RunState, TrainingLoop
 from explorer.core.training.schedules import check_schedule, make_optimizer
 from explorer.core.training.split import validation_split
@@ -73,10 +78,11 @@ MAX_LOSS = 1e4
 # Not augment: checkpoints from before it lack it, and a resume reads the
 # mode from the run's stored TrainingConfig anyway. val_n and seed fix the
 # held-out images (checkpoints from before the split held out none).
+# freeze: a linear probe's optimizer holds the head's weights only.
 FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train", "val_n",
-              "seed", "noilin")
+              "seed", "noilin", "freeze")
 # what a checkpoint without a key stands for
-OLD_CHECKPOINT = {"val_n": 0, "noilin": None}
+OLD_CHECKPOINT = {"val_n": 0, "noilin": None, "freeze": "none"}
 BEST_FILES = ("best.safetensors", "best.pt2")  # what _save_best may write
 EXPORT_NOTE = ("fine-tuning a torch.export program: its dropout/batch-norm stay "
                "as exported (eval)")
@@ -156,9 +162,11 @@ def train(
               "eval_steps": cfg.eval_steps, "eval_n": cfg.eval_n,
               "n_train": len(train_idx), "val_n": val_n,
               "selected_on": selected_on,
-              "selected_metric": f"val_{defense.selection_key}" if val_n else None}
+              "selected_metric": f"val_{defense.selection_key}" if val_n else None,
+              "freeze": cfg.freeze}
     if cfg.init_from is not None:
         config["init_from"] = cfg.init_from  # recorded in the best file's meta
+        config["new_head"] = cfg.new_head
     run_dir = Path(run_dir)
     program = _is_program(model)
     last_path = run_dir / "last.pt"
@@ -167,8 +175,13 @@ def train(
         yield Log(EXPORT_NOTE)
     prepared = defense.prepare(model)
     model = prepared if prepared is not None else model
+    note = _fine_tune(model, cfg)
+    if note:
+        yield Log(note)
     model = accel.place(model, device)
-    opt = make_optimizer(model.parameters(), cfg.optimizer, lr=lr,
+    weights = model.parameters() if cfg.freeze == "none" else [
+        p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(weights, cfg.optimizer, lr=lr,
                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     method_rng = make_generator(cfg.seed + 1, device)
@@ -290,6 +303,26 @@ def train(
                 "seconds": loop.seconds(),
                 "checkpoint": str(last_path),
                 "best": str(best_path) if best_path.exists() else None})
+
+
+def _fine_tune(model: nn.Module, cfg: TrainingConfig) -> str | None:
+    """Apply ``cfg.new_head`` and ``cfg.freeze`` to the (prepared) model:
+    what was done, for the log (None: nothing); a ParamError naming the
+    model when its classifier head cannot be identified."""
+    if cfg.freeze == "none" and not cfg.new_head:
+        return None
+    why = "freeze features" if cfg.freeze == "features" else "new_head"
+    head = head_of(model, str(cfg.init_from), why)
+    done = []
+    if cfg.new_head:
+        reset_head(head, cfg.seed)
+        done.append(f"classifier head re-initialised (seed {cfg.seed})")
+    if cfg.freeze == "features":
+        total = sum(p.numel() for p in model.parameters())
+        trained = sum(p.numel() for p in freeze_features(model, head))
+        done.append(f"linear probe: only the classifier head trains ({trained:,} "
+                    f"of {total:,} weights); the rest is frozen in eval mode")
+    return "; ".join(done)
 
 
 def _split_note(val_n: int, n_train: int, scored: int) -> str:

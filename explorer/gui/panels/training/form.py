@@ -1,6 +1,7 @@
 """The choices of a training run: where the weights start (fresh, or the
-session's model: fine-tuning), architecture, defense, optimisation, eval and
-the validation split the best epoch is chosen on."""
+session's model: fine-tuning, of every weight or of the classifier head
+only), architecture, defense, optimisation, eval and the validation split
+the best epoch is chosen on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -22,6 +24,7 @@ from explorer.core.defenses.run_job import init_source
 from explorer.core.models import registry as model_registry
 from explorer.core.params import Param, ParamError
 from explorer.core.training.augment import AUGMENT
+from explorer.core.training.fine_tune import head_of
 from explorer.core.training.split import VAL_PARAM
 from explorer.gui.panels.training.noilin_box import NoiLInBox
 from explorer.gui.widgets.param_form import ParamForm
@@ -53,6 +56,13 @@ START_CHOICES = ((FRESH, "fresh weights"),
 START_TIP = ("fresh weights: a new model of the architecture below; the model on "
              "the Data & Model page: fine-tune it (its file is read again, so it "
              "brings its own architecture)")
+FREEZE_CHOICES = (("none", "every weight (full fine-tune)"),
+                  ("features", "the classifier head only (linear probe)"))
+FREEZE_TIP = ("full fine-tune: every weight trains; linear probe: only the "
+              "classifier head trains, the rest keeps its weights and batch-norm "
+              "statistics (attacks still go through it)")
+NEW_HEAD_TIP = ("draw the classifier head's weights afresh (from the seed) before "
+                "training, so it is learnt from scratch")
 
 
 class TrainingForm(QWidget):
@@ -68,6 +78,12 @@ class TrainingForm(QWidget):
             self.start_combo.addItem(text, key)
         self._fit_narrow(self.start_combo)
         self._start_model: tuple[str, str | None, Any] | None = None
+        self._head_problem: str | None = None  # why the head cannot be found
+        self.freeze_combo = QComboBox()  # what a fine-tune trains
+        for key, text in FREEZE_CHOICES:
+            self.freeze_combo.addItem(text, key)
+        self._fit_narrow(self.freeze_combo)
+        self.new_head = QCheckBox("re-initialise the classifier head")
         self.arch_combo = QComboBox()
         self.arch_combo.addItems(models.names())
         self.arch_form = ParamForm()
@@ -91,6 +107,8 @@ class TrainingForm(QWidget):
         mb = self._model_rows = QFormLayout(model_box)
         mb.addRow("start from", self.start_combo)
         mb.addRow(self.start_note)
+        mb.addRow("train", self.freeze_combo)
+        mb.addRow(self.new_head)
         mb.addRow("architecture", self.arch_combo)
         mb.addRow(self.arch_form)
         defense_box = QGroupBox("Defense")
@@ -136,6 +154,13 @@ class TrainingForm(QWidget):
             self._start_model, tip, enabled = None, f"not available: {exc}", False
         else:
             self._start_model = (init_from, init_arch, model.meta)
+            try:
+                head_of(model, Path(init_from).name, "linear probe or new head")
+            except ParamError as exc:
+                self._head_problem = str(exc).replace(
+                    "use freeze none", "train every weight, without a new head")
+            else:
+                self._head_problem = None
             tip, enabled = f"fine-tune {init_from} ({model.meta.arch})", True
         self.start_combo.model().item(1).setEnabled(enabled)
         self.start_combo.setItemData(1, tip, Qt.ItemDataRole.ToolTipRole)
@@ -150,6 +175,13 @@ class TrainingForm(QWidget):
     def choose_start(self, start: str) -> None:
         self.start_combo.setCurrentIndex(self.start_combo.findData(start))
 
+    def freeze(self) -> str:
+        """``"none"`` (full fine-tune) or ``"features"`` (linear probe)."""
+        return str(self.freeze_combo.currentData())
+
+    def choose_freeze(self, freeze: str) -> None:
+        self.freeze_combo.setCurrentIndex(self.freeze_combo.findData(freeze))
+
     @Slot()
     def _on_start(self) -> None:
         fresh = self.start() == FRESH
@@ -159,6 +191,13 @@ class TrainingForm(QWidget):
         for widget in (self.arch_combo, self.arch_form):
             self._model_rows.setRowVisible(widget, fresh)
         self._model_rows.setRowVisible(self.start_note, not fresh)
+        # What a fine-tune trains: only when there is a model to fine-tune.
+        why = ("\n\n(fine-tuning only: start from the model on the Data & "
+               "Model page)" if fresh else "")
+        for widget, tip in ((self.freeze_combo, FREEZE_TIP),
+                            (self.new_head, NEW_HEAD_TIP)):
+            widget.setEnabled(not fresh)
+            widget.setToolTip(tip + why)
         if not fresh and self._start_model is not None:
             init_from, _, meta = self._start_model
             self.start_note.setText(f"training continues from "
@@ -211,8 +250,12 @@ class TrainingForm(QWidget):
                 raise ParamError("start from: no model on the Data & Model page "
                                  "can be fine-tuned")
             init_from, init_arch, meta = self._start_model
+            freeze, new_head = self.freeze(), self.new_head.isChecked()
+            if (freeze != "none" or new_head) and self._head_problem is not None:
+                raise ParamError(self._head_problem)
             start = {"init_from": init_from, "init_arch": init_arch,
-                     "arch": meta.arch, "arch_params": dict(meta.arch_params)}
+                     "arch": meta.arch, "arch_params": dict(meta.arch_params),
+                     "freeze": freeze, "new_head": new_head}
         else:
             start = {"arch": self.arch(), "arch_params": model_registry.validate_params(
                 self.arch(), self.arch_form.values())}
