@@ -6,6 +6,7 @@ from typing import Any
 
 from explorer.core.defenses.adp import AdaptiveDiversityPromoting
 from explorer.core.defenses.base import Defense
+from explorer.core.defenses.cifs import CIFSTraining
 from explorer.core.defenses.classic import (
     DefensiveDistillation,
     EnsembleAdversarialTraining,
@@ -49,6 +50,7 @@ REGISTRY.update((cls.name, cls) for cls in (PGDAdversarialTrainingL2,
                                             PGDAdversarialTrainingL1))
 REGISTRY.update((cls.name, cls) for cls in (
     DefensiveDistillation, EnsembleAdversarialTraining))
+REGISTRY[CIFSTraining.name] = CIFSTraining
 
 
 def names() -> list[str]:
