@@ -63,10 +63,16 @@ def test_relevance_is_the_gradient_of_the_weighted_top_k_probe_logits():
     mask = 12 * F.softmax(grad / 0.5, dim=1)
     torch.testing.assert_close(block(z), z * mask[:, :, None, None])
     torch.testing.assert_close(block.last_mask, mask)
+    # attacks see the mask's own dependence on the input, not a constant mask
+    z.requires_grad_(True)
+    (full,) = torch.autograd.grad(block(z).square().sum(), z)
+    constant = 2 * z.detach() * mask[:, :, None, None].square()
+    assert not torch.allclose(full, constant)
     # relevance follows the probe: other weights, another ranking of channels
     with torch.no_grad():
         block.probe.weight.mul_(-1)
-    assert not torch.allclose(block.relevance(block.probe_logits(z)), grad)
+    assert not torch.allclose(block.relevance(block.probe_logits(z.detach())),
+                              grad)
 
 
 def test_save_load_round_trip_keeps_the_block(tmp_path):

@@ -10,12 +10,14 @@ After a convolutional stage with features z (N, C, H, W) the block
 2. assesses each channel's *relevance* g_c as the gradient of the probe's
    top-k logits, weighted by their softmax probabilities, with respect to the
    channel's pooled value: g = ∂(Σ_{j ∈ top-k} π_j · p_j) / ∂ z̄, the weights
-   π = softmax(p) taken as constants (the authors' code differentiates the
-   top logits w.r.t. detached features, so the mask never sends gradient into
-   the feature extractor: only into the probe). For a linear probe on pooled
-   features this gradient is exactly Σ_j π_j · W_j, which is what is computed
+   π = softmax(p) taken as constants. For a linear probe on pooled features
+   this gradient is exactly Σ_j π_j · W_j, which is what is computed
    (``tests/core/test_cifs.py`` checks it against autograd); it also works
-   under ``torch.no_grad`` and in eval;
+   under ``torch.no_grad`` and in eval. The mask, as a function of the input,
+   is then differentiated in full (through π too): the authors' code takes
+   the gradient on detached features, which hides the mask's dependence on
+   the input from gradient attacks; here PGD sees the exact gradient (but
+   for the top-k choice, which is piecewise constant);
 3. turns relevances into an importance mask m = C · softmax(g / T) over the
    channels (non-negative, mean 1; the paper's "IMGF") and returns z · m.
 
@@ -76,8 +78,9 @@ class CIFS(nn.Module):
 
     def relevance(self, logits: Tensor) -> Tensor:
         """(N, C): ∂(Σ_{top-k} softmax(p)_j · p_j) / ∂(pooled channel), the
-        softmax weights held constant; exact for the linear probe."""
-        probs = F.softmax(logits.detach().float(), dim=1).to(logits.dtype)
+        softmax weights held constant; exact for the linear probe. The result
+        keeps its graph to ``logits`` (through the weights) and the probe."""
+        probs = F.softmax(logits, dim=1)
         top = probs.topk(min(self.k, probs.shape[1]), dim=1)
         weights = torch.zeros_like(probs).scatter(1, top.indices, top.values)
         return weights @ self.probe.weight
