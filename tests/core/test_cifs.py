@@ -186,3 +186,30 @@ def test_trains_and_resume_is_bit_exact(sets, tmp_path):
     best = models.load(next(tmp_path.joinpath("a").glob("best.*")))
     assert best.meta.arch_params["cifs"] is True
     assert best.meta.training["method"] == "cifs"
+
+
+def test_channel_importance_job_clean_vs_adversarial(sets):
+    from explorer.core.analysis.channels import channel_importance_job
+    from explorer.core.jobs import Snapshot, run_to_end
+
+    model = _cnn(cifs=True, cifs_temperature=0.05).eval()
+    with torch.no_grad():
+        cifs.blocks(model)[0].probe.weight.mul_(5)
+    x, y = sets[1][0]
+    events = list(channel_importance_job(model, x, int(y), eps=0.2, steps=3))
+    (snap,) = [e for e in events if isinstance(e, Snapshot)]
+    r = snap.arrays
+    assert r["kind"] == "channels"
+    torch.testing.assert_close(torch.from_numpy(r["clean"]),
+                               cifs.channel_importance(model, x[None])[0])
+    assert list(r["clean"][r["order"]]) == sorted(r["clean"], reverse=True)
+    assert abs(r["x_adv"] - r["image"]).max() <= 0.2 + 1e-6
+    assert not torch.allclose(torch.from_numpy(r["adv"]),
+                              torch.from_numpy(r["clean"]))
+    assert isinstance(events[-1], Done)
+    plain = _cnn()
+    with pytest.raises(ParamError, match="no CIFS block"):
+        run_to_end(channel_importance_job(plain, x, int(y)))
+    for kwargs, word in (({"eps": 0.0}, "eps"), ({"steps": 0}, "steps")):
+        with pytest.raises(ParamError, match=word):
+            run_to_end(channel_importance_job(model, x, int(y), **kwargs))
