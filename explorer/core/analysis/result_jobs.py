@@ -54,6 +54,9 @@ def features_of(model, dataset, n: int, *, path, meta, token,
 
 def channels_of(model, x, y: int, *, path, meta, token,
                 **kwargs) -> Iterator[Event]:
-    """CIFS channel importances of one image, clean vs adversarial."""
-    yield from _saved(channel_importance_job(model, x, y, token=token, **kwargs),
+    """CIFS channel importances of one image, clean vs adversarial. The block
+    keeps its last mask on the module: work on a copy, so a job running the
+    session's model at the same time cannot interleave its forward."""
+    net = copy.deepcopy(model)
+    yield from _saved(channel_importance_job(net, x, y, token=token, **kwargs),
                       path, meta)
