@@ -30,7 +30,9 @@ def test_ensemble_meta_describes_members():
     assert meta.arch == ENSEMBLE_ARCH
     assert meta.arch_params == {"members": 3, "member_arch": "small-cnn",
                                 "member_params": {"width": 4, "dense": 16,
-                                                  "activation": "relu"}}
+                                                  "activation": "relu",
+                                                  "cifs": False, "cifs_k": 10,
+                                                  "cifs_temperature": 1.0}}
     assert meta.in_shape == (1, 28, 28)
     assert meta.mean == (0.3,)
     assert meta.dataset == "fashion-mnist-mini"

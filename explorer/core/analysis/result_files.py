@@ -1,7 +1,8 @@
 """Analysis results as ``.npz`` files: written atomically, checked on load.
 
 A result is a flat dict of NumPy arrays plus a ``kind`` naming what it is
-(``slice``, ``weights-1d``, ``weights-2d``, ``input``, ``features``) and JSON metadata.
+(``slice``, ``weights-1d``, ``weights-2d``, ``input``, ``features``,
+``channels``) and JSON metadata.
 Files are read with ``allow_pickle=False``: the metadata is stored as a
 unicode string array, never as a pickled object.
 """
@@ -26,6 +27,7 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "weights-2d": ("coords", "coords_y", "loss", "acc"),
     "input": ("coords", "coords_y", "loss", "pred", "image", "label"),
     "features": ("clean", "labels", "pred_clean"),
+    "channels": ("clean", "adv", "order", "label"),
 }
 KINDS = tuple(REQUIRED_KEYS)
 RESULT = "result"  # label of the Snapshot in which analysis jobs send results

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from explorer.core import accel, models
+from explorer.core.analysis.channels import channel_importance_job
 from explorer.core.analysis.features import feature_projection_job
 from explorer.core.analysis.input_landscape import input_landscape_job
 from explorer.core.analysis.landscape import weight_landscape_job
@@ -48,4 +49,14 @@ def features_of(model, dataset, n: int, *, path, meta, token,
                 **kwargs) -> Iterator[Event]:
     x, y = dataset.as_tensors(0, min(n, len(dataset)))
     yield from _saved(feature_projection_job(model, x, y, token=token, **kwargs),
+                      path, meta)
+
+
+def channels_of(model, x, y: int, *, path, meta, token,
+                **kwargs) -> Iterator[Event]:
+    """CIFS channel importances of one image, clean vs adversarial. The block
+    keeps its last mask on the module: work on a copy, so a job running the
+    session's model at the same time cannot interleave its forward."""
+    net = copy.deepcopy(model)
+    yield from _saved(channel_importance_job(net, x, y, token=token, **kwargs),
                       path, meta)

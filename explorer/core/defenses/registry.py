@@ -6,6 +6,7 @@ from typing import Any
 
 from explorer.core.defenses.adp import AdaptiveDiversityPromoting
 from explorer.core.defenses.base import Defense
+from explorer.core.defenses.cifs import CIFSTraining
 from explorer.core.defenses.classic import (
     DefensiveDistillation,
     EnsembleAdversarialTraining,
@@ -51,6 +52,7 @@ REGISTRY.update((cls.name, cls) for cls in (PGDAdversarialTrainingL2,
 REGISTRY.update((cls.name, cls) for cls in (
     DefensiveDistillation, EnsembleAdversarialTraining))
 REGISTRY[SynergyOfExperts.name] = SynergyOfExperts
+REGISTRY[CIFSTraining.name] = CIFSTraining
 
 
 def names() -> list[str]:

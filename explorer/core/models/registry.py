@@ -10,6 +10,7 @@ from torch import nn
 
 from explorer.core import params as P
 from explorer.core.models import zoo
+from explorer.core.models.cifs import PARAMS as CIFS_PARAMS
 from explorer.core.models.ensemble import (
     ENSEMBLE_ARCH,
     check_ensemble_params,
@@ -64,6 +65,7 @@ _ARCHITECTURES: dict[str, Architecture] = {
                 P.Param("dense", int, 256, "units of the dense layer", 1, 4096),
                 P.Param("activation", str, "relu", "hidden non-linearity",
                         choices=ACTIVATIONS),
+                *CIFS_PARAMS,
             ),
             "compact 3-stage CNN, fast on CPU",
         ),
@@ -77,7 +79,8 @@ _ARCHITECTURES: dict[str, Architecture] = {
         Architecture(
             "preact-resnet18",
             PreActResNet18,
-            (P.Param("width", int, 64, "channels of the first stage", 1, 512),),
+            (P.Param("width", int, 64, "channels of the first stage", 1, 512),
+             *CIFS_PARAMS),
             "pre-activation ResNet-18 (He et al. 2016)",
         ),
         Architecture(
@@ -87,6 +90,7 @@ _ARCHITECTURES: dict[str, Architecture] = {
                 P.Param("depth", int, 16, "layers; (depth - 4) % 6 == 0", 10, 100),
                 P.Param("widen_factor", int, 4, "channel multiplier k", 1, 20),
                 P.Param("dropout", float, 0.0, "dropout inside blocks", 0.0, 0.9),
+                *CIFS_PARAMS,
             ),
             "Wide ResNet WRN-depth-k (Zagoruyko & Komodakis 2016)",
             _wrn_check,

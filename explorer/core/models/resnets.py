@@ -1,17 +1,21 @@
 """Residual networks: pre-activation ResNet-18 and Wide ResNet (WRN-d-k).
 
 Both start with a stride-1 3×3 conv (CIFAR-style stems) and end in global
-average pooling, so 28×28 and 32×32 inputs both work.
+average pooling, so 28×28 and 32×32 inputs both work. The ``cifs`` arch params
+(``cifs``, ``cifs_k``, ``cifs_temperature``) put a CIFS block after the final
+BN-ReLU of the last stage (see ``cifs.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from explorer.core.models import cifs as cifs_block
 from explorer.core.models.base import ImageClassifier
 
 
@@ -45,10 +49,11 @@ def _stage(c_in: int, c_out: int, blocks: int, stride: int, dropout: float = 0.0
     return nn.Sequential(*layers)
 
 
-def _tail(channels: int) -> list[nn.Module]:
+def _tail(channels: int, num_classes: int, **cifs: Any) -> list[nn.Module]:
+    """Final BN-ReLU (then a CIFS block when ``cifs["cifs"]``), pooling."""
     return [
         nn.BatchNorm2d(channels),
-        nn.ReLU(inplace=True),
+        cifs_block.after(nn.ReLU(inplace=True), channels, num_classes, **cifs),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     ]
@@ -65,6 +70,7 @@ class PreActResNet18(ImageClassifier):
         std: Sequence[float],
         *,
         width: int = 64,
+        **cifs: Any,
     ) -> None:
         super().__init__(mean, std)
         w = (width, 2 * width, 4 * width, 8 * width)
@@ -74,7 +80,7 @@ class PreActResNet18(ImageClassifier):
             _stage(w[0], w[1], 2, 2),
             _stage(w[1], w[2], 2, 2),
             _stage(w[2], w[3], 2, 2),
-            *_tail(w[3]),
+            *_tail(w[3], num_classes, **cifs),
         )
         self.head = nn.Linear(w[3], num_classes)
 
@@ -92,6 +98,7 @@ class WideResNet(ImageClassifier):
         depth: int = 16,
         widen_factor: int = 4,
         dropout: float = 0.0,
+        **cifs: Any,
     ) -> None:
         super().__init__(mean, std)
         if (depth - 4) % 6 != 0:
@@ -103,7 +110,7 @@ class WideResNet(ImageClassifier):
             _stage(w[0], w[1], n, 1, dropout),
             _stage(w[1], w[2], n, 2, dropout),
             _stage(w[2], w[3], n, 2, dropout),
-            *_tail(w[3]),
+            *_tail(w[3], num_classes, **cifs),
         )
         self.head = nn.Linear(w[3], num_classes)
 

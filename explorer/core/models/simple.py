@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from explorer.core.models import cifs as cifs_block
 from explorer.core.models.base import ImageClassifier
 
 ACTIVATIONS = ("relu", "softplus", "gelu", "silu")
@@ -47,6 +48,7 @@ class SmallCNN(ImageClassifier):
     """Three 3×3 conv stages (``width``, 2×, 4× channels) and one dense layer.
 
     Cheap on purpose: it is the model interactive attacks run against on CPU.
+    ``cifs`` puts a CIFS block after the third stage (see ``cifs.py``).
     The full-resolution stage has few channels; adaptive pooling to 3×3 makes
     it accept any image size of at least 8×8.
     """
@@ -61,9 +63,15 @@ class SmallCNN(ImageClassifier):
         width: int = 16,
         dense: int = 256,
         activation: str = "relu",
+        cifs: bool = False,
+        cifs_k: int = 10,
+        cifs_temperature: float = 1.0,
     ) -> None:
         super().__init__(mean, std)
         c1, c2, c3 = width, 2 * width, 4 * width
+        last = cifs_block.after(activation_module(activation), c3, num_classes,
+                                cifs=cifs, cifs_k=cifs_k,
+                                cifs_temperature=cifs_temperature)
         self.body = nn.Sequential(
             nn.Conv2d(in_shape[0], c1, 3, padding=1),
             activation_module(activation),
@@ -72,7 +80,7 @@ class SmallCNN(ImageClassifier):
             activation_module(activation),
             nn.MaxPool2d(2),
             nn.Conv2d(c2, c3, 3, padding=1),
-            activation_module(activation),
+            last,  # the activation, then the CIFS block when asked for
             nn.AdaptiveMaxPool2d(3),
             nn.Flatten(),
             nn.Linear(c3 * 9, dense),

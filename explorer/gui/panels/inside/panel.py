@@ -1,9 +1,10 @@
-"""Look Inside: image-space slices, loss landscapes and feature spaces.
+"""Look Inside: image-space slices, loss landscapes, feature spaces and, for
+models with a CIFS block, channel importances clean vs adversarial.
 
 The panel picks the image, starts the analysis jobs of
 ``explorer.core.analysis`` (each result saved as ``.npz`` in its workspace
 run folder) and reloads saved results; the tabs' forms and views live in
-``explorer.gui.widgets`` (slice_view, landscape_view, feature_view).
+this package (slice_view, landscape_view, feature_view, channel_view).
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import models
+from explorer.core.analysis.channels import NO_BLOCK
 from explorer.core.analysis.result_files import ResultFileError, load_npz
 from explorer.core.analysis.result_jobs import (
+    channels_of,
     features_of,
     landscape_of,
     slice_with_builtins,
 )
+from explorer.core.models import cifs
 from explorer.gui.context import AppContext
+from explorer.gui.panels.inside.channel_view import ChannelForm, ChannelView
 from explorer.gui.panels.inside.feature_view import FeatureForm, FeatureView
 from explorer.gui.panels.inside.landscape_view import LandscapeForm, LandscapeView
 from explorer.gui.panels.inside.result_tab import ResultTab
@@ -42,7 +47,7 @@ DEMO_DATA, DEMO_MODEL, DEMO_OTHER = ("fashion-mnist-mini", "fmnist-cnn-standard"
                                      "fmnist-cnn-pgdat")
 GRID_IMAGES = 24
 TAB_OF_KIND = {"slice": "slice", "weights-1d": "landscape", "weights-2d": "landscape",
-               "input": "landscape", "features": "features"}
+               "input": "landscape", "features": "features", "channels": "cifs"}
 
 
 class InsidePanel(QWidget):
@@ -89,21 +94,26 @@ class InsidePanel(QWidget):
         self.slice_form, self.slice_view = SliceForm(), SliceView()
         self.landscape_form, self.landscape_view = LandscapeForm(), LandscapeView()
         self.feature_form, self.feature_view = FeatureForm(), FeatureView()
+        self.channel_form, self.channel_view = ChannelForm(), ChannelView()
         self.tab = {
             "slice": ResultTab(self.slice_form, self.slice_view, "Compute slice"),
             "landscape": ResultTab(self.landscape_form, self.landscape_view,
                                    "Compute landscape"),
             "features": ResultTab(self.feature_form, self.feature_view,
                                   "Project features"),
+            "cifs": ResultTab(self.channel_form, self.channel_view,
+                              "Compare importances"),
         }
         self.tabs = QTabWidget()
         for key, title in (("slice", "Image-space slice"),
                            ("landscape", "Loss landscape"),
-                           ("features", "Feature space")):
+                           ("features", "Feature space"),
+                           ("cifs", "Channel importance (CIFS)")):
             self.tabs.addTab(self.tab[key], title)
         self.tab["slice"].controls.run_requested.connect(self.run_slice)
         self.tab["landscape"].controls.run_requested.connect(self.run_landscape)
         self.tab["features"].controls.run_requested.connect(self.run_features)
+        self.tab["cifs"].controls.run_requested.connect(self.run_channels)
         self.tab["slice"].result_shown.connect(self._on_slice_shown)
         root = QHBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
@@ -144,6 +154,10 @@ class InsidePanel(QWidget):
                 images.append(chw_to_hwc(x.numpy()))
                 captions.append(class_name(self.classes(), int(y)))
         self.grid.set_images(images, captions)
+        has_block = s.model is not None and bool(cifs.blocks(s.model))
+        self.channel_form.note.setText("" if has_block else NO_BLOCK)
+        self.channel_form.note.setVisible(not has_block)
+        self.tab["cifs"].controls.set_run_enabled(has_block)
         keep = 0 <= self.index < len(images)
         self.choose_image(self.index if keep else (0 if images else -1))
         if self._demo == "waiting":
@@ -216,6 +230,20 @@ class InsidePanel(QWidget):
         kwargs = {k: v[k] for k in ("method", "adversarial", "eps", "perplexity")}
         self._start("features", features_of, (s.model, s.dataset, v["n"]), kwargs,
                     v, [s.model_source], f"{v['method']} of {v['n']} images")
+
+    @Slot()
+    def run_channels(self) -> None:
+        if self._refuse("cifs", needs_image=True):
+            return
+        s, v = self.ctx.session, self.channel_form.values()
+        if not cifs.blocks(s.model):
+            self.tab["cifs"].controls.status.setText(NO_BLOCK)
+            return
+        x, y = s.dataset[self.index]
+        self._start("cifs", channels_of, (s.model, x, int(y)),
+                    {**v, "seed": 0}, {**v, "index": self.index},
+                    [s.model_source],
+                    f"CIFS channels of image #{self.index}")
 
     # -- reloading ------------------------------------------------------------------
     @Slot()
