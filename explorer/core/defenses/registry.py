@@ -10,6 +10,7 @@ from explorer.core.defenses.classic import (
     DefensiveDistillation,
     EnsembleAdversarialTraining,
 )
+from explorer.core.defenses.gat import GuidedAdversarialTraining
 from explorer.core.defenses.gaussian import GaussianAugmentation, SmoothAdv
 from explorer.core.defenses.methods import (
     FastAdversarialTraining,
@@ -49,6 +50,7 @@ REGISTRY.update((cls.name, cls) for cls in (PGDAdversarialTrainingL2,
                                             PGDAdversarialTrainingL1))
 REGISTRY.update((cls.name, cls) for cls in (
     DefensiveDistillation, EnsembleAdversarialTraining))
+REGISTRY[GuidedAdversarialTraining.name] = GuidedAdversarialTraining
 
 
 def names() -> list[str]:
