@@ -262,3 +262,19 @@ def test_train_images_trains_on_that_many(capsys, tmp_path):
     assert last["val_n"] == 6  # 10 % of 60 held out, 54 trained on
     with Workspace.open(ws) as store:
         assert store.get(last["run_id"]).config["limit_train"] == 60
+
+
+def test_gat_trains_on_few_images_and_is_listed(capsys, tmp_path):
+    argv = [a if a != "--limit-train" else "--train-images" for a in BASE]
+    argv[argv.index("256")] = "96"
+    code = main(["--workspace", str(tmp_path / "ws"), *argv, "--defense", "gat",
+                 "--tasks", "rotation+jigsaw", "--steps", "1", "--epochs", "1",
+                 "--json"])
+    assert code == 0
+    last = _lines(capsys)[-1]
+    assert last["defense"] == "gat"
+    assert (last["params"]["tasks"], last["params"]["weighting"]) == (
+        "rotation+jigsaw", "mgda")
+    assert main(["defenses", "list"]) == 0
+    assert any(line.split()[:1] == ["gat"]
+               for line in capsys.readouterr().out.splitlines())
