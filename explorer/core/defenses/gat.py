@@ -89,7 +89,7 @@ def mgda_weights(grads: Tensor) -> Tensor:
     tasks = g.shape[0]
     if tasks == 1:
         return torch.ones(1, dtype=grads.dtype)
-    gram = g @ g.T
+    gram = (g @ g.T).cpu()  # T×T: the solve runs on the CPU wherever g is
     if tasks == 2:
         gamma = _min_norm_2(*(float(v) for v in (gram[0, 0], gram[0, 1], gram[1, 1])))
         return torch.tensor([gamma, 1 - gamma], dtype=grads.dtype)
@@ -294,7 +294,7 @@ class GuidedAdversarialTraining(Defense):
         elif norm == "loss":
             scale = torch.stack([v.detach() for v in losses]).clamp_min(1e-12)
             grads = grads / scale.to(grads.dtype)[:, None]
-        return mgda_weights(grads.cpu())
+        return mgda_weights(grads)
 
     def loss(self, model, x, y, generator):
         self._check_shape(x)
