@@ -29,8 +29,11 @@ rule. It helps most when training images are few. What is built here:
    tasks and by Frank-Wolfe for more (their Algorithm 2), optionally after
    normalising each g_t (``normalize``: "l2" by its norm, "loss" by its
    loss, as their code offers). ``weighting="equal"``: w_t = 1/T, the
-   control. The returned loss is T · Σ w_t L_t, so equal weights are the
-   plain sum of the task losses (the target task at ``pgd-at``'s weight 1).
+   control. The returned loss is Σ w_t L_t, as Sener & Koltun's code: a
+   convex combination, so the shared layers' step is the size of one task's
+   (scaling it by T, the plain sum for equal weights, killed every ReLU of
+   small-cnn at SGD lr 0.1 on 1,000 Fashion-MNIST images: all outputs
+   uniform, the loss stuck at ln 10 + ln 4).
 
 The auxiliary heads (one linear layer each on the penultimate features) are
 the method's, not the model's: they are built at the first batch, seeded
@@ -307,7 +310,7 @@ class GuidedAdversarialTraining(Defense):
         self.last_weights = [float(v) for v in w]
         self.last_losses = {name: float(v.detach()) for name, v in
                             zip(("target", *self.tasks), losses, strict=True)}
-        total = len(losses) * sum(wt * lt for wt, lt in zip(w, losses, strict=True))
+        total = sum(wt * lt for wt, lt in zip(w, losses, strict=True))
         return total, logits
 
     def after_backward(self) -> None:
