@@ -294,3 +294,17 @@ def test_trainer_resume_continues_bit_for_bit(sets, tmp_path):
     heads_a = checkpoint.load(tmp_path / "a" / "last.pt")["method"]["heads"]
     heads_b = checkpoint.load(tmp_path / "b" / "last.pt")["method"]["heads"]
     assert all(torch.equal(heads_a[k], heads_b[k]) for k in heads_a)
+
+
+def test_noilin_wraps_gat_and_keeps_its_heads(sets):
+    from explorer.core.defenses.registry import adversarial_names, create_wrapped
+
+    assert "gat" in adversarial_names()
+    x, y = sets[0].as_tensors(0, 16)
+    model = _mlp()
+    wrapped = create_wrapped("gat", {"steps": 1}, {"rate": 0.5})
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    _step(wrapped, model, x, y, _gen(0), opt)  # the wrapper forwards the heads' step
+    state = wrapped.state_dict()
+    assert state["inner.optimizer"]["state"]
+    assert set(state["inner.heads"]) == {"rotation.weight", "rotation.bias"}
