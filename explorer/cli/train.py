@@ -121,8 +121,8 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--train-images", type=int, dest="limit_train", metavar="N",
                    help="train on the first N training images only (validation "
-                        "split included; 0 or omitted: all): how a method "
-                        "copes with little data")
+                        "split included; 0, omitted or more than the set has: "
+                        "all): how a method copes with little data")
     p.add_argument("--limit-train", type=int, dest="limit_train",
                    help=argparse.SUPPRESS)  # the older name
     p.add_argument("--json", action="store_true",

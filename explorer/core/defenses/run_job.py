@@ -136,9 +136,6 @@ def train_run(
     if train_set is None:
         yield Progress(0, 1, f"loading {config.data} (train)")
         train_set = data.load(config.data, "train", root=config.root)
-    if config.limit_train is not None and config.limit_train > len(train_set):
-        yield Log(f"training images: {config.limit_train} asked for, but "
-                  f"{config.data} has {len(train_set)}: training on all of them")
     train_set = limited(train_set, config.limit_train)
     val_n = validation_size(len(train_set), config.val_fraction, config.val_max)
     token.check()

@@ -45,8 +45,9 @@ GENERAL = (
           "beside them, never used to choose)", 1, 100000, label="eval images"),
     VAL_PARAM,
     Param("train_images", int, 0, "train on the first N training images only "
-          "(the validation split is drawn from them); 0 = all. Few images show "
-          "how a method copes with little data (GAT's case)", 0, 10_000_000,
+          "(the validation split is drawn from them); 0 = all, and so is more "
+          "than the set has. Few images show how a method copes with little "
+          "data (GAT's case)", 0, 10_000_000,
           label="training images"),
 )
 
