@@ -148,6 +148,10 @@ def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):
     ([], "--defense is required"),
     (["--defense", "standard", "--augment", "bogus"],
      "argument --augment: invalid choice: 'bogus'"),
+    (["--defense", "standard", "--train-images", "-5"],
+     "--train-images must be a number of images (0 = all), got -5"),
+    (["--defense", "standard", "--train-images", "many"],
+     "argument --train-images: invalid int value: 'many'"),
 ])  # fmt: skip
 def test_bad_flags_give_one_line(capsys, tmp_path, flags, message):
     code = main(["--workspace", str(tmp_path / "ws"), "train", *flags])
@@ -236,3 +240,41 @@ def test_a_static_model_of_another_shape_is_one_line(capsys, tmp_path):
     assert len(err.splitlines()) == 1
     assert ("static: built-in model 'fmnist-cnn-standard' takes inputs of shape "
             "(1, 28, 28), but the model being trained takes (3, 32, 32)") in err
+
+
+@pytest.mark.parametrize(("flag", "n", "expected"), [
+    ("--train-images", "100", 100), ("--limit-train", "100", 100),
+    ("--train-images", "0", None)])
+def test_train_images_sets_the_first_n_training_images(flag, n, expected):
+    ns, _ = cli_train.parse(["--defense", "gat", flag, n])
+    config = cli_train._config(ns)
+    assert config.limit_train == expected  # 0 = all images
+    assert config.defense == "gat"
+
+
+def test_train_images_trains_on_that_many(capsys, tmp_path):
+    ws = str(tmp_path / "ws")
+    argv = [a if a != "--limit-train" else "--train-images" for a in BASE]
+    argv[argv.index("256")] = "60"
+    assert main(["--workspace", ws, *argv, "--defense", "standard", "--epochs", "1",
+                 "--json"]) == 0
+    last = _lines(capsys)[-1]
+    assert last["val_n"] == 6  # 10 % of 60 held out, 54 trained on
+    with Workspace.open(ws) as store:
+        assert store.get(last["run_id"]).config["limit_train"] == 60
+
+
+def test_gat_trains_on_few_images_and_is_listed(capsys, tmp_path):
+    argv = [a if a != "--limit-train" else "--train-images" for a in BASE]
+    argv[argv.index("256")] = "96"
+    code = main(["--workspace", str(tmp_path / "ws"), *argv, "--defense", "gat",
+                 "--tasks", "rotation+jigsaw", "--steps", "1", "--epochs", "1",
+                 "--json"])
+    assert code == 0
+    last = _lines(capsys)[-1]
+    assert last["defense"] == "gat"
+    assert (last["params"]["tasks"], last["params"]["weighting"]) == (
+        "rotation+jigsaw", "mgda")
+    assert main(["defenses", "list"]) == 0
+    assert any(line.split()[:1] == ["gat"]
+               for line in capsys.readouterr().out.splitlines())

@@ -130,7 +130,12 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--val-max", type=int, default=VAL_MAX, metavar="N",
                    help=f"hold out at most N images (default: {VAL_MAX})")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--limit-train", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--train-images", type=int, dest="limit_train", metavar="N",
+                   help="train on the first N training images only (validation "
+                        "split included; 0, omitted or more than the set has: "
+                        "all): how a method copes with little data")
+    p.add_argument("--limit-train", type=int, dest="limit_train",
+                   help=argparse.SUPPRESS)  # the older name
     p.add_argument("--json", action="store_true",
                    help="JSON lines: one per epoch; the last line holds the results")
     return p
@@ -192,8 +197,9 @@ def _config(ns: argparse.Namespace):
                         ("--eval-steps", ns.eval_steps), ("--eval-n", ns.eval_n)):
         if value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    if ns.limit_train is not None and ns.limit_train < 1:
-        raise UsageError(f"--limit-train must be at least 1, got {ns.limit_train}")
+    if ns.limit_train is not None and ns.limit_train < 0:
+        raise UsageError(f"--train-images must be a number of images (0 = all), "
+                         f"got {ns.limit_train}")
     if ns.lr is not None and not ns.lr > 0:
         raise UsageError(f"--lr must be positive, got {ns.lr}")
     if not 0 <= ns.val_fraction < 1:
@@ -215,7 +221,7 @@ def _config(ns: argparse.Namespace):
         schedule=ns.schedule, seed=ns.seed, augment=ns.augment, eval_eps=eval_eps,
         eval_steps=ns.eval_steps, eval_n=ns.eval_n, val_fraction=ns.val_fraction,
         val_max=ns.val_max, checkpoint_minutes=ns.checkpoint_minutes,
-        limit_train=ns.limit_train)
+        limit_train=ns.limit_train or None)
 
 
 NOILIN_FLAGS = (("rate", "--noilin-rate"), ("growth", "--noilin-growth"),

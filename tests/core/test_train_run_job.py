@@ -140,3 +140,12 @@ def test_resume_clears_what_a_killed_save_left(tmp_path):
                             device="cpu", resume=True))
     assert isinstance(events[-1], Done)
     assert not stale.exists()
+
+
+
+def test_more_training_images_than_the_set_has_trains_on_all(tmp_path, sets):
+    small, test = sets  # 256 training images
+    events = list(train_run(CONFIG.replace(limit_train=1000), run_dir=tmp_path,
+                            device="cpu", train_set=small, test_set=test))
+    plan = next(e for e in events if isinstance(e, Snapshot))
+    assert int(plan.arrays["val_n"]) + int(plan.arrays["n_train"]) == 256

@@ -11,6 +11,7 @@ from explorer.core.defenses.classic import (
     DefensiveDistillation,
     EnsembleAdversarialTraining,
 )
+from explorer.core.defenses.gat import GuidedAdversarialTraining
 from explorer.core.defenses.gaussian import GaussianAugmentation, SmoothAdv
 from explorer.core.defenses.methods import (
     FastAdversarialTraining,
@@ -53,6 +54,7 @@ REGISTRY.update((cls.name, cls) for cls in (
     DefensiveDistillation, EnsembleAdversarialTraining))
 REGISTRY[SynergyOfExperts.name] = SynergyOfExperts
 REGISTRY[CIFSTraining.name] = CIFSTraining
+REGISTRY[GuidedAdversarialTraining.name] = GuidedAdversarialTraining
 
 
 def names() -> list[str]:

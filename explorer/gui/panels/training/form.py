@@ -47,6 +47,11 @@ GENERAL = (
           "(they choose the best epoch) and the first N test images (reported "
           "beside them, never used to choose)", 1, 100000, label="eval images"),
     VAL_PARAM,
+    Param("train_images", int, 0, "train on the first N training images only "
+          "(the validation split is drawn from them); 0 = all, and so is more "
+          "than the set has. Few images show how a method copes with little "
+          "data (GAT's case)", 0, 10_000_000,
+          label="training images"),
 )
 
 
@@ -99,6 +104,7 @@ class TrainingForm(QWidget):
         self.general = ParamForm(GENERAL)
         self.general.editor("lr").setSpecialValueText("default")
         self.general.editor("val_fraction").setSingleStep(0.05)
+        self.general.editor("train_images").setSpecialValueText("all")
 
         model_box = QGroupBox("Model")
         self.start_note = QLabel()  # what a fine-tune starts from
@@ -274,5 +280,6 @@ class TrainingForm(QWidget):
             seed=general["seed"], augment=general["augment"],
             eval_eps=general["eval_eps"],
             eval_steps=general["eval_steps"], eval_n=general["eval_n"],
-            val_fraction=general["val_fraction"])
+            val_fraction=general["val_fraction"],
+            limit_train=general["train_images"] or None)
 

@@ -220,7 +220,7 @@ class TrainingPanel(QWidget):
         s = self.ctx.session
         root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
         config = config.replace(data=s.data_name, root=root or None,
-                                limit_train=limit_train)
+                                limit_train=limit_train or config.limit_train)
         config = config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
         recorder = self.ctx.run_recorder("train", config.to_json(),
                                          title=run_title(config))
