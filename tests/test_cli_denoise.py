@@ -83,3 +83,34 @@ def test_classifier_given_as_denoiser(capsys, tmp_path):
                        tmp_path / "clf.safetensors")
     assert main(["denoise", "--model", str(path), "--n", "2"]) == 1
     assert "is a classifier, not a denoiser" in capsys.readouterr().err
+
+
+def test_denoise_budget_defaults_to_rms_4_over_255_for_the_image_size(capsys,
+                                                                     tmp_path):
+    model = denoise.create("dncnn", depth=3, width=4, in_shape=(1, 40, 40))
+    path = denoise.save(model, tmp_path / "n.safetensors")
+    argv = ["denoise", "--model", str(path), "--data", "natural-patches",
+            "--attack", "random", "--n", "4"]
+    assert main([*argv, "--json"]) == 0
+    out = _last(capsys)
+    assert out["rms"] == pytest.approx(4 / 255)
+    assert out["rho"] == pytest.approx(4 / 255 * 40)  # sqrt(40·40) pixels
+    assert out["max_l2"] == pytest.approx(4 / 255 * 40, rel=1e-4)
+    assert main([*argv, "--rms", "8", "--json"]) == 0
+    assert _last(capsys)["rho"] == pytest.approx(8 / 255 * 40)
+    assert main(argv) == 0
+    assert "= RMS 4.00/255" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--rms", "-1"], r"--rms must be a finite number >= 0 \(K/255 per pixel\), "
+                      "got -1"),
+    (["--rms", "4", "--rho", "0.4"], "give the budget as --rms or as --rho, not both"),
+])
+def test_denoise_bad_budget(capsys, tiny_file, argv, message):
+    code = main(["denoise", "--model", tiny_file, "--n", "2", "--attack",
+                 "obsatk", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert re.search(message, err)

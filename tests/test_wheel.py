@@ -43,7 +43,8 @@ def test_the_wheel_holds_the_data_set_and_the_models(wheel):
     assert {"fmnist-cnn-standard.safetensors", "fmnist-cnn-pgdat.safetensors",
             "fmnist-cnn-trades.safetensors", "dncnn-fmnist-standard.safetensors",
             "dncnn-fmnist-hat.safetensors", "fmnist-cnn-gaussian.safetensors",
-            "fmnist-cnn-rce.safetensors"} <= shipped
+            "fmnist-cnn-rce.safetensors", "dncnn-natural-standard.safetensors",
+            "dncnn-natural-hat.safetensors"} <= shipped
     assert not any(n.startswith(("tests/", "scripts/", "bench/")) for n in names)
 
 

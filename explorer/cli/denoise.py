@@ -7,7 +7,9 @@ under ObsAtk or the random zero-mean baseline of the same norm. With
 instead: the classifier's accuracy on clean, noisy and denoised images, after
 ObsAtk and after an adaptive attack through the denoiser.
 ``train-denoiser`` trains a DnCNN (standard or HAT) with the workspace's run
-folder holding ``last.pt`` and ``best.safetensors``.
+folder holding ``last.pt`` and ``best.safetensors``. The ObsAtk budget is
+``--rms K`` (RMS K/255 per pixel; default 4, for any image size) or ``--rho``
+(its l2 norm).
 """
 
 from __future__ import annotations
@@ -36,6 +38,31 @@ def _common(p: OneLineParser) -> None:
                    help="JSON lines; the last line holds the results")
 
 
+def _budget_flags(p: OneLineParser) -> None:
+    p.add_argument("--rms", type=float, default=None, metavar="K",
+                   help="ObsAtk budget as RMS K/255 per pixel, for any image "
+                        "size (default: RMS 4/255, i.e. rho 0.44 on 28×28)")
+    p.add_argument("--rho", type=float, default=None,
+                   help="the budget as the l2 norm of the perturbation instead "
+                        "of --rms")
+
+
+def _budget(ns: argparse.Namespace, shape: tuple[int, ...]) -> float:
+    """--rho, or --rms K (default 4) as rho for images of ``shape``."""
+    from explorer.core.denoise.obsatk import DEFAULT_RMS, rms_to_rho
+
+    if ns.rho is not None and ns.rms is not None:
+        raise UsageError("give the budget as --rms or as --rho, not both")
+    if ns.rho is not None:
+        return ns.rho
+    if ns.rms is None:
+        return rms_to_rho(DEFAULT_RMS, shape)
+    if not ns.rms >= 0 or ns.rms == float("inf"):
+        raise UsageError(f"--rms must be a finite number >= 0 (K/255 per pixel), "
+                         f"got {ns.rms:g}")
+    return rms_to_rho(ns.rms / 255, shape)
+
+
 def _denoise_parser() -> OneLineParser:
     p = OneLineParser(prog="explorer denoise", allow_abbrev=False,
                       description="Score a denoiser (PSNR/SSIM), optionally "
@@ -43,8 +70,7 @@ def _denoise_parser() -> OneLineParser:
     p.add_argument("--model", required=True, help="built-in denoiser or a file")
     p.add_argument("--split", default="test", help="split (default: test)")
     p.add_argument("--attack", default="none", help="none, obsatk or random")
-    p.add_argument("--rho", type=float, default=0.44,
-                   help="l2 budget of the perturbation (0.44 = RMS 4/255 on 28×28)")
+    _budget_flags(p)
     p.add_argument("--steps", type=int, default=20, help="ObsAtk steps")
     p.add_argument("--n", type=int, default=200, help="first N images of the split")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -75,13 +101,14 @@ def denoise_command(args: argparse.Namespace) -> int:
     if ns.classifier_arch is not None:
         raise UsageError("--classifier-arch goes with --classifier")
     check_attack(ns.attack)
-    check_budget(ns.rho, ns.steps)
+    check_budget(ns.rho if ns.rho is not None else 0.0, ns.steps)
     denoise.noise.check(ns.noise, ns.sigma)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(ns.data, ns.split, root=ns.root)
     model = denoise.load_any(ns.model).to(device)
     denoise.check_input(model, dataset.as_tensors(0, 1)[0])
+    ns.rho = _budget(ns, tuple(dataset.info.shape))
     config = {"model": ns.model, "data": ns.data, "split": ns.split,
               "noise": ns.noise, "level": ns.sigma, "attack": ns.attack,
               "rho": ns.rho, "steps": ns.steps, "n": ns.n, "device": str(device)}
@@ -139,13 +166,14 @@ def _classifier_command(args: argparse.Namespace, ns: argparse.Namespace) -> int
     if ns.attack != "none":
         raise UsageError("--attack goes with the PSNR score: --classifier runs "
                          "ObsAtk and the adaptive attack itself")
-    check_budget(ns.rho, ns.steps)
+    check_budget(ns.rho if ns.rho is not None else 0.0, ns.steps)
     denoise.noise.check(ns.noise, ns.sigma)
     devices.configure_threads(leave_for_ui=0)
     device = devices.pick(args.device)
     dataset = load_data(ns.data, ns.split, root=ns.root)
     model = denoise.load_any(ns.model).to(device)
     denoise.check_input(model, dataset.as_tensors(0, 1)[0])
+    ns.rho = _budget(ns, tuple(dataset.info.shape))
     classifier = _load_classifier(ns)
     check_classifier(classifier, dataset.info)
     classifier = classifier.to(device)
@@ -189,7 +217,7 @@ def _train_parser() -> OneLineParser:
     p.add_argument("--crop", type=int, default=None,
                    help="random crops of this side (larger images)")
     p.add_argument("--hat-weight", type=float, default=1.0)
-    p.add_argument("--rho", type=float, default=0.44)
+    _budget_flags(p)
     p.add_argument("--attack-steps", type=int, default=1)
     p.add_argument("--eval-n", type=int, default=100)
     p.add_argument("--eval-steps", type=int, default=5)
@@ -202,7 +230,7 @@ def _train_parser() -> OneLineParser:
 def train_denoiser_command(args: argparse.Namespace) -> int:
     """The Denoiser Lab's Train tab job (``train_denoiser_run``), headless."""
     from explorer.core import device as devices
-    from explorer.core.denoise.runs import train_denoiser_run
+    from explorer.core.denoise.runs import denoiser_shape, train_denoiser_run
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
@@ -220,8 +248,9 @@ def train_denoiser_command(args: argparse.Namespace) -> int:
     test_set = load_data(ns.data, "test", root=ns.root)
     arch_params = {k: getattr(ns, k) for k in ("width", "depth")
                    if getattr(ns, k) is not None}
+    rho = _budget(ns, denoiser_shape({"crop": ns.crop}, train_set.info.shape))
     params = {"noise": ns.noise, "level": ns.sigma, "hat_weight": ns.hat_weight,
-              "rho": ns.rho, "attack_steps": ns.attack_steps}
+              "rho": rho, "attack_steps": ns.attack_steps}
     config = {"data": ns.data, "root": ns.root, "arch": ns.arch,
               "arch_params": arch_params, "method": ns.method, "params": params,
               "epochs": ns.epochs, "batch_size": ns.batch_size, "lr": ns.lr,

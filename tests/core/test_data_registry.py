@@ -9,7 +9,7 @@ from explorer.core.data import ArrayDataset, DataError, DataInfo
 
 EXPECTED = {
     "fashion-mnist-mini", "mnist", "fashion-mnist", "cifar10", "svhn",
-    "image-folder", "moons", "circles", "spirals", "blobs",
+    "image-folder", "moons", "circles", "spirals", "blobs", "natural-patches",
 }  # fmt: skip
 
 
@@ -19,7 +19,7 @@ def test_names_and_infos():
         meta = data.info(name)
         assert isinstance(meta, DataInfo)
         assert meta.name == name
-        assert meta.kind in {"builtin", "torchvision", "folder", "toy"}
+        assert meta.kind in {"builtin", "natural", "torchvision", "folder", "toy"}
         assert "test" in meta.splits
         assert len(meta.mean) == len(meta.std)
         if meta.kind != "toy":

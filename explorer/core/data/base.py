@@ -23,7 +23,7 @@ class DataInfo:
 
     name: str
     title: str
-    kind: str  # "builtin" | "torchvision" | "folder" | "toy"
+    kind: str  # "builtin" | "natural" | "torchvision" | "folder" | "toy"
     classes: tuple[str, ...]
     shape: tuple[int, ...]  # C,H,W of one image; (2,) for toy sets
     splits: tuple[str, ...]

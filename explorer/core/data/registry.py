@@ -12,6 +12,7 @@ from explorer.core.data.builtin import FMNIST_MINI, load_fmnist_mini
 from explorer.core.data.cifar import load_cifar10
 from explorer.core.data.downloads import download as download_job
 from explorer.core.data.folder import FOLDER_INFO, load_image_folder
+from explorer.core.data.natural import NATURAL_PATCHES, load_natural_patches
 from explorer.core.data.paths import require_root
 from explorer.core.data.torchvision_sets import (
     TORCHVISION_INFOS,
@@ -25,6 +26,7 @@ Root = str | os.PathLike[str] | None
 
 _INFOS: dict[str, DataInfo] = {
     FMNIST_MINI.name: FMNIST_MINI,
+    NATURAL_PATCHES.name: NATURAL_PATCHES,
     **TORCHVISION_INFOS,
     FOLDER_INFO.name: FOLDER_INFO,
     **TOY_INFOS,
@@ -39,7 +41,7 @@ _FILE_LOADERS: dict[str, Callable[[DataInfo, str, Root], Dataset]] = {
 
 
 def names() -> list[str]:
-    """Registered data sets: the built-in one first, then files, folder, toys."""
+    """Registered data sets: the built-in ones first, then files, folder, toys."""
     return list(_INFOS)
 
 
@@ -71,10 +73,12 @@ def load(
         raise DataError(
             f"{name} has no split {split!r}; choose one of: {', '.join(meta.splits)}"
         )
-    if params and meta.kind in ("builtin", "torchvision"):
+    if params and meta.kind in ("builtin", "natural", "torchvision"):
         raise DataError(f"{name} takes no parameters, got {', '.join(sorted(params))}")
     if meta.kind == "builtin":
         return load_fmnist_mini(split)
+    if meta.kind == "natural":
+        return load_natural_patches(split)
     if meta.kind == "toy":
         return make_toy(name, split, **params)
     if meta.kind == "folder":

@@ -18,7 +18,12 @@ from torch import Tensor, nn
 
 from explorer.core.denoise import metrics, noise
 from explorer.core.denoise.files import check_input
-from explorer.core.denoise.obsatk import ObsAtk, check_budget, random_baseline
+from explorer.core.denoise.obsatk import (
+    ObsAtk,
+    check_budget,
+    random_baseline,
+    resolve_rho,
+)
 from explorer.core.inference import make_generator
 from explorer.core.jobs import CancelToken, Done, Event, Progress
 from explorer.core.params import ParamError
@@ -49,11 +54,13 @@ def _denoise(denoiser: nn.Module, v: Tensor) -> Tensor:
 
 
 def evaluate_batch(denoiser: nn.Module, x: Tensor, kind: str = "gaussian",
-                   level: float = 0.1, *, attack: str = "obsatk", rho: float = 0.44,
-                   steps: int = 20, seed: int = 0, device=None,
-                   per_image: bool = False) -> dict[str, Any]:
-    """Averaged PSNR/SSIM (per-image arrays too with ``per_image``)."""
+                   level: float = 0.1, *, attack: str = "obsatk",
+                   rho: float | None = None, steps: int = 20, seed: int = 0,
+                   device=None, per_image: bool = False) -> dict[str, Any]:
+    """Averaged PSNR/SSIM (per-image arrays too with ``per_image``); ``rho``
+    defaults to RMS 4/255 of the images' size."""
     check_attack(attack)
+    rho = resolve_rho(rho, tuple(x.shape[1:]))
     check_budget(rho, steps)
     device = torch.device(device) if device is not None else x.device
     was_training = denoiser.training
@@ -98,18 +105,20 @@ def summarise(per_image: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def denoise_dataset(denoiser: nn.Module, dataset, *, kind: str = "gaussian",
-                    level: float = 0.1, attack: str = "none", rho: float = 0.44,
-                    steps: int = 20, n: int = 200, batch_size: int = 100,
-                    seed: int = 0, device=None,
+                    level: float = 0.1, attack: str = "none",
+                    rho: float | None = None, steps: int = 20, n: int = 200,
+                    batch_size: int = 100, seed: int = 0, device=None,
                     token: CancelToken | None = None) -> Iterator[Event]:
-    """The first ``n`` images of ``dataset``, in order: averaged scores."""
+    """The first ``n`` images of ``dataset``, in order: averaged scores
+    (``rho`` defaults to RMS 4/255 of the images' size)."""
     token = token or CancelToken()
     check_attack(attack)
-    check_budget(rho, steps)
     noise.check(kind, level)
     n = min(int(n), len(dataset))
     if n < 1:
         raise ParamError(f"n must be at least 1, got {n}")
+    rho = resolve_rho(rho, tuple(dataset.as_tensors(0, 1)[0].shape[1:]))
+    check_budget(rho, steps)
     parts: dict[str, list[np.ndarray]] = {}
     batches = math.ceil(n / batch_size)
     for b in range(batches):

@@ -49,6 +49,30 @@ BUILTINS: dict[str, tuple[str, str]] = {
         "base.safetensors --n-train 30000 --lr 1e-3 --hat-weight 8 --rho 0.88 "
         "--attack-steps 3"),
 }
+# The natural-photo pair (natural-patches): one base, then equal fine-tunes.
+_NATURAL = "scripts/train_denoisers.py --data natural-patches "
+_NATURAL_BASE = (_NATURAL + "--method standard --epochs 10 --out "
+                 "natural-base.safetensors && python ")
+BUILTINS.update({
+    "dncnn-natural-standard": (
+        "DnCNN trained on natural-photo patches (natural-patches) with Gaussian "
+        "noise, sigma 0.1",
+        _NATURAL_BASE + _NATURAL + "--method standard --init "
+        "natural-base.safetensors --epochs 2"),
+    "dncnn-natural-hat": (
+        "DnCNN trained on natural-photo patches with hybrid adversarial training "
+        "(HAT) against ObsAtk, Gaussian noise sigma 0.1; trained on exactly the "
+        "same images and steps as dncnn-natural-standard",
+        _NATURAL_BASE + _NATURAL + "--method hat --init natural-base.safetensors "
+        "--epochs 2 --hat-weight 3 --rms 8 --attack-steps 1"),
+})
+# the data sets each built-in was trained for (the Denoiser Lab checks those)
+BUILTIN_DATA = {
+    "dncnn-fmnist-standard": ("fashion-mnist-mini", "fashion-mnist"),
+    "dncnn-fmnist-hat": ("fashion-mnist-mini", "fashion-mnist"),
+    "dncnn-natural-standard": ("natural-patches",),
+    "dncnn-natural-hat": ("natural-patches",),
+}
 
 
 def save(model: nn.Module, path: str | os.PathLike[str],
@@ -119,6 +143,12 @@ def check_input(model: nn.Module, x: Tensor) -> None:
 def builtin_names() -> list[str]:
     """Built-in denoisers whose weights file is present."""
     return present_builtins(BUILTINS)
+
+
+def builtins_for(data_name: str | None) -> list[str]:
+    """The present built-ins trained for data set ``data_name``."""
+    return [name for name in builtin_names()
+            if data_name in BUILTIN_DATA.get(name, ())]
 
 
 def describe(name: str) -> str:

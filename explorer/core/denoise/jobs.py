@@ -21,6 +21,7 @@ from explorer.core.denoise.obsatk import (
     pass_through_gain,
     project,
     random_baseline,
+    resolve_rho,
 )
 from explorer.core.device import device_of
 from explorer.core.inference import make_generator, model_frozen
@@ -34,7 +35,7 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def obsatk_live(denoiser: nn.Module, x: Tensor, *, kind: str = "gaussian",
-                level: float = 0.1, rho: float = 0.44, steps: int = 20,
+                level: float = 0.1, rho: float | None = None, steps: int = 20,
                 seed: int = 0, every: int = 1,
                 token: CancelToken | None = None) -> Iterator[Event]:
     """ObsAtk on one batch of clean images, a ``Snapshot`` every ``every`` steps.
@@ -44,8 +45,10 @@ def obsatk_live(denoiser: nn.Module, x: Tensor, *, kind: str = "gaussian",
     ``psnr``; the first carries ``noisy`` and ``clean`` too. ``Done`` holds the
     best iterate's scores per image, and ``gain_attacked`` / ``gain_random``:
     the pass-through gain along ObsAtk's direction and a random zero-mean one.
+    ``rho`` defaults to RMS 4/255 of the images' size.
     """
     token = token or CancelToken()
+    rho = resolve_rho(rho, tuple(x.shape[1:]))
     check_budget(rho, steps)
     check_input(denoiser, x)
     gen = make_generator(seed, x.device)

@@ -6,7 +6,9 @@ set is the intersection of a linear subspace (zero mean) and a ball centred
 at the origin, which lies in that subspace; projecting onto the subspace and
 then into the ball is therefore the exact projection onto the intersection.
 Steps are normalised-gradient (l2) ascent steps, projected after every step.
-The budget is also shown as the RMS per pixel, ``rho / sqrt(C*H*W)``.
+The budget is also shown as the RMS per pixel, ``rho / sqrt(C*H*W)``; the
+default budget is RMS 4/255 whatever the image size (:func:`default_rho`:
+rho 0.44 on 28×28, 0.63 on 40×40, 2.0 on a 128×128 photo).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from explorer.core.inference import model_frozen
 from explorer.core.params import Param, ParamError
 
 _TINY = 1e-12
+DEFAULT_RMS = 4 / 255  # ObsAtk's default budget per pixel, for any image size
 # for forms; rho is an l2 norm, shown beside it as RMS per pixel (rho_to_rms)
 PARAMS = (
-    Param("rho", float, 0.44, "l2 norm of the zero-mean perturbation", 0.0, 100.0),
+    Param("rho", float, 0.44, "l2 norm of the zero-mean perturbation (0.44 = "
+          "RMS 4/255 on 28×28; see default_rho)", 0.0, 100.0),
     Param("steps", int, 20, "projected gradient steps", 1, 1000),
 )
 
@@ -45,6 +49,16 @@ def rms_to_rho(rms: float, shape: tuple[int, ...]) -> float:
 
 def rho_to_rms(rho: float, shape: tuple[int, ...]) -> float:
     return float(rho) / math.sqrt(math.prod(shape))
+
+
+def default_rho(shape: tuple[int, ...]) -> float:
+    """ObsAtk's default l2 budget for C×H×W images: RMS 4/255 per pixel."""
+    return rms_to_rho(DEFAULT_RMS, shape)
+
+
+def resolve_rho(rho: float | None, shape: tuple[int, ...]) -> float:
+    """``rho``, or the default budget (RMS 4/255) of ``shape`` when ``None``."""
+    return default_rho(shape) if rho is None else float(rho)
 
 
 def check_budget(rho: float, steps: int) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Slot
 
 from explorer.core import denoise
+from explorer.core.denoise.files import builtins_for
 
 if TYPE_CHECKING:
     from explorer.gui.panels.denoise.panel import DenoiserLabPanel
@@ -50,7 +51,10 @@ class DenoiseDemo(QObject):
         panel = self.panel
         if not panel.denoisers.names():  # no built-ins shipped: show the idea anyway
             panel.denoisers.add_model("untrained dncnn", denoise.create("dncnn"))
-        panel.denoisers.set_checked(panel.denoisers.names())
+        # the built-ins trained for the demo data (all denoisers when none is)
+        names = panel.denoisers.names()
+        panel.denoisers.set_checked([n for n in builtins_for(DEMO_DATA) if n in names]
+                                    or names)
         panel.picker.select_first(4)
         panel.form.choose("gaussian", 0.1, 4 / 255, 20)
         panel.sweep_check.setChecked(True)

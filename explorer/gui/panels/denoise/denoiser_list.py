@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from torch import nn
 
 from explorer.core import denoise
-from explorer.core.denoise.files import describe
+from explorer.core.denoise.files import builtins_for, describe
 
 FILE_FILTER = "Denoiser weights (*.safetensors);;All files (*)"
 
@@ -120,6 +120,16 @@ class DenoiserList(QWidget):
                                Qt.CheckState.Unchecked)
         self.list.blockSignals(False)
         self.changed.emit()
+
+    def check_for_data(self, data_name: str | None) -> None:
+        """Check the built-ins trained for this data set (when there are
+        some) and uncheck the other built-ins; files keep their state."""
+        matching = [name for name in builtins_for(data_name) if name in self._sources]
+        if not matching:
+            return
+        builtins = denoise.builtin_names()
+        keep = [name for name in self.checked() if name not in builtins]
+        self.set_checked([*matching, *keep])
 
     def models(self, names: list[str]) -> dict[str, nn.Module]:
         """The named denoisers, loading built-ins the first time (small files:

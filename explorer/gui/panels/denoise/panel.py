@@ -160,6 +160,7 @@ class DenoiserLabPanel(QWidget):
         shape = tuple(s.dataset.info.shape) if problem is None else None
         classes = tuple(s.dataset.classes) if problem is None else ()
         self.picker.set_source(s.dataset if shape else None, shape, classes)
+        self.denoisers.check_for_data(s.data_name if problem is None else None)
         self.train_box.problem = problem or ""
         self._on_noise_source()
 
