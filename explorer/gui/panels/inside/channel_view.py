@@ -17,12 +17,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui.panels.inside.result_tab import LegendSceneView
 from explorer.gui.panels.inside.slice_view import class_name
 
 CLEAN_COLOUR, ADV_COLOUR = "#1f77b4", "#d62728"
 
 
-class ChannelView(pg.PlotWidget):
+class ChannelView(LegendSceneView, pg.PlotWidget):
     """Clean (blue) and adversarial (red) importance per channel."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -73,12 +74,6 @@ class ChannelView(pg.PlotWidget):
                       f"{class_name(classes, int(result['pred_adv']))}")
         self.plot.setTitle(title, size="10pt")
         self.plot.autoRange()
-
-    def legend_names(self) -> list[str]:
-        return [label.text for _sample, label in self.legend.items]
-
-    def export_target(self):
-        return self.scene()
 
     def csv_table(self) -> tuple[list[str], list[Sequence[Any]]]:
         r = self.result or {}

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui.panels.inside.result_tab import LegendSceneView
 from explorer.gui.panels.inside.slice_view import class_name
 from explorer.gui.widgets.plots import CLASS_COLORS
 
@@ -26,7 +27,7 @@ def _colour(k: int) -> str:
     return CLASS_COLORS[int(k) % len(CLASS_COLORS)]
 
 
-class FeatureView(pg.GraphicsLayoutWidget):
+class FeatureView(LegendSceneView, pg.GraphicsLayoutWidget):
     """The projection on the left, a legend on the right."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -114,12 +115,6 @@ class FeatureView(pg.GraphicsLayoutWidget):
             self.legend.addItem(pg.ScatterPlotItem(symbol="star", size=14,
                                                    brush="#555", pen="k"),
                                 "MMC centre")
-
-    def legend_names(self) -> list[str]:
-        return [label.text for _sample, label in self.legend.items]
-
-    def export_target(self):
-        return self.scene()
 
     def csv_table(self) -> tuple[list[str], list[Sequence[Any]]]:
         r = self.result or {}

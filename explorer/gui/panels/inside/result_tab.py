@@ -45,6 +45,19 @@ class ResultView(Protocol):
     def export_target(self) -> Any: ...
 
 
+class LegendSceneView:
+    """What the views with one legend share (mixed into a pyqtgraph widget
+    before its Qt class): the legend's names and the scene to export."""
+
+    legend: Any
+
+    def legend_names(self) -> list[str]:
+        return [label.text for _sample, label in self.legend.items]
+
+    def export_target(self) -> Any:
+        return self.scene()  # type: ignore[attr-defined]
+
+
 def export_plot(target: Any, path: str | Path) -> Path:
     """Save a pyqtgraph scene as PNG or SVG (by the file's suffix)."""
     path = Path(path)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui.panels.inside.result_tab import LegendSceneView
 from explorer.gui.widgets.image_grid import chw_to_hwc
 from explorer.gui.widgets.plots import CLASS_COLORS
 
@@ -67,7 +68,7 @@ class _SliceMap:
             self.plot.addItem(item)
 
 
-class SliceView(pg.GraphicsLayoutWidget):
+class SliceView(LegendSceneView, pg.GraphicsLayoutWidget):
     """Maps side by side, then the image and a legend on the right."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -163,12 +164,6 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.legend.addItem(first.origin, "the image (origin)")
         self.legend.addItem(first.adv, "adversarial point")
         self.legend.addItem(first.ball, f"eps-ball (l-inf {eps:.3g})")
-
-    def legend_names(self) -> list[str]:
-        return [label.text for _sample, label in self.legend.items]
-
-    def export_target(self):
-        return self.scene()
 
     def csv_table(self) -> tuple[list[str], list[Sequence[Any]]]:
         r = self.result or {}
