@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_nets import mlp as _mlp
 from trainer_calls import fit
 
 from explorer.core import defenses, models
@@ -17,10 +18,6 @@ from explorer.core.training import checkpoint
 
 FAST = {"pgd-at": {"steps": 2}, "trades": {"steps": 2}}
 
-
-def _mlp(seed: int = 0):
-    torch.manual_seed(seed)
-    return models.create("mlp", in_shape=(1, 28, 28), hidden=32, depth=1)
 
 
 def _train(model, sets, tmp_path, **kw):

@@ -7,19 +7,16 @@ import math
 
 import pytest
 import torch
+from tiny_nets import mlp as _mlp
 from trainer_calls import fit
 
-from explorer.core import defenses, models
+from explorer.core import defenses
 from explorer.core.analysis.masking import masking_checks
 from explorer.core.jobs import Done, Metric
 from explorer.core.params import ParamError
 
 NEW = ["distillation", "ensemble-at"]
 
-
-def _mlp(seed: int = 0, in_shape=(1, 28, 28)):
-    torch.manual_seed(seed)
-    return models.create("mlp", in_shape=in_shape, hidden=32, depth=1)
 
 
 def _train(model, sets, tmp_path, **kw):

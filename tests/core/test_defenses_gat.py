@@ -7,6 +7,8 @@ import math
 
 import pytest
 import torch
+from tiny_nets import gen as _gen
+from tiny_nets import mlp as _mlp
 from torch import nn
 from trainer_calls import fit
 
@@ -24,13 +26,6 @@ from explorer.core.training import checkpoint
 FAST = {"steps": 2}
 
 
-def _mlp(seed: int = 0):
-    torch.manual_seed(seed)
-    return models.create("mlp", in_shape=(1, 28, 28), hidden=32, depth=1)
-
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _step(defense, model, x, y, generator, opt):

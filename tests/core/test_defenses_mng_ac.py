@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from tiny_nets import gen as _gen
 from torch import nn
 from trainer_calls import fit
 
@@ -24,9 +25,6 @@ def _cnn(seed: int = 0):
     torch.manual_seed(seed)
     return models.create("small-cnn", in_shape=(1, 28, 28), width=4, dense=16)
 
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _copy(module: nn.Module) -> list[torch.Tensor]:

@@ -8,6 +8,8 @@ import math
 
 import pytest
 import torch
+from tiny_nets import gen as _gen
+from tiny_nets import mlp as _mlp
 from trainer_calls import fit
 
 from explorer.cli import main
@@ -21,18 +23,11 @@ SINGLE = {"pgd-at-l2": "l2", "pgd-at-l1": "l1"}
 FAST = {"steps": 2}
 
 
-def _mlp(seed: int = 0):
-    torch.manual_seed(seed)
-    return models.create("mlp", in_shape=(1, 28, 28), hidden=32, depth=1)
-
 
 def _cnn(seed: int = 0):
     torch.manual_seed(seed)
     return models.create("small-cnn", in_shape=(1, 28, 28), width=4, dense=16)
 
-
-def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _tiny(sets, n: int = 64) -> ArrayDataset:
