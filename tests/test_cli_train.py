@@ -7,7 +7,7 @@ import json
 import pytest
 from damage import cifar_folder
 
-from explorer.cli import main
+from explorer.cli import main, train_output
 from explorer.cli import train as cli_train
 from explorer.cli.common import EXIT_CANCELLED
 from explorer.core import jobs, models
@@ -108,7 +108,7 @@ def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):
     ws = str(tmp_path / "ws")
 
     printed = []
-    print_epoch = cli_train._print_epoch
+    print_epoch = train_output._print_epoch
 
     def record(epoch, *args):
         printed.append(epoch)
@@ -119,7 +119,7 @@ def test_resume_continues_to_the_planned_epochs(capsys, tmp_path, monkeypatch):
             if printed:
                 raise jobs.Cancelled
 
-    monkeypatch.setattr(cli_train, "_print_epoch", record)
+    monkeypatch.setattr(train_output, "_print_epoch", record)
     monkeypatch.setattr(jobs, "CancelToken", StopInEpochTwo)
     code = main(["--workspace", ws, *BASE, "--defense", "standard", "--epochs",
                  "2", "--json"])

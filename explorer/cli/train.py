@@ -17,7 +17,6 @@ out: the best epoch is chosen on them, and the results say so
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from explorer.cli.common import (
@@ -31,14 +30,11 @@ from explorer.cli.common import (
 from explorer.cli.running import (
     JobInterrupted,
     RecordedRun,
-    print_line,
     print_result,
     run_job,
 )
+from explorer.cli.train_output import EpochLines, best_text, pct
 
-EPOCH_METRICS = ("train_loss", "train_acc", "test_clean_acc", "test_robust_acc",
-                 "lr", "epoch_seconds")  # fmt: skip
-VAL_METRICS = ("val_clean_acc", "val_robust_acc")  # with a validation split
 DEFAULT_ARCH = "small-cnn"
 SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "selected_on", "val_n",
                 "selected_metric", "best_epoch", "best_val_clean_acc",
@@ -299,67 +295,6 @@ class _ResumedRun(RecordedRun):
         self.ws, self.id, self.summary = ws, run_id, None
 
 
-class _EpochLines:
-    """One line per finished epoch (``type: epoch`` with --json); a run with
-    a validation split waits for its figures too. The method's own figures
-    (``val_union_acc`` ... of the multi-norm methods) go into the JSON line;
-    the text line adds the one that chooses the best epoch (``selection``,
-    the defense's ``selection_key``) when it is not l-inf robust accuracy."""
-
-    def __init__(self, as_json: bool, validation: bool,
-                 selection: str = "robust_acc") -> None:
-        self.as_json = as_json
-        self.keys = EPOCH_METRICS + (VAL_METRICS if validation else ())
-        self.selection = None if selection == "robust_acc" else selection
-        self.rows: dict[int, dict[str, Any]] = {}
-
-    def __call__(self, event) -> None:
-        from explorer.core.jobs import Metric
-
-        if not isinstance(event, Metric):
-            return
-        if event.name in self.keys or _method_figure(event.name):
-            row = self.rows.setdefault(event.step, {})
-            row[event.name] = event.value
-            # The trainer reports an epoch's method figures before its
-            # epoch_seconds: the line is complete when the fixed keys are.
-            if all(key in row for key in self.keys) and event.name in self.keys:
-                _print_epoch(event.step, row, self.as_json, self.selection)
-                del self.rows[event.step]
-
-
-def _method_figure(name: str) -> bool:
-    """A figure a method reports of its own (``Defense.extra_scores``)."""
-    return (name.startswith(("val_", "test_")) and name.endswith("_acc")
-            and name not in EPOCH_METRICS + VAL_METRICS)
-
-
-def _pct(value: float | None) -> str:
-    return f"{100 * value:.1f}%" if isinstance(value, int | float) else "–"
-
-
-def _print_epoch(epoch: int, row: dict[str, Any], as_json: bool,
-                 selection: str | None = None) -> None:
-    if as_json:
-        print_line("epoch", {"epoch": epoch, **row})
-    else:
-        from explorer.core.defenses.registry import figure_name
-
-        def own(part: str) -> str:  # e.g. " union 41.0%"
-            key = f"{part}_{selection}"
-            return (f" {figure_name(key)} {_pct(row[key])}"
-                    if selection and key in row else "")
-
-        val = (f", val clean {_pct(row['val_clean_acc'])} robust "
-               f"{_pct(row['val_robust_acc'])}{own('val')}"
-               if "val_robust_acc" in row else "")
-        print(f"epoch {epoch}: loss {row['train_loss']:.4f}, train "
-              f"{_pct(row['train_acc'])}{val}, test clean "
-              f"{_pct(row['test_clean_acc'])} robust {_pct(row['test_robust_acc'])}"
-              f"{own('test')} ({row['epoch_seconds']:.1f} s)")
-    sys.stdout.flush()
-
-
 def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
     """The Training page's job (``train_run``), recorded as a workspace run."""
     from explorer.core import defenses
@@ -400,7 +335,7 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
             try:
                 results = run_job(events, token, as_json=ns.json, recorder=run.record,
                                   title=f"training {config.defense}",
-                                  on_event=_EpochLines(
+                                  on_event=EpochLines(
                                       ns.json, config.val_fraction > 0,
                                       selection_key(config.defense)))
             except JobInterrupted:
@@ -422,29 +357,8 @@ def train_command(args: argparse.Namespace) -> int:
     if ns.json:
         print_result(results)
         return 0
-    print(f"{results['defense']}: {results['epochs']} epochs, {_best_text(results)}"
-          f"; last epoch test clean {_pct(results['clean_acc'])}, robust "
-          f"{_pct(results['robust_acc'])}, {results['seconds']:.1f} s — run "
+    print(f"{results['defense']}: {results['epochs']} epochs, {best_text(results)}"
+          f"; last epoch test clean {pct(results['clean_acc'])}, robust "
+          f"{pct(results['robust_acc'])}, {results['seconds']:.1f} s — run "
           f"{results['run_id']}")
     return 0
-
-
-def _best_text(results: dict[str, Any]) -> str:
-    """Which epoch the best checkpoint holds, what chose it, its figures."""
-    test = (f"test clean {_pct(results['best_test_clean_acc'])}, robust "
-            f"{_pct(results['best_test_robust_acc'])}")
-    if results["selected_on"] != "validation":
-        return (f"no validation split, so the best checkpoint is the last epoch "
-                f"({results['best_epoch']}): {test}")
-    from explorer.core.defenses.registry import figure_name
-
-    metric = results.get("selected_metric") or "val_robust_acc"
-    if metric == "val_robust_acc":
-        return (f"best epoch {results['best_epoch']} chosen on validation "
-                f"({results['val_n']} images held out; val robust "
-                f"{_pct(results['best_val_robust_acc'])}): {test}")
-    name = figure_name(metric)
-    return (f"best epoch {results['best_epoch']} chosen on validation {name} "
-            f"accuracy ({results['val_n']} images held out; val {name} "
-            f"{_pct(results.get('best_val_selected'))}): {test}, {name} "
-            f"{_pct(results.get('best_test_selected'))}")

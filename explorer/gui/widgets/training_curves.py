@@ -24,6 +24,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from explorer.core.training.figures import method_figure
 from explorer.gui.widgets.plots import CLASS_COLORS
 
 EPOCH_KEYS = ("train_loss", "train_acc", "val_clean_acc", "val_robust_acc",
@@ -165,7 +166,7 @@ class TrainingCurves(QWidget):
         return (self.loss_plot, self.acc_plot, self.lr_plot, self.method_plot)
 
     def add_epoch(self, name: str, epoch: int, value: float) -> None:
-        if name not in self._epoch and _method_figure(name):
+        if name not in self._epoch and method_figure(name):
             self._epoch[name] = []
         if name in self._epoch:
             # A resumed run may report an epoch again: the new value replaces it.
@@ -227,7 +228,7 @@ class TrainingCurves(QWidget):
             self.lr_plot.setYRange(0, max(rates) * 1.1 or 1, padding=0.05)
 
     def _draw_method_figures(self) -> None:
-        keys = [k for k in self._epoch if _method_figure(k)]
+        keys = [k for k in self._epoch if method_figure(k)]
         stems = sorted({k.split("_", 1)[1] for k in keys})
         for key in keys:
             curve = self.method_curves.get(key)
@@ -252,12 +253,6 @@ class TrainingCurves(QWidget):
             return
         x, y = _xy(self._batch)
         self.batch_curve.setData(x / self.steps_per_epoch, y)
-
-
-def _method_figure(name: str) -> bool:
-    """A method's own per-epoch accuracy (``Defense.extra_scores``)."""
-    return (name.startswith(("val_", "test_")) and name.endswith("_acc")
-            and name not in EPOCH_KEYS)
 
 
 def _xy(points: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
