@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 
 import torch
-from official_data import official_train
+from official_data import official_train, train_printing
 
 from explorer.core import data, defenses, models
 from explorer.core.certify.smoothing import DEFAULT_RADII, certify_job
-from explorer.core.jobs import Done, Log, Metric, run_to_end
+from explorer.core.jobs import run_to_end
 from explorer.core.resources import resource_path
 
 NAME = "fmnist-cnn-gaussian"
@@ -71,20 +71,12 @@ def main() -> None:
     out = args.out or resource_path("models", f"{NAME}.safetensors")
     run_dir = Path(tempfile.mkdtemp(prefix="gaussian-builtin-"))
     started = time.perf_counter()
-    result: dict = {}
     config = defenses.TrainingConfig(
         defense="gaussian", params={"sigma": args.sigma}, epochs=args.epochs,
         batch_size=128, optimizer="adam", lr=args.lr, weight_decay=0.0,
         augment="none", seed=args.seed, eval_eps=args.select_eps, eval_steps=5,
         eval_n=500, val_fraction=args.val_n / len(train_set), val_max=args.val_n)
-    for event in defenses.train(model, train_set, test_set, config, run_dir=run_dir,
-                                device="cpu"):
-        if isinstance(event, Metric) and event.name != "batch_loss":
-            print(f"epoch {event.step}: {event.name} = {event.value:.4f}", flush=True)
-        elif isinstance(event, Log):
-            print(event.message, flush=True)
-        elif isinstance(event, Done):
-            result = event.results
+    result = train_printing(model, train_set, test_set, config, run_dir)
     best = models.load(run_dir / "best.safetensors")
     certified = {}
     if args.certify:  # measured on the mini test split, after the choice

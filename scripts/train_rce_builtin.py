@@ -31,11 +31,11 @@ import time
 from pathlib import Path
 
 import torch
-from official_data import official_train
+from official_data import official_train, train_printing
 
 from explorer.core import data, defenses, models
 from explorer.core.certify.detect import detect_job
-from explorer.core.jobs import Done, Log, Metric, run_to_end
+from explorer.core.jobs import run_to_end
 from explorer.core.resources import resource_path
 
 NAME = "fmnist-cnn-rce"
@@ -85,7 +85,6 @@ def main() -> None:
     out = args.out or resource_path("models", f"{NAME}.safetensors")
     run_dir = Path(tempfile.mkdtemp(prefix="rce-builtin-"))
     started = time.perf_counter()
-    result: dict = {}
     # eval_eps 0: each epoch is scored (and the best one chosen) on clean
     # accuracy of the held-out training images; RCE is not adversarial training.
     config = defenses.TrainingConfig(
@@ -93,14 +92,7 @@ def main() -> None:
         optimizer="adam", lr=args.lr, weight_decay=0.0, augment="none",
         seed=args.seed, eval_eps=0.0, eval_steps=1, eval_n=args.select_n,
         val_fraction=args.val_n / len(train_set), val_max=args.val_n)
-    for event in defenses.train(model, train_set, test_set, config, run_dir=run_dir,
-                                device="cpu"):
-        if isinstance(event, Metric) and event.name != "batch_loss":
-            print(f"epoch {event.step}: {event.name} = {event.value:.4f}", flush=True)
-        elif isinstance(event, Log):
-            print(event.message, flush=True)
-        elif isinstance(event, Done):
-            result = event.results
+    result = train_printing(model, train_set, test_set, config, run_dir)
     best = models.load(run_dir / "best.safetensors")
     card: dict = {}
     if args.detect:  # measured on the mini test split, after the choice

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 import torch
-from official_data import official_train
+from official_data import official_train, train_printing
 
 from explorer.core import data, defenses, models
-from explorer.core.jobs import Done, Log, Metric
 from explorer.core.resources import resource_path
 
 NAMES = {"pgd-at": "fmnist-cnn-pgdat", "trades": "fmnist-cnn-trades"}
@@ -63,7 +62,6 @@ def main() -> None:
     out = args.out or resource_path("models", f"{NAMES[args.method]}.safetensors")
     run_dir = Path(tempfile.mkdtemp(prefix="robust-builtin-"))
     started = time.perf_counter()
-    result: dict = {}
     config = defenses.TrainingConfig(
         defense=args.method, params=params, epochs=args.epochs, batch_size=128,
         optimizer=args.optimizer,
@@ -72,14 +70,7 @@ def main() -> None:
         val_fraction=args.val_n / len(train_set), val_max=args.val_n)
     # the trainer holds out val_n training images (a seeded draw) and chooses
     # the best epoch on them; the mini test figures are only reported
-    for event in defenses.train(model, train_set, test_set, config, run_dir=run_dir,
-                                device="cpu"):
-        if isinstance(event, Metric) and event.name != "batch_loss":
-            print(f"epoch {event.step}: {event.name} = {event.value:.4f}", flush=True)
-        elif isinstance(event, Log):
-            print(event.message, flush=True)
-        elif isinstance(event, Done):
-            result = event.results
+    result = train_printing(model, train_set, test_set, config, run_dir)
     best = models.load(run_dir / "best.safetensors")
     meta = dataclasses.replace(best.meta, training={
         **best.meta.training, "script": "scripts/train_robust_builtins.py",
