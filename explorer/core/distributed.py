@@ -1,0 +1,224 @@
+"""Several processes, one run: torch.distributed as torchrun sets it up.
+
+``torchrun --nproc-per-node N -m explorer train ...`` starts N copies of the
+command with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous
+(``MASTER_ADDR``/``MASTER_PORT``) in their environment. :func:`setup` reads
+them once: with no ``WORLD_SIZE`` (a plain ``explorer ...``) it returns the
+one-process :data:`SINGLE` and touches nothing. Otherwise it joins the
+process group (NCCL when every rank has its own GPU, gloo on CPUs) and
+answers which device this rank uses (``cuda:LOCAL_RANK``).
+
+Everything here is a no-op for one process, so callers write one code path:
+``world.all_sum(t)``, ``world.shard(n)``, ``world.gather(obj)``,
+``world.broadcast(obj)``. Only rank 0 (``world.main``) writes files and
+prints; :func:`silence_others` makes that so for stdout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+# how long a rank waits in a collective for the others before it fails;
+# a dead peer usually fails it at once (its sockets close)
+TIMEOUT_SECONDS = float(os.environ.get("EXPLORER_DIST_TIMEOUT", "300"))
+
+
+class DistributedError(RuntimeError):
+    """The process group cannot be joined, or a rank stopped mid-run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """This process's place among the run's processes."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    backend: str | None = None  # None: one process, no process group
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the process that writes checkpoints, records and output."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1 and self.backend is not None
+
+    def shard(self, n: int) -> range:
+        """This rank's contiguous share of ``n`` items (ranks 0.. get the
+        larger shares when ``n`` does not divide); all of them for one
+        process."""
+        base, extra = divmod(n, self.size)
+        start = self.rank * base + min(self.rank, extra)
+        return range(start, start + base + (self.rank < extra))
+
+    def batch_share(self, idx: Tensor) -> Tensor:
+        """This rank's share of one global batch of indices: every
+        ``size``-th item from position ``rank``. A batch smaller than the
+        world wraps around, so no rank is left without an item."""
+        if not self.distributed:
+            return idx
+        if len(idx) < self.size:
+            idx = idx.repeat(-(-self.size // max(len(idx), 1)))
+        return idx[self.rank::self.size]
+
+    def all_sum(self, values: Tensor) -> Tensor:
+        """The element-wise sum of ``values`` over the ranks (a copy on the
+        CPU in float64; the input is not changed)."""
+        out = values.detach().to("cpu", torch.float64).clone()
+        if self.distributed:
+            out = out.to(self._comm_device())
+            _collective(lambda: torch.distributed.all_reduce(out))
+            out = out.cpu()
+        return out
+
+    def weighted_mean(self, scores: dict[str, float], weight: int) -> dict[str, float]:
+        """Each score averaged over the ranks, rank ``r``'s counted ``weight``
+        times (its number of images): accuracies measured on shards become
+        the accuracy on the whole set. The keys must be the same on every
+        rank."""
+        if not self.distributed:
+            return dict(scores)
+        keys = sorted(scores)
+        values = torch.tensor([scores[k] * weight for k in keys] + [weight],
+                              dtype=torch.float64)
+        total = self.all_sum(values)
+        n = float(total[-1])
+        return {k: float(total[i]) / n if n else float("nan")
+                for i, k in enumerate(keys)}
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` in rank order (on every rank); ``[obj]`` for
+        one process. For per-image results: small, picklable values."""
+        if not self.distributed:
+            return [obj]
+        out: list[Any] = [None] * self.size
+        _collective(lambda: torch.distributed.all_gather_object(out, obj))
+        return out
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (e.g. the run folder it created)."""
+        if not self.distributed:
+            return obj
+        box = [obj if self.main else None]
+        _collective(lambda: torch.distributed.broadcast_object_list(box, src=0))
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.distributed:
+            _collective(torch.distributed.barrier)
+
+    def _comm_device(self) -> torch.device:
+        if self.backend == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
+
+SINGLE = World()
+_current: World = SINGLE
+
+
+def launched() -> bool:
+    """Whether torchrun (or another launcher) started this process as one
+    of several: ``WORLD_SIZE`` is set and above 1."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def setup(device: str | None = None) -> World:
+    """Join the process group torchrun described (once; later calls return
+    the same World). ``device`` is the user's ``--device``: "cpu" forces
+    gloo; otherwise every rank takes ``cuda:LOCAL_RANK`` when CUDA has a GPU
+    for it, else the CPU. A DistributedError names a bad environment."""
+    global _current
+    if _current.distributed or not launched():
+        return _current
+    try:
+        rank, size, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE",
+                                                         "LOCAL_RANK"))
+    except KeyError as exc:
+        raise DistributedError(f"WORLD_SIZE is set but {exc.args[0]} is not: start "
+                               "the command with torchrun") from None
+    except ValueError:
+        values = ", ".join(f"{k}={os.environ.get(k)!r}" for k in ENV_KEYS)
+        raise DistributedError(f"torchrun's environment is not whole numbers: "
+                               f"{values}") from None
+    use_cuda = (device != "cpu" and torch.cuda.is_available()
+                and torch.cuda.device_count() > local)
+    backend = "nccl" if use_cuda else "gloo"
+    if use_cuda:
+        torch.cuda.set_device(local)
+    try:
+        torch.distributed.init_process_group(
+            backend, rank=rank, world_size=size,
+            timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+    except (RuntimeError, ValueError) as exc:
+        raise DistributedError(f"rank {rank} of {size} could not join the process "
+                               f"group ({backend}): {_first_line(exc)}") from None
+    _current = World(rank, size, local, backend)
+    return _current
+
+
+def current() -> World:
+    """The World :func:`setup` joined, or :data:`SINGLE`."""
+    return _current
+
+
+def device_for(world: World, device: str | None) -> str | None:
+    """The device this rank trains or attacks on: its own GPU under NCCL,
+    otherwise what the user asked for."""
+    if world.backend == "nccl":
+        return f"cuda:{world.local_rank}"
+    return device
+
+
+def shutdown() -> None:
+    """Leave the process group (at the end of a command)."""
+    global _current
+    if _current.distributed and torch.distributed.is_initialized():
+        try:
+            torch.distributed.destroy_process_group()
+        except (RuntimeError, ValueError):  # a peer already gone
+            pass
+    _current = SINGLE
+
+
+def silence_others(world: World) -> None:
+    """Send stdout of every rank but 0 to nowhere: one process prints."""
+    if world.distributed and not world.main:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives with the process
+
+
+def concat_ranked(parts: Sequence[Sequence[Any]]) -> list[Any]:
+    """Per-rank lists (from :meth:`World.gather` of contiguous shards)
+    joined in rank order: the whole set's list."""
+    return [item for part in parts for item in part]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _collective(call) -> None:
+    """A collective; a peer that died turns into a DistributedError that
+    says so (gloo and NCCL raise RuntimeErrors with long C++ texts)."""
+    try:
+        call()
+    except RuntimeError as exc:
+        world = _current
+        raise DistributedError(
+            f"rank {world.rank} of {world.size}: another process of the run "
+            f"stopped or cannot be reached ({_first_line(exc)})") from None
