@@ -7,10 +7,12 @@ from explorer.core import distributed
 
 def test_one_process_world_is_a_no_op():
     world = distributed.World()
-    assert world.main and not world.distributed
+    assert world.main
+    assert not world.distributed
     assert list(world.shard(5)) == [0, 1, 2, 3, 4]
     assert world.all_sum(torch.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]
-    assert world.gather("x") == ["x"] and world.broadcast(3) == 3
+    assert world.gather("x") == ["x"]
+    assert world.broadcast(3) == 3
     assert world.weighted_mean({"acc": 0.25}, 10) == {"acc": 0.25}
 
 

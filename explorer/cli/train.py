@@ -12,11 +12,25 @@ continues such a run to its planned epochs with its stored config.
 ``--val-fraction`` of the training images (at most ``--val-max``) are held
 out: the best epoch is chosen on them, and the results say so
 (``selected_on``, ``val_n``, the best epoch's validation and test figures).
+
+``torchrun --nproc-per-node N -m explorer train ...`` (or ``python -m
+torch.distributed.run ...``; ``--nnodes``/``--rdzv-endpoint`` are torchrun's
+own) trains one run with N processes (:mod:`explorer.core.distributed`; how
+the trainer shares the work is in its module doc). Rank 0 opens the
+workspace, records the run, creates its folder and prints; it sends the run
+and its config to the other ranks, which train silently. ``--resume`` works
+with any number of processes. SIGTERM (what torchrun and the app send to
+stop a run) acts like Ctrl+C: ``last.pt`` is saved where the run stopped. A
+rank that dies makes rank 0 save ``last.pt`` at the last finished step, mark
+the run failed and exit 1 with the resume command.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 from explorer.cli.common import (
@@ -40,7 +54,9 @@ SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "selected_on", "val_n",
                 "selected_metric", "best_epoch", "best_val_clean_acc",
                 "best_val_robust_acc", "best_test_clean_acc", "best_test_robust_acc",
                 "best_robust_acc", "best_val_selected", "best_test_selected",
-                "seconds", "checkpoint", "best")  # fmt: skip
+                "seconds", "world_size", "checkpoint", "best")  # fmt: skip
+TORCHRUN_NOTE = ("several processes or machines: torchrun --nproc-per-node N -m "
+                 "explorer train ... (--batch-size stays the global batch)")
 
 
 def _defenses_epilog() -> str:
@@ -49,7 +65,7 @@ def _defenses_epilog() -> str:
     rows = [f"  {name:<14} {defenses.defense_class(name).title}"
             for name in defenses.names()]
     return ("defenses (--defense NAME; `explorer train --defense NAME --help` "
-            "shows its flags):\n" + "\n".join(rows))
+            "shows its flags):\n" + "\n".join(rows) + "\n\n" + TORCHRUN_NOTE)
 
 
 def _common_parser() -> OneLineParser:
@@ -296,56 +312,136 @@ class _ResumedRun(RecordedRun):
 
 
 def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
-    """The Training page's job (``train_run``), recorded as a workspace run."""
+    """The Training page's job (``train_run``), recorded as a workspace run;
+    under torchrun one rank of a run of several processes."""
+    from explorer.core import distributed
+
+    world = distributed.setup(args.device)
+    distributed.silence_others(world)
+    try:
+        if world.main:
+            return _train_main(args, ns, world)
+        return _train_other(args, world)
+    finally:
+        distributed.shutdown()
+
+
+def _prepare(ws, ns: argparse.Namespace):
+    """The run's config and data sets, checked; every bad value is a one-line
+    error before any run is recorded."""
     from explorer.core import defenses
+
+    if ns.resume is not None:
+        record = ws.get(ns.resume)
+        if record.kind != "train":
+            raise CliError(f"run {ns.resume} is a {record.kind} run, not training")
+        config = defenses.TrainingConfig.from_json(record.config)
+    else:
+        config = _config(ns)
+    # Loaded here so unreadable image files are named before the run.
+    train_set = load_data(config.data, "train", root=config.root)
+    test_set = load_data(config.data, "test", root=config.root)
+    if ns.resume is None:  # the run records what "auto" means for this set
+        config = config.resolved(tuple(train_set.info.shape))
+        _check_split(config, train_set)
+        if config.init_from is not None:
+            config = _with_init_arch(config, train_set.info)
+    return config, train_set, test_set
+
+
+def _train_main(args: argparse.Namespace, ns: argparse.Namespace,
+                world) -> dict[str, Any]:
+    """Rank 0 (or the only process): record, print, write."""
     from explorer.core import device as devices
+    from explorer.core import distributed
     from explorer.core.defenses.registry import selection_key
     from explorer.core.defenses.run_job import run_title, train_run
     from explorer.core.jobs import CancelToken
     from explorer.store import Workspace
 
-    devices.configure_threads(leave_for_ui=0)
-    device = devices.pick(args.device)
+    distributed.share_threads(world, devices.configure_threads(leave_for_ui=0))
+    device = devices.pick(distributed.device_for(world, args.device))
     with Workspace.open(args.workspace) as ws:
-        if ns.resume is not None:
-            record = ws.get(ns.resume)
-            if record.kind != "train":
-                raise CliError(f"run {ns.resume} is a {record.kind} run, not training")
-            config = defenses.TrainingConfig.from_json(record.config)
-        else:
-            config = _config(ns)
-        # Loaded here so unreadable image files are named before the run.
-        train_set = load_data(config.data, "train", root=config.root)
-        test_set = load_data(config.data, "test", root=config.root)
-        if ns.resume is None:  # the run records what "auto" means for this set
-            config = config.resolved(tuple(train_set.info.shape))
-        if ns.resume is None:
-            _check_split(config, train_set)
-        if ns.resume is None and config.init_from is not None:
-            config = _with_init_arch(config, train_set.info)
+        try:
+            config, train_set, test_set = _prepare(ws, ns)
+            if ns.resume is not None:
+                run = _ResumedRun(ws, ns.resume)
+            else:
+                run = RecordedRun(ws, "train", config.to_json(),
+                                  title=run_title(config))
+        except Exception as exc:
+            world.broadcast({"error": str(exc)})  # the others stop quietly
+            raise
+        run_dir = ws.run_dir(run.id)
+        world.broadcast({"config": config.to_json(), "run_dir": str(run_dir),
+                         "run_id": run.id, "resume": ns.resume is not None})
         token = CancelToken()
-        if ns.resume is not None:
-            run = _ResumedRun(ws, ns.resume)
-        else:
-            run = RecordedRun(ws, "train", config.to_json(), title=run_title(config))
         with run:
-            events = train_run(config, run_dir=ws.run_dir(run.id), train_set=train_set,
+            events = train_run(config, run_dir=run_dir, train_set=train_set,
                                test_set=test_set, device=device,
-                               resume=ns.resume is not None, token=token)
+                               resume=ns.resume is not None, token=token,
+                               world=world)
             try:
-                results = run_job(events, token, as_json=ns.json, recorder=run.record,
-                                  title=f"training {config.defense}",
-                                  on_event=EpochLines(
-                                      ns.json, config.val_fraction > 0,
-                                      selection_key(config.defense)))
+                with _term_cancels(token):
+                    results = run_job(events, token, as_json=ns.json,
+                                      recorder=run.record,
+                                      title=f"training {config.defense}",
+                                      on_event=EpochLines(
+                                          ns.json, config.val_fraction > 0,
+                                          selection_key(config.defense)))
             except JobInterrupted:
                 raise JobInterrupted("cancelled by the user; resume with explorer "
                                      f"train --resume {run.id}") from None
+            except distributed.PeerLost as exc:
+                raise CliError(f"{exc}; resume with explorer train --resume "
+                               f"{run.id}") from None
             run.summary = {k: results.get(k) for k in SUMMARY_KEYS}
     return {"run_id": run.id, **run.summary, "defense": config.defense,
             "params": config.params, "noilin": config.noilin,
             "freeze": config.freeze, "device": str(device),
             **skipped_files(train_set, test_set)}
+
+
+def _train_other(args: argparse.Namespace, world) -> dict[str, Any]:
+    """Rank r > 0: rank 0's run and config, trained silently (no workspace,
+    no files, no output)."""
+    from explorer.core import defenses, distributed
+    from explorer.core import device as devices
+    from explorer.core.defenses.run_job import train_run
+    from explorer.core.jobs import CancelToken
+
+    distributed.share_threads(world, devices.configure_threads(leave_for_ui=0))
+    device = devices.pick(distributed.device_for(world, args.device))
+    plan = world.broadcast(None)
+    if "error" in plan:  # rank 0 says why on stderr
+        raise SystemExit(1)
+    config = defenses.TrainingConfig.from_json(plan["config"])
+    train_set = load_data(config.data, "train", root=config.root)
+    test_set = load_data(config.data, "test", root=config.root)
+    token = CancelToken()
+    events = train_run(config, run_dir=plan["run_dir"], train_set=train_set,
+                       test_set=test_set, device=device, resume=plan["resume"],
+                       token=token, world=world)
+    try:
+        with _term_cancels(token):
+            results = run_job(events, token, as_json=True)
+    except (JobInterrupted, distributed.PeerLost):
+        raise SystemExit(1) from None  # rank 0 reports
+    return {"run_id": plan["run_id"], **{k: results.get(k) for k in SUMMARY_KEYS},
+            "defense": config.defense, "params": config.params,
+            "noilin": config.noilin, "freeze": config.freeze,
+            "device": str(device)}
+
+
+@contextlib.contextmanager
+def _term_cancels(token) -> Iterator[None]:
+    """SIGTERM (torchrun's and the app's stop) cancels like Ctrl+C."""
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: token.cancel())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -36,6 +36,11 @@ class DistributedError(RuntimeError):
     """The process group cannot be joined, or a rank stopped mid-run."""
 
 
+class PeerLost(DistributedError):
+    """Another rank of a training run stopped; this rank saved what it could
+    (the message says where the checkpoint stands)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class World:
     """This process's place among the run's processes."""
@@ -195,6 +200,22 @@ def shutdown() -> None:
     _current = SINGLE
 
 
+def share_threads(world: World, threads: int) -> int:
+    """Torch's intra-op threads for this rank: ``threads`` (the machine's
+    share for one process) divided among the ranks on this machine
+    (torchrun's ``LOCAL_WORLD_SIZE``); unchanged for one process or when
+    ``EXPLORER_THREADS`` fixes it."""
+    if not world.distributed or os.environ.get("EXPLORER_THREADS"):
+        return threads
+    try:
+        local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world.size)))
+    except ValueError:
+        local = world.size
+    n = max(1, threads // local)
+    torch.set_num_threads(n)
+    return n
+
+
 def silence_others(world: World) -> None:
     """Send stdout of every rank but 0 to nowhere: one process prints."""
     if world.distributed and not world.main:
@@ -222,3 +243,116 @@ def _collective(call) -> None:
         raise DistributedError(
             f"rank {world.rank} of {world.size}: another process of the run "
             f"stopped or cannot be reached ({_first_line(exc)})") from None
+
+
+# -- training: one model, the same on every rank ------------------------------
+
+SYNC_MODES = ("ddp", "ddp-unused", "average")
+
+
+class TrainingDDP(torch.nn.parallel.DistributedDataParallel):
+    """DistributedDataParallel for the training forward passes only.
+
+    A defense's loss runs attacks on the model it trains: they freeze it
+    (eval mode, no weight gradients) and backpropagate to the input alone.
+    Through DDP such a forward would arm the gradient reducer, which then
+    waits for a weight gradient that never comes and fails at the next
+    forward. So a forward goes through DDP only in train mode with gradients
+    on and some weight requiring one; every other call (attacks, no_grad
+    passes) is the bare module's.
+    """
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if (torch.is_grad_enabled() and self.module.training
+                and any(p.requires_grad for p in self.module.parameters())):
+            return super().forward(*args, **kwargs)
+        return self.module(*args, **kwargs)
+
+
+class Replicas:
+    """Keeps a trained module equal on every rank, as a defense allows.
+
+    ``mode`` (a defense's ``sync``): ``"ddp"`` wraps the module in
+    :class:`TrainingDDP` (gradients averaged during backward, buffers sent
+    from rank 0 at each training forward); ``"ddp-unused"`` the same with
+    ``find_unused_parameters`` (a step may leave some weights without a
+    gradient, e.g. one expert per example); ``"average"`` leaves the module
+    bare and :meth:`after_backward` averages the gradients and sends rank 0's
+    buffers itself: for losses that call other methods of the model than
+    ``forward`` or take gradients with ``torch.autograd.grad``, which DDP's
+    reducer does not see. For one process ``trained`` is the module itself
+    and everything is a no-op.
+    """
+
+    def __init__(self, module: torch.nn.Module, world: World, mode: str,
+                 device: torch.device) -> None:
+        if mode not in SYNC_MODES:
+            raise ValueError(f"sync mode must be one of {', '.join(SYNC_MODES)}, "
+                             f"got {mode!r}")
+        self.module, self.world, self.mode = module, world, mode
+        self.trained: torch.nn.Module = module
+        if not world.distributed:
+            return
+        if mode == "average":
+            self.broadcast_(list(module.parameters()) + list(module.buffers()))
+        else:
+            ids = [device.index] if device.type == "cuda" else None
+            self.trained = TrainingDDP(module, device_ids=ids,
+                                       find_unused_parameters=mode == "ddp-unused")
+
+    def after_backward(self) -> None:
+        """Average this step's gradients over the ranks (mode ``average``)."""
+        if not self.world.distributed or self.mode != "average":
+            return
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        if not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p)
+                 for p in params]
+        had = torch.tensor([p.grad is not None for p in params],
+                           dtype=torch.float32, device=params[0].device)
+        flat = torch.cat([g.detach().reshape(-1).float() for g in grads] + [had])
+        _collective(lambda: torch.distributed.all_reduce(flat))
+        flat /= self.world.size
+        start = 0
+        for p, g in zip(params, grads, strict=True):
+            part = flat[start:start + g.numel()].view_as(g)
+            start += g.numel()
+            if p.grad is None:
+                p.grad = part.to(p.dtype).clone()
+            else:
+                p.grad.copy_(part)
+        for p, count in zip(params, flat[start:].tolist(), strict=True):
+            if count == 0:  # no rank computed one: the optimizer skips it
+                p.grad = None
+        self.broadcast_(list(self.module.buffers()))
+
+    def broadcast_(self, tensors: list[Tensor]) -> None:
+        """Rank 0's values of ``tensors`` on every rank, in place."""
+        by_dtype: dict[torch.dtype, list[Tensor]] = {}
+        for t in tensors:
+            by_dtype.setdefault(t.dtype, []).append(t)
+        for group in by_dtype.values():
+            flat = torch.cat([t.detach().reshape(-1) for t in group])
+            _collective(lambda flat=flat: torch.distributed.broadcast(flat, src=0))
+            start = 0
+            with torch.no_grad():
+                for t in group:
+                    t.copy_(flat[start:start + t.numel()].view_as(t))
+                    start += t.numel()
+
+    def any_true(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on some rank (one small all-reduce): how
+        the ranks agree to stop at the same batch."""
+        if not self.world.distributed:
+            return flag
+        return bool(self.world.all_sum(torch.tensor([float(flag)]))[0] > 0)
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """A seed for rank ``rank``'s random draws from ``step`` on: rank 0's
+    stream is the run's own (``seed``), every other rank's differs, so the
+    ranks do not draw the same random starts for different images."""
+    if rank == 0:
+        return seed
+    return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % (2 ** 63 - 1)

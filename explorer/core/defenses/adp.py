@@ -68,6 +68,7 @@ def log_diversity(probs: list[Tensor], y: Tensor) -> Tensor:
 
 class AdaptiveDiversityPromoting(Defense):
     name = "adp"
+    sync = "average"  # the loss calls model.member_logits
     title = "ADP ensemble (diversity promoting)"
     params = (
         Param("members", int, 3, "ensemble members trained jointly",

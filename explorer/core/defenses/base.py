@@ -28,6 +28,14 @@ class Defense(ABC):
     # The validation figure (``val_`` + this key) that chooses the best epoch:
     # the trainer's l-inf PGD accuracy, or a key of :meth:`extra_scores`.
     selection_key: ClassVar[str] = "robust_acc"
+    # How the trainer keeps the ranks' copies of the model equal under
+    # torchrun (explorer.core.distributed.Replicas): "ddp" when the loss's
+    # training passes are model(x) and one backward; "ddp-unused" when a step
+    # may leave some weights without a gradient; "average" when the loss
+    # calls other methods of the model or takes weight gradients with
+    # torch.autograd.grad (the trainer then averages the gradients itself);
+    # any other text is why the method cannot train on several processes.
+    sync: ClassVar[str] = "ddp"
 
     def __init__(self, **values: Any) -> None:
         self.cfg = validate(self.params, values)

@@ -73,6 +73,7 @@ class MMCHead(nn.Module):
 
 class MaxMahalanobisCenter(Defense):
     name = "mmc"
+    sync = "average"  # the loss calls model.features and model.head
     title = "Max-Mahalanobis centre loss (MMC)"
     params = (
         Param("scale", float, 10.0, "C_MM, the norm of every centre",

@@ -91,6 +91,7 @@ def consistency_loss(*logits: Tensor) -> Tensor:
 
 class MetaNoiseConsistency(StochasticAdversarial):
     name = "mng-ac"
+    sync = "average"  # a functional meta step with torch.autograd.grad
     title = "MNG-AC (meta noise generator + adversarial consistency)"
     description = ("Madaan et al. 2021: each batch trains on PGD examples of one "
                    "randomly drawn threat model (l-inf, l2 or l1), plus a "

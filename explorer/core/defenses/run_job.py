@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core import data, models
+from explorer.core import data, distributed, models
 from explorer.core.data.base import ArrayDataset
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.registry import create_wrapped
@@ -124,6 +124,7 @@ def train_run(
     device=None,
     resume: bool = False,
     token: CancelToken | None = None,
+    world: distributed.World = distributed.SINGLE,
 ) -> Iterator[Event]:
     """Train as ``config`` says into ``run_dir``; events of :func:`train`.
 
@@ -132,7 +133,8 @@ def train_run(
     a ``Snapshot`` labelled ``plan`` with the number of images trained on
     (``n_train``), held out for validation (``val_n``) and the updates per
     epoch; a ``val_fraction`` that leaves nothing to train on is a
-    ParamError before the model is built.
+    ParamError before the model is built. ``world``: this process's place
+    among several (torchrun; see the trainer's module doc).
     """
     token = token or CancelToken()
     if train_set is None:
@@ -159,4 +161,4 @@ def train_run(
     # yield from: a Cancelled the runner throws in at a suspension point
     # reaches the trainer, which saves last.pt where it stopped.
     yield from train(model, train_set, test_set, config, run_dir=run_dir,
-                     device=device, resume=resume, token=token)
+                     device=device, resume=resume, token=token, world=world)

@@ -91,6 +91,7 @@ def posterior_loss(logits: list[Tensor], heads: list[Tensor], y: Tensor) -> Tens
 
 class SynergyOfExperts(Defense):
     name = "soe"
+    sync = "average"  # model.member_outputs; one expert per example
     title = "Synergy-of-Experts (collaborating sub-models)"
     params = (
         Param("members", int, 3, "sub-models trained together",

@@ -34,6 +34,33 @@ seed, epoch and batch only, so a resume repeats them too).
 on the model after the defense's ``prepare``
 (:mod:`explorer.core.training.fine_tune`): the optimizer then holds the
 classifier head's weights only.
+
+Several processes (``world``, :mod:`explorer.core.distributed`, under
+torchrun): every rank runs this generator with the same config. The batches
+are the trainer's own seeded permutation of the training set, as for one
+process, and each rank takes its share of every global batch
+(``world.batch_share``; ``batch_size`` stays the global batch). That is a
+DistributedSampler's job done here on purpose: a DistributedSampler's
+per-rank order depends on the number of ranks, so a run resumed with another
+number of processes would not continue the same order, whereas the position
+in ``last.pt`` (epoch, global batch) means the same thing for any N.
+Augmentation draws are taken for the whole global batch, so each image gets
+the crop it would get in one process. The model is kept equal on every rank
+as the defense's ``sync`` says (:class:`~explorer.core.distributed.Replicas`:
+DistributedDataParallel for plain training forwards, averaged gradients for
+losses DDP cannot follow). Adversarial examples are made on each rank's
+share; the epoch's train loss and accuracy sums are all-reduced; the
+per-epoch evaluation runs on each rank's shard of the validation and test
+images (``world.shard``) and is combined with ``world.weighted_mean``; the
+adversarial strip and ``batch_loss`` come from rank 0. Only rank 0 writes
+``last.pt`` and the best file; every rank reads ``last.pt`` on resume (with
+several machines the run folder must be on a file system all of them see).
+Rank r > 0 draws its random starts from a stream of its own
+(:func:`~explorer.core.distributed.rank_seed` of the seed, r and the step),
+rank 0 from the run's, so one process is unchanged. A stop (cancel) is
+agreed on by all ranks at the same batch; a rank that dies makes the others
+fail in their next collective: rank 0 then saves ``last.pt`` at the last
+finished step and raises :class:`~explorer.core.distributed.PeerLost`.
 """
 
 from __future__ import annotations
@@ -47,7 +74,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from explorer.core import accel, models
+from explorer.core import accel, distributed, models
 from explorer.core import device as devices
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import (
@@ -67,6 +94,7 @@ from explorer.core.jobs import (
     Metric,
 )
 from explorer.core.models import exported
+from explorer.core.params import ParamError
 from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.fine_tune import freeze_features, head_of, reset_head
 from explorer.core.training.loop import Position, RunState, TrainingLoop
@@ -129,6 +157,7 @@ def train(
     device: str | torch.device | None = None,
     resume: bool = False,
     token: CancelToken | None = None,
+    world: distributed.World = distributed.SINGLE,
 ) -> Iterator[Event]:
     """Train ``model`` in place as ``config`` says; see the module doc.
 
@@ -150,6 +179,9 @@ def train(
     augment_mode = resolve(cfg.augment, tuple(xs.shape[1:]))
     n_batches = math.ceil(len(train_idx) / batch_size)
     total = epochs * n_batches * defense.replays
+    if world.distributed:
+        _check_world(world, method, sync_mode(defense), cfg.eval_n, len(test_set),
+                     len(split.val) and min(cfg.eval_n, len(split.val)))
     # What the checkpoint keeps (FIXED_KEYS must match for a resume).
     # (a NoiLIn-wrapped method keeps its own params; the wrapper's are noilin)
     config = {"method": method, "params": getattr(defense, "method_cfg", defense.cfg),
@@ -194,8 +226,18 @@ def train(
                                          "total": total},
                            "method": defense.state_dict()},
         load_extra=lambda state: defense.load_state_dict(state["method"]),
-        defaults=OLD_CHECKPOINT)
+        defaults=OLD_CHECKPOINT, writes=world.main)
     pos = run.start(_Position, seed=cfg.seed, resume=resume)
+    if world.rank > 0:  # a stream of its own; rank 0 keeps the run's
+        method_rng.manual_seed(distributed.rank_seed(cfg.seed + 1, world.rank,
+                                                     pos.step))
+        torch.manual_seed(distributed.rank_seed(cfg.seed, world.rank, pos.step))
+        pos.loss_sum, pos.correct, pos.seen = 0.0, 0, 0  # rank 0's, in last.pt
+    replicas = distributed.Replicas(model, world, sync_mode(defense), device)
+    trained = replicas.trained  # what the loss runs (DDP or the model itself)
+    if world.distributed:
+        yield Log(f"{world.size} processes ({world.backend}): each trains on "
+                  f"its share of every batch of {batch_size} images")
     if resume:
         yield Log(f"resumed from {last_path} at epoch {pos.epoch + 1}, "
                   f"batch {pos.batch}")
@@ -205,20 +247,29 @@ def train(
                         batch_size=batch_size, epochs=epochs, total=total, lr=lr,
                         schedule=cfg.schedule,
                         checkpoint_minutes=cfg.checkpoint_minutes,
-                        token=token)
+                        token=token, world=world)
+
+    def after_backward() -> None:
+        replicas.after_backward()
+        defense.after_backward()
 
     def train_batch(b: int, idx: Tensor) -> list[float]:
-        x, y = _batch(xs, ys, train_idx[idx], device)
+        share = world.batch_share(torch.arange(len(idx)))  # positions in idx
         if augment_mode != "none":  # once per batch: Free-AT replays it as is
+            x, y = _batch(xs, ys, train_idx[idx], device)
             x = augment(x, augment_mode, batch_generator(cfg.seed, pos.epoch, b))
+            if world.distributed:
+                x, y = x[share.to(x.device)], y[share.to(y.device)]
+        else:
+            x, y = _batch(xs, ys, train_idx[idx[share]], device)
         losses = []
         for _ in range(defense.replays):
-            loss, logits = defense.loss(model, x, y, method_rng)
+            loss, logits = defense.loss(trained, x, y, method_rng)
             value = float(loss.detach())
             if not math.isfinite(value) or value > MAX_LOSS:
                 raise TrainingDiverged(_diverged(value, pos.epoch, b, last_path,
                                                  run.saved_at))
-            loop.update(loss, defense.after_backward)
+            loop.update(loss, after_backward)
             pos.loss_sum += value * len(y)
             pos.correct += int((logits.detach().argmax(1) == y).sum())
             pos.seen += len(y)
@@ -234,21 +285,27 @@ def train(
             parts = ((("val", val_x, val_y),) if val_n else ()) + (
                 ("test", eval_x, eval_y),)
             for part, x, y in parts:
+                mine = world.shard(len(y))  # this rank's images
+                x, y = x[mine.start:mine.stop], y[mine.start:mine.stop]
                 clean, robust = clean_and_robust(model, x, y, eps=cfg.eval_eps,
                                                  steps=cfg.eval_steps, device=device,
                                                  token=token)
-                scores[f"{part}_clean_acc"] = clean
-                scores[f"{part}_robust_acc"] = robust
                 extra = defense.extra_scores(model, x, y, eps=cfg.eval_eps,
                                              steps=cfg.eval_steps, device=device,
                                              token=token)
-                scores.update((f"{part}_{k}", v) for k, v in extra.items())
+                part_scores = {"clean_acc": clean, "robust_acc": robust, **extra}
+                part_scores = world.weighted_mean(part_scores, len(y))
+                scores.update((f"{part}_{k}", part_scores[k])
+                              for k in ("clean_acc", "robust_acc", *extra))
             strip = adversarial_strip(model, eval_x, eval_y, eps=cfg.eval_eps,
                                       steps=cfg.eval_steps, device=device,
-                                      epoch=epoch + 1, epochs=epochs)
+                                      epoch=epoch + 1, epochs=epochs
+                                      ) if world.main else None
             model.train()
-            metrics = {"train_loss": pos.loss_sum / max(pos.seen, 1),
-                       "train_acc": pos.correct / max(pos.seen, 1), **scores,
+            loss_sum, correct, seen = world.all_sum(torch.tensor(
+                [pos.loss_sum, pos.correct, pos.seen], dtype=torch.float64)).tolist()
+            metrics = {"train_loss": loss_sum / max(seen, 1),
+                       "train_acc": correct / max(seen, 1), **scores,
                        "lr": opt.param_groups[0]["lr"],
                        "epoch_seconds": pos.epoch_seconds}
             # Report first, then close the epoch with no yield in between: a
@@ -257,7 +314,8 @@ def train(
             # epoch) instead of skipping numbers nobody received.
             for name, value in metrics.items():
                 yield Metric(name, value, epoch + 1)
-            yield strip
+            if strip is not None:
+                yield strip
             # The defense never sees a test figure (NoiLIn reads val_robust_acc).
             defense.end_epoch({k: v for k, v in metrics.items()
                                if not k.startswith("test_")})
@@ -270,7 +328,7 @@ def train(
                 pos.best_epoch = epoch + 1
             pos.next_epoch(metrics, loop.seconds())
             unsaved = None
-            if improved:
+            if improved and world.main:
                 unsaved = _save_best(model, best_path, config, epoch + 1, metrics,
                                      train_set)
             run.save(pos)
@@ -283,6 +341,16 @@ def train(
     except Cancelled:
         loop.save()
         raise
+    except (distributed.DistributedError, torch.distributed.DistBackendError,
+            RuntimeError) as exc:
+        if not world.distributed or not _peer_failure(exc):
+            raise
+        # The weights are those of the last finished step (a failed step's
+        # backward or all-reduce never reached the optimizer), and so is pos.
+        loop.save()
+        raise distributed.PeerLost(
+            f"{_peer_text(exc, world)}; last.pt holds the weights after "
+            f"{pos.epoch} epochs and {pos.batch} batches") from None
     last = pos.history[-1] if pos.history else {}
     best = pos.history[pos.best_epoch - 1] if pos.best_epoch else {}
     yield Done({"epochs": pos.epoch, "clean_acc": last.get("test_clean_acc"),
@@ -300,9 +368,47 @@ def train(
                 "best_test_selected": best.get(
                     f"test_{defense.selection_key}") if val_n else None,
                 "best_robust_acc": best.get("test_robust_acc"),
-                "seconds": loop.seconds(),
+                "seconds": loop.seconds(), "world_size": world.size,
                 "checkpoint": str(last_path),
                 "best": str(best_path) if best_path.exists() else None})
+
+
+def sync_mode(defense) -> str:
+    """How the ranks keep the model of ``defense`` equal (its ``sync``; a
+    NoiLIn wrapper trains as the method it wraps does)."""
+    inner = getattr(defense, "inner", None)
+    return (inner if inner is not None else defense).sync
+
+
+def _check_world(world: distributed.World, method: str, sync: str | None,
+                 eval_n: int, n_test: int, n_val: int) -> None:
+    """A ParamError when ``method`` or the evaluation cannot run on
+    ``world.size`` processes."""
+    if sync not in distributed.SYNC_MODES:
+        raise ParamError(f"{method} cannot train with several processes: {sync}")
+    smallest = min(eval_n, n_test, *([n_val] if n_val else []))
+    if smallest < world.size:
+        raise ParamError(f"eval_n: each of the {world.size} processes evaluates its "
+                         f"share of the images, so at least {world.size} are "
+                         f"needed, got {smallest}")
+
+
+def _peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective failing because a peer went away
+    (ours, or the RuntimeError gloo/NCCL raise inside DDP's backward)."""
+    if isinstance(exc, distributed.DistributedError
+                  | torch.distributed.DistBackendError):
+        return True
+    text = str(exc).lower()
+    return any(word in text for word in ("gloo", "nccl", "connection", "peer"))
+
+
+def _peer_text(exc: BaseException, world: distributed.World) -> str:
+    if isinstance(exc, distributed.DistributedError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (f"rank {world.rank} of {world.size}: another process of the run "
+            f"stopped or cannot be reached ({first[:160]})")
 
 
 def _fine_tune(model: nn.Module, cfg: TrainingConfig) -> str | None:

@@ -9,6 +9,11 @@ runs one epoch's batches (``yield from loop.epoch(...)``): the shuffle, the
 learning rate per step, a ``last.pt`` every ``checkpoint_minutes``, throttled
 ``batch_loss`` metrics and progress; :meth:`TrainingLoop.save` is the save on
 cancel. The trainer keeps its loss, evaluation, metrics and best-model rule.
+
+With several processes (a ``world`` under torchrun) only the writer (rank 0,
+``writes=True``) writes ``last.pt``; every rank reads it on resume. The
+ranks agree on a stop before each batch (one small all-reduce), so all of
+them stop at the same batch and rank 0's checkpoint matches every rank.
 """
 
 from __future__ import annotations
@@ -23,8 +28,16 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from explorer.core import distributed
 from explorer.core.fileio import remove_stale_temporaries
-from explorer.core.jobs import CancelToken, Event, Metric, Progress, ProgressThrottle
+from explorer.core.jobs import (
+    Cancelled,
+    CancelToken,
+    Event,
+    Metric,
+    Progress,
+    ProgressThrottle,
+)
 from explorer.core.training import checkpoint
 from explorer.core.training.schedules import lr_factor
 
@@ -80,15 +93,19 @@ class RunState:
                  generators: dict[str, torch.Generator], *,
                  extra: Callable[[Position], dict[str, Any]] = lambda pos: {},
                  load_extra: Callable[[dict[str, Any]], None] = lambda state: None,
-                 defaults: dict[str, Any] | None = None) -> None:
+                 defaults: dict[str, Any] | None = None,
+                 writes: bool = True) -> None:
         self.path, self.config, self.fixed_keys = path, config, tuple(fixed_keys)
         self.defaults = dict(defaults or {})
         self.model, self.optimizer, self.generators = model, optimizer, generators
         self.extra, self.load_extra = extra, load_extra
         self.saved_at = (0, 0)
+        self.writes = writes  # False: another process (rank 0) writes last.pt
 
     def save(self, pos: Position) -> None:
         self.saved_at = (pos.epoch, pos.batch)
+        if not self.writes:
+            return
         checkpoint.save(self.path, {
             "format": 1, "config": self.config, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), **self.extra(pos),
@@ -128,13 +145,14 @@ class TrainingLoop:
     def __init__(self, run: RunState, pos: Position, *, shuffle: torch.Generator,
                  n_items: int, batch_size: int, epochs: int, total: int, lr: float,
                  schedule: str, checkpoint_minutes: float,
-                 token: CancelToken) -> None:
+                 token: CancelToken,
+                 world: distributed.World = distributed.SINGLE) -> None:
         self.run, self.pos, self.shuffle = run, pos, shuffle
         self.n_items, self.batch_size, self.epochs = n_items, batch_size, epochs
         self.n_batches = math.ceil(n_items / batch_size)
         self.total, self.lr, self.schedule = total, lr, schedule
         self.checkpoint_seconds = checkpoint_minutes * 60
-        self.token = token
+        self.token, self.world = token, world
         self.throttle = ProgressThrottle()
         self.every = max(1, self.n_batches // 100)  # batch_loss about 100 times
         self.started, self.base_seconds = time.monotonic(), pos.seconds
@@ -176,7 +194,7 @@ class TrainingLoop:
         window: list[float] = []
         self.run.model.train()
         for b in range(pos.batch, self.n_batches):
-            self.token.check()
+            self._check_stop()
             window += train_batch(
                 b, pos.perm[b * self.batch_size:(b + 1) * self.batch_size])
             pos.batch = b + 1
@@ -191,3 +209,13 @@ class TrainingLoop:
                 yield Progress(pos.step, self.total,
                                f"epoch {pos.epoch + 1}/{self.epochs}")
         pos.epoch_seconds = time.monotonic() - epoch_start
+
+    def _check_stop(self) -> None:
+        """Cancelled if the token is, on any rank (all ranks stop here at
+        the same batch)."""
+        if not self.world.distributed:
+            self.token.check()
+            return
+        stop = self.world.all_sum(torch.tensor([float(self.token.cancelled)]))
+        if stop[0] > 0:
+            raise Cancelled
