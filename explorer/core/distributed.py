@@ -160,8 +160,13 @@ def setup(device: str | None = None) -> World:
         values = ", ".join(f"{k}={os.environ.get(k)!r}" for k in ENV_KEYS)
         raise DistributedError(f"torchrun's environment is not whole numbers: "
                                f"{values}") from None
+    try:  # NCCL only when every rank on this machine has a GPU of its own:
+        # the backend must be the same on all ranks
+        local_size = int(os.environ.get("LOCAL_WORLD_SIZE", local + 1))
+    except ValueError:
+        local_size = local + 1
     use_cuda = (device != "cpu" and torch.cuda.is_available()
-                and torch.cuda.device_count() > local)
+                and torch.cuda.device_count() >= max(local_size, local + 1))
     backend = "nccl" if use_cuda else "gloo"
     if use_cuda:
         torch.cuda.set_device(local)
@@ -171,7 +176,7 @@ def setup(device: str | None = None) -> World:
             timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
     except (RuntimeError, ValueError) as exc:
         raise DistributedError(f"rank {rank} of {size} could not join the process "
-                               f"group ({backend}): {_first_line(exc)}") from None
+                               f"group ({backend}): {reason(exc)}") from None
     _current = World(rank, size, local, backend)
     return _current
 
@@ -228,9 +233,17 @@ def concat_ranked(parts: Sequence[Sequence[Any]]) -> list[Any]:
     return [item for part in parts for item in part]
 
 
-def _first_line(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """The gist of a (C++) error text: its first line without a leading
+    ``[source:line]`` and cut after the first sentence."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = text[0]
+    if line.startswith("[") and "] " in line:
+        line = line.split("] ", 1)[1]
+    line = line.split(". ", 1)[0].rstrip(".")
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def _collective(call) -> None:
@@ -242,7 +255,7 @@ def _collective(call) -> None:
         world = _current
         raise DistributedError(
             f"rank {world.rank} of {world.size}: another process of the run "
-            f"stopped or cannot be reached ({_first_line(exc)})") from None
+            f"stopped or cannot be reached ({reason(exc)})") from None
 
 
 # -- training: one model, the same on every rank ------------------------------

@@ -406,9 +406,8 @@ def _peer_failure(exc: BaseException) -> bool:
 def _peer_text(exc: BaseException, world: distributed.World) -> str:
     if isinstance(exc, distributed.DistributedError):
         return str(exc)
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return (f"rank {world.rank} of {world.size}: another process of the run "
-            f"stopped or cannot be reached ({first[:160]})")
+            f"stopped or cannot be reached ({distributed.reason(exc)})")
 
 
 def _fine_tune(model: nn.Module, cfg: TrainingConfig) -> str | None:
