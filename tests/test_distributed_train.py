@@ -19,6 +19,8 @@ import pytest
 import torch
 
 from explorer.cli import main
+from explorer.cli.common import CliError
+from explorer.cli.train import check_processes
 from explorer.core import defenses, distributed
 from explorer.core.defenses.trainer import _check_world, sync_mode
 from explorer.core.params import ParamError
@@ -69,6 +71,16 @@ def test_too_few_evaluation_images_for_the_processes_is_a_param_error():
     _check_world(world, "standard", "ddp", eval_n=4, n_test=100, n_val=4)
 
 
+def test_fewer_eval_images_than_processes_is_one_cli_line():
+    config = defenses.TrainingConfig(eval_n=1)
+    with pytest.raises(CliError, match=r"--eval-n must be at least the number of "
+                                       r"processes \(2\): .* got 1"):
+        check_processes(config, distributed.World(rank=0, size=2, backend="gloo"))
+    check_processes(config, distributed.SINGLE)
+    check_processes(defenses.TrainingConfig(eval_n=2),
+                    distributed.World(rank=1, size=2, backend="gloo"))
+
+
 def test_rank_zero_keeps_the_runs_random_stream_and_the_others_differ():
     assert distributed.rank_seed(7, 0, 123) == 7
     seeds = {distributed.rank_seed(7, r, s) for r in (1, 2, 3) for s in (0, 5)}
@@ -109,6 +121,7 @@ def test_two_processes_train_like_one_and_record_one_run(tmp_path):
     assert code == 0, err[-2000:]
     two = lines[-1]
     assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert (one["world_sizes"], two["world_sizes"]) == ([1], [2])
     assert abs(two["clean_acc"] - one["clean_acc"]) <= 0.05
     assert abs(two["best_val_clean_acc"] - one["best_val_clean_acc"]) <= 0.05
     assert sum(line["type"] == "result" for line in lines) == 1  # rank 0 prints
@@ -177,6 +190,7 @@ def test_a_killed_rank_stops_the_run_resumably(tmp_path):
     assert code == 0, err
     assert [e["epoch"] for e in lines if e["type"] == "epoch"] == [2]
     assert (lines[-1]["epochs"], lines[-1]["world_size"]) == (2, 1)
+    assert lines[-1]["world_sizes"] == [2, 1]  # one entry per session
     with Workspace.open(ws) as store:
         assert store.get(run.id).status == "finished"
 
@@ -201,4 +215,4 @@ def test_sigterm_cancels_a_two_process_run_and_keeps_its_checkpoint(tmp_path):
     assert (folder / "last.pt").exists()
     code, lines, err = _train(ws, ["--resume", run.id, "--json"], 2)
     assert code == 0, err[-2000:]
-    assert lines[-1]["epochs"] == 2
+    assert (lines[-1]["epochs"], lines[-1]["world_sizes"]) == (2, [2, 2])

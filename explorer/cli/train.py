@@ -54,7 +54,8 @@ SUMMARY_KEYS = ("epochs", "clean_acc", "robust_acc", "selected_on", "val_n",
                 "selected_metric", "best_epoch", "best_val_clean_acc",
                 "best_val_robust_acc", "best_test_clean_acc", "best_test_robust_acc",
                 "best_robust_acc", "best_val_selected", "best_test_selected",
-                "seconds", "world_size", "checkpoint", "best")  # fmt: skip
+                "seconds", "world_size", "world_sizes", "checkpoint",
+                "best")  # fmt: skip
 TORCHRUN_NOTE = ("several processes or machines: torchrun --nproc-per-node N -m "
                  "explorer train ... (--batch-size stays the global batch)")
 
@@ -326,7 +327,16 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
         distributed.shutdown()
 
 
-def _prepare(ws, ns: argparse.Namespace):
+def check_processes(config, world) -> None:
+    """A CliError when the run cannot be split over ``world.size`` processes
+    (each evaluates its share of the ``--eval-n`` images)."""
+    if world.distributed and config.eval_n < world.size:
+        raise CliError(f"--eval-n must be at least the number of processes "
+                       f"({world.size}): each evaluates its share of the images; "
+                       f"got {config.eval_n}")
+
+
+def _prepare(ws, ns: argparse.Namespace, world):
     """The run's config and data sets, checked; every bad value is a one-line
     error before any run is recorded."""
     from explorer.core import defenses
@@ -338,6 +348,7 @@ def _prepare(ws, ns: argparse.Namespace):
         config = defenses.TrainingConfig.from_json(record.config)
     else:
         config = _config(ns)
+    check_processes(config, world)
     # Loaded here so unreadable image files are named before the run.
     train_set = load_data(config.data, "train", root=config.root)
     test_set = load_data(config.data, "test", root=config.root)
@@ -363,7 +374,7 @@ def _train_main(args: argparse.Namespace, ns: argparse.Namespace,
     device = devices.pick(distributed.device_for(world, args.device))
     with Workspace.open(args.workspace) as ws:
         try:
-            config, train_set, test_set = _prepare(ws, ns)
+            config, train_set, test_set = _prepare(ws, ns, world)
             if ns.resume is not None:
                 run = _ResumedRun(ws, ns.resume)
             else:

@@ -309,7 +309,10 @@ class Replicas:
         if mode == "average":
             self.broadcast_(list(module.parameters()) + list(module.buffers()))
         else:
-            ids = [device.index] if device.type == "cuda" else None
+            ids = None
+            if device.type == "cuda":
+                ids = [device.index if device.index is not None
+                       else torch.cuda.current_device()]
             self.trained = TrainingDDP(module, device_ids=ids,
                                        find_unused_parameters=mode == "ddp-unused")
 

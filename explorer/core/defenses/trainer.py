@@ -219,15 +219,25 @@ def train(
     method_rng = make_generator(cfg.seed + 1, device)
     eval_x, eval_y = test_set.as_tensors(0, min(cfg.eval_n, len(test_set)))
     val_x, val_y = _batch(xs, ys, split.val[:cfg.eval_n], "cpu")
+    # processes of each session of the run (a resume reads the earlier ones)
+    sessions: list[int] = [] if resume else [world.size]
+
+    def load_extra(state: dict[str, Any]) -> None:
+        defense.load_state_dict(state["method"])
+        sessions.extend(state.get("world_sizes", [1]))  # older runs: one
+
     run = RunState(
         last_path, config, FIXED_KEYS, model, opt,
         {"shuffle_rng": shuffle, "method_rng": method_rng},
-        extra=lambda pos: {"scheduler": {"name": cfg.schedule, "step": pos.step,
+        extra=lambda pos: {"world_sizes": sessions,
+                           "scheduler": {"name": cfg.schedule, "step": pos.step,
                                          "total": total},
                            "method": defense.state_dict()},
-        load_extra=lambda state: defense.load_state_dict(state["method"]),
+        load_extra=load_extra,
         defaults=OLD_CHECKPOINT, writes=world.main)
     pos = run.start(_Position, seed=cfg.seed, resume=resume)
+    if resume:  # after the earlier sessions' sizes last.pt held
+        sessions.append(world.size)
     if world.rank > 0:  # a stream of its own; rank 0 keeps the run's
         method_rng.manual_seed(distributed.rank_seed(cfg.seed + 1, world.rank,
                                                      pos.step))
@@ -369,6 +379,7 @@ def train(
                     f"test_{defense.selection_key}") if val_n else None,
                 "best_robust_acc": best.get("test_robust_acc"),
                 "seconds": loop.seconds(), "world_size": world.size,
+                "world_sizes": sessions,
                 "checkpoint": str(last_path),
                 "best": str(best_path) if best_path.exists() else None})
 
