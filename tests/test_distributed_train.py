@@ -22,7 +22,7 @@ from explorer.cli import main
 from explorer.cli.common import CliError
 from explorer.cli.train import check_processes
 from explorer.core import defenses, distributed
-from explorer.core.defenses.trainer import _check_world, sync_mode
+from explorer.core.defenses.trainer import sync_mode
 from explorer.core.params import ParamError
 from explorer.store import Workspace
 
@@ -63,12 +63,12 @@ def test_every_defense_names_how_its_ranks_stay_equal():
 def test_too_few_evaluation_images_for_the_processes_is_a_param_error():
     world = distributed.World(rank=0, size=4, backend="gloo")
     with pytest.raises(ParamError, match=r"eval_n: each of the 4 processes .* got 3"):
-        _check_world(world, "standard", "ddp", eval_n=3, n_test=100, n_val=0)
+        distributed.check_split(world, "standard", "ddp", eval_n=3, n_test=100, n_val=0)
     with pytest.raises(ParamError, match="pgd-at cannot train with several "
                                          "processes: needs one GPU"):
-        _check_world(world, "pgd-at", "needs one GPU", eval_n=8, n_test=100,
+        distributed.check_split(world, "pgd-at", "needs one GPU", eval_n=8, n_test=100,
                      n_val=8)
-    _check_world(world, "standard", "ddp", eval_n=4, n_test=100, n_val=4)
+    distributed.check_split(world, "standard", "ddp", eval_n=4, n_test=100, n_val=4)
 
 
 def test_fewer_eval_images_than_processes_is_one_cli_line():
@@ -79,6 +79,20 @@ def test_fewer_eval_images_than_processes_is_one_cli_line():
     check_processes(config, distributed.SINGLE)
     check_processes(defenses.TrainingConfig(eval_n=2),
                     distributed.World(rank=1, size=2, backend="gloo"))
+
+
+def test_a_collective_failing_for_a_dead_peer_reads_as_one_short_line():
+    world = distributed.World(rank=0, size=2, backend="gloo")
+    gloo = RuntimeError("[../third_party/gloo/transport/tcp/pair.cc:534] Read error "
+                        "[127.0.0.1]:1234: Connection reset by peer. This is "
+                        "typically caused by a remote worker hanging\nmore")
+    assert distributed.lost_peer(gloo, world) == (
+        "rank 0 of 2: another process of the run stopped or cannot be reached "
+        "(Read error [127.0.0.1]:1234: Connection reset by peer)")
+    ours = distributed.DistributedError("rank 0 of 2: another process ...")
+    assert distributed.lost_peer(ours, world) == str(ours)
+    assert distributed.lost_peer(RuntimeError("shapes differ"), world) is None
+    assert distributed.lost_peer(gloo, distributed.SINGLE) is None
 
 
 def test_rank_zero_keeps_the_runs_random_stream_and_the_others_differ():

@@ -227,6 +227,38 @@ def silence_others(world: World) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives with the process
 
 
+def check_split(world: World, method: str, sync: str, eval_n: int, n_test: int,
+                n_val: int) -> None:
+    """A ParamError when training ``method`` (whose defense ``sync`` mode
+    this is) or its evaluation cannot be split over ``world.size``
+    processes."""
+    from explorer.core.params import ParamError
+
+    if sync not in SYNC_MODES:
+        raise ParamError(f"{method} cannot train with several processes: {sync}")
+    smallest = min(eval_n, n_test, *([n_val] if n_val else []))
+    if smallest < world.size:
+        raise ParamError(f"eval_n: each of the {world.size} processes evaluates its "
+                         f"share of the images, so at least {world.size} are "
+                         f"needed, got {smallest}")
+
+
+def lost_peer(exc: BaseException, world: World) -> str | None:
+    """What to say when ``exc`` is a collective failing because another rank
+    went away (a DistributedError, or the RuntimeError gloo or NCCL raise
+    inside DDP's backward); None for any other error."""
+    if not world.distributed:
+        return None
+    if isinstance(exc, DistributedError):
+        return str(exc)
+    text = str(exc).lower()
+    if not (isinstance(exc, torch.distributed.DistBackendError)
+            or any(word in text for word in ("gloo", "nccl", "connection", "peer"))):
+        return None
+    return (f"rank {world.rank} of {world.size}: another process of the run "
+            f"stopped or cannot be reached ({reason(exc)})")
+
+
 def concat_ranked(parts: Sequence[Sequence[Any]]) -> list[Any]:
     """Per-rank lists (from :meth:`World.gather` of contiguous shards)
     joined in rank order: the whole set's list."""

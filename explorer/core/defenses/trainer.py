@@ -94,7 +94,6 @@ from explorer.core.jobs import (
     Metric,
 )
 from explorer.core.models import exported
-from explorer.core.params import ParamError
 from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.fine_tune import freeze_features, head_of, reset_head
 from explorer.core.training.loop import Position, RunState, TrainingLoop
@@ -180,8 +179,9 @@ def train(
     n_batches = math.ceil(len(train_idx) / batch_size)
     total = epochs * n_batches * defense.replays
     if world.distributed:
-        _check_world(world, method, sync_mode(defense), cfg.eval_n, len(test_set),
-                     len(split.val) and min(cfg.eval_n, len(split.val)))
+        distributed.check_split(world, method, sync_mode(defense), cfg.eval_n,
+                                len(test_set),
+                                len(split.val) and min(cfg.eval_n, len(split.val)))
     # What the checkpoint keeps (FIXED_KEYS must match for a resume).
     # (a NoiLIn-wrapped method keeps its own params; the wrapper's are noilin)
     config = {"method": method, "params": getattr(defense, "method_cfg", defense.cfg),
@@ -351,16 +351,16 @@ def train(
     except Cancelled:
         loop.save()
         raise
-    except (distributed.DistributedError, torch.distributed.DistBackendError,
-            RuntimeError) as exc:
-        if not world.distributed or not _peer_failure(exc):
+    except RuntimeError as exc:  # DistributedError, or gloo/NCCL's in DDP
+        lost = distributed.lost_peer(exc, world)
+        if lost is None:
             raise
         # The weights are those of the last finished step (a failed step's
         # backward or all-reduce never reached the optimizer), and so is pos.
         loop.save()
         raise distributed.PeerLost(
-            f"{_peer_text(exc, world)}; last.pt holds the weights after "
-            f"{pos.epoch} epochs and {pos.batch} batches") from None
+            f"{lost}; last.pt holds the weights after {pos.epoch} epochs and "
+            f"{pos.batch} batches") from None
     last = pos.history[-1] if pos.history else {}
     best = pos.history[pos.best_epoch - 1] if pos.best_epoch else {}
     yield Done({"epochs": pos.epoch, "clean_acc": last.get("test_clean_acc"),
@@ -389,36 +389,6 @@ def sync_mode(defense) -> str:
     NoiLIn wrapper trains as the method it wraps does)."""
     inner = getattr(defense, "inner", None)
     return (inner if inner is not None else defense).sync
-
-
-def _check_world(world: distributed.World, method: str, sync: str | None,
-                 eval_n: int, n_test: int, n_val: int) -> None:
-    """A ParamError when ``method`` or the evaluation cannot run on
-    ``world.size`` processes."""
-    if sync not in distributed.SYNC_MODES:
-        raise ParamError(f"{method} cannot train with several processes: {sync}")
-    smallest = min(eval_n, n_test, *([n_val] if n_val else []))
-    if smallest < world.size:
-        raise ParamError(f"eval_n: each of the {world.size} processes evaluates its "
-                         f"share of the images, so at least {world.size} are "
-                         f"needed, got {smallest}")
-
-
-def _peer_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is a collective failing because a peer went away
-    (ours, or the RuntimeError gloo/NCCL raise inside DDP's backward)."""
-    if isinstance(exc, distributed.DistributedError
-                  | torch.distributed.DistBackendError):
-        return True
-    text = str(exc).lower()
-    return any(word in text for word in ("gloo", "nccl", "connection", "peer"))
-
-
-def _peer_text(exc: BaseException, world: distributed.World) -> str:
-    if isinstance(exc, distributed.DistributedError):
-        return str(exc)
-    return (f"rank {world.rank} of {world.size}: another process of the run "
-            f"stopped or cannot be reached ({distributed.reason(exc)})")
 
 
 def _fine_tune(model: nn.Module, cfg: TrainingConfig) -> str | None:
