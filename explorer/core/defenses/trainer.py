@@ -355,6 +355,9 @@ def train(
         lost = distributed.lost_peer(exc, world)
         if lost is None:
             raise
+        if token.cancelled:  # a stop that reached the ranks at different points
+            loop.save()
+            raise Cancelled from None
         # The weights are those of the last finished step (a failed step's
         # backward or all-reduce never reached the optimizer), and so is pos.
         loop.save()
