@@ -81,6 +81,19 @@ def test_fewer_eval_images_than_processes_is_one_cli_line():
                     distributed.World(rank=1, size=2, backend="gloo"))
 
 
+def test_a_method_that_cannot_run_on_several_processes_refuses_up_front(
+        monkeypatch):
+    from explorer.core.defenses.methods import Trades
+
+    monkeypatch.setattr(Trades, "sync", "its loss needs the whole batch")
+    world = distributed.World(rank=0, size=2, backend="gloo")
+    config = defenses.TrainingConfig(defense="trades", params={"beta": 6.0})
+    with pytest.raises(CliError, match=r"^trades cannot train with several processes: "
+                                       r"its loss needs the whole batch$"):
+        check_processes(config, world)
+    check_processes(config, distributed.SINGLE)
+
+
 def test_a_collective_failing_for_a_dead_peer_reads_as_one_short_line():
     world = distributed.World(rank=0, size=2, backend="gloo")
     gloo = RuntimeError("[../third_party/gloo/transport/tcp/pair.cc:534] Read error "

@@ -328,9 +328,20 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
 
 
 def check_processes(config, world) -> None:
-    """A CliError when the run cannot be split over ``world.size`` processes
-    (each evaluates its share of the ``--eval-n`` images)."""
-    if world.distributed and config.eval_n < world.size:
+    """A CliError when the run cannot be split over ``world.size`` processes:
+    a method that refuses (its ``sync`` says why) or fewer ``--eval-n``
+    images than processes (each evaluates its share)."""
+    from explorer.core import distributed
+    from explorer.core.defenses.registry import create_wrapped
+    from explorer.core.defenses.trainer import sync_mode
+
+    if not world.distributed:
+        return
+    sync = sync_mode(create_wrapped(config.defense, config.params, config.noilin))
+    if sync not in distributed.SYNC_MODES:
+        raise CliError(f"{config.defense} cannot train with several processes: "
+                       f"{sync}")
+    if config.eval_n < world.size:
         raise CliError(f"--eval-n must be at least the number of processes "
                        f"({world.size}): each evaluates its share of the images; "
                        f"got {config.eval_n}")
