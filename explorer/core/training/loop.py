@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from explorer.core.fileio import remove_stale_temporaries
 from explorer.core.jobs import CancelToken, Event, Metric, Progress, ProgressThrottle
 from explorer.core.training import checkpoint
+from explorer.core.training.precision import Precision
 from explorer.core.training.schedules import lr_factor
 
 P = TypeVar("P", bound="Position")
@@ -128,13 +129,14 @@ class TrainingLoop:
     def __init__(self, run: RunState, pos: Position, *, shuffle: torch.Generator,
                  n_items: int, batch_size: int, epochs: int, total: int, lr: float,
                  schedule: str, checkpoint_minutes: float,
-                 token: CancelToken) -> None:
+                 token: CancelToken, precision: Precision | None = None) -> None:
         self.run, self.pos, self.shuffle = run, pos, shuffle
         self.n_items, self.batch_size, self.epochs = n_items, batch_size, epochs
         self.n_batches = math.ceil(n_items / batch_size)
         self.total, self.lr, self.schedule = total, lr, schedule
         self.checkpoint_seconds = checkpoint_minutes * 60
         self.token = token
+        self.precision = precision  # mixed precision of the update, if any
         self.throttle = ProgressThrottle()
         self.every = max(1, self.n_batches // 100)  # batch_loss about 100 times
         self.started, self.base_seconds = time.monotonic(), pos.seconds
@@ -155,10 +157,13 @@ class TrainingLoop:
         for group in opt.param_groups:
             group["lr"] = self.lr * lr_factor(self.schedule, self.pos.step, self.total)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if after_backward is not None:
-            after_backward()
-        opt.step()
+        if self.precision is not None:  # fp16: scale, backward, unscale, step
+            self.precision.step(loss, opt, after_backward)
+        else:
+            loss.backward()
+            if after_backward is not None:
+                after_backward()
+            opt.step()
         self.pos.step += 1
 
     def epoch(self, train_batch: Callable[[int, Tensor], list[float]],
