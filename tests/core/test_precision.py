@@ -104,6 +104,8 @@ def test_bf16_training_matches_float32_within_tolerance(method, sets, tmp_path):
     assert not _weights_equal(ref_model, low_model)
     assert all(torch.isfinite(p).all() for p in low_model.parameters())
     assert all(p.dtype == torch.float32 for p in low_model.parameters())
+    # the trainer placed the model channels-last (accel.place); inputs need nothing
+    assert low_model.body[0].weight.is_contiguous(memory_format=torch.channels_last)
     for name, tol in (("train_loss", 0.05), ("train_acc", 0.06),
                       ("test_clean_acc", 0.06), ("test_robust_acc", 0.06)):
         a, b = _metric(ref, name), _metric(low, name)
