@@ -18,8 +18,10 @@
       says why it is skipped.
 
 PreAct-ResNet-18 on synthetic 3x32x32 images, batch 512 on a GPU (a few
-minutes on an H200-class GPU). ``--quick`` is a tiny CPU version (small-cnn,
-batch 16, seconds) that the test suite runs so this script never rots.
+minutes on an H200-class GPU); each figure is a median of several repeats
+(a trainer figure: of its epochs after the first). ``--quick`` is a tiny
+CPU version (small-cnn, batch 16, seconds) that the test suite runs so this
+script never rots.
 Every row is ``| name | value | unit | ratio | target |``.
 """
 
@@ -29,8 +31,8 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -45,11 +47,6 @@ from explorer.core.training.precision import Precision
 EPS = 8 / 255
 PGD_TARGET, FAST_TARGET = 1.10, 0.45
 SHAPE = (3, 32, 32)
-
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def row(name: str, value: float, unit: str, ratio: float | None = None,
@@ -91,9 +88,10 @@ def pgd_rows(arch: str, device: str, batch: int, repeats: int) -> None:
 
 
 # -- (b) Fast-AT through the trainer over a raw standard step -----------------------
-def raw_rate(arch: str, device: str, batch: int, steps: int, amp: str,
+def raw_rate(arch: str, device: str, batch: int, steps: int, amp: str, repeats: int,
              model: torch.nn.Module | None = None) -> float:
-    """Images/s of plain standard training steps on one device-resident batch."""
+    """Images/s of plain standard training steps on one device-resident batch
+    (the median of ``repeats`` runs of ``steps`` steps, after a warm-up run)."""
     model = model if model is not None else accel.place(fresh(arch), device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -107,14 +105,11 @@ def raw_rate(arch: str, device: str, batch: int, steps: int, amp: str,
             loss = F.cross_entropy(model(x), y)
         precision.step(loss, opt)
 
-    for _ in range(2):  # warm-up (allocator, cuDNN's choice of kernels)
-        step()
-    _sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync()
-    return batch * steps / (time.perf_counter() - start)
+    def run() -> None:
+        for _ in range(steps):
+            step()
+
+    return batch * steps / median_time(run, repeats)
 
 
 def synthetic(n: int, seed: int) -> ArrayDataset:
@@ -127,12 +122,13 @@ def synthetic(n: int, seed: int) -> ArrayDataset:
 
 
 def trainer_rate(arch: str, defense: str, device: str, batch: int, batches: int,
-                 amp: str) -> float:
-    """Images/s of the trainer's second epoch (the first warms up)."""
+                 amp: str, timed: int) -> float:
+    """Images/s of the trainer: the median of ``timed`` epochs after the
+    first (which warms up)."""
     train, test = synthetic(batch * batches, 0), synthetic(8, 1)
     params = {"eps": EPS} if defense == "fast-at" else {}
     config = defenses.TrainingConfig(
-        defense=defense, params=params, epochs=2, batch_size=batch, lr=0.01,
+        defense=defense, params=params, epochs=1 + timed, batch_size=batch, lr=0.01,
         schedule="constant", augment="none", eval_eps=EPS, eval_steps=1, eval_n=8,
         val_fraction=0.0, checkpoint_minutes=1e6, amp=amp)
     seconds = []
@@ -141,14 +137,15 @@ def trainer_rate(arch: str, defense: str, device: str, batch: int, batches: int,
                                     config, run_dir=run_dir, device=device):
             if isinstance(event, Metric) and event.name == "epoch_seconds":
                 seconds.append(event.value)
-    return len(train) / seconds[-1]
+    return len(train) / statistics.median(seconds[1:])
 
 
-def training_rows(arch: str, device: str, batch: int, batches: int, amp: str
-                  ) -> None:
-    raw = raw_rate(arch, device, batch, batches, amp)
-    standard = trainer_rate(arch, "standard", device, batch, batches, amp)
-    fast = trainer_rate(arch, "fast-at", device, batch, batches, amp)
+def training_rows(arch: str, device: str, batch: int, batches: int, amp: str,
+                  repeats: int) -> None:
+    raw = raw_rate(arch, device, batch, batches, amp, repeats)
+    timed = min(repeats, 3)
+    standard = trainer_rate(arch, "standard", device, batch, batches, amp, timed)
+    fast = trainer_rate(arch, "fast-at", device, batch, batches, amp, timed)
     row(f"(b) raw standard step, {amp}", raw, "img/s")
     row(f"(b) standard via the trainer, {amp}", standard, "img/s", standard / raw,
         "trainer / raw")
@@ -178,7 +175,8 @@ def _rank_main(rank: int, size: int, port: int, args: dict, out: str) -> None:
     model = accel.place(fresh(args["arch"]), device)
     ddp = DistributedDataParallel(model, device_ids=[rank] if world.backend == "nccl"
                                   else None)
-    raw = raw_rate(args["arch"], device, share, steps, amp, model=ddp) * size
+    raw = raw_rate(args["arch"], device, share, steps, amp, args["repeats"],
+                   model=ddp) * size
     defense = defenses.create("fast-at", eps=EPS)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     precision = Precision(amp, device)
@@ -193,26 +191,23 @@ def _rank_main(rank: int, size: int, port: int, args: dict, out: str) -> None:
         opt.zero_grad(set_to_none=True)
         precision.step(loss, opt)
 
-    for _ in range(2):
-        step()
-    _sync()
+    def run() -> None:
+        for _ in range(steps):
+            step()
+
     world.barrier()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync()
-    fast = share * size * steps / (time.perf_counter() - start)
+    fast = share * size * steps / median_time(run, args["repeats"])
     if world.main:
         Path(out).write_text(json.dumps({"raw": raw, "fast": fast}))
     distributed.shutdown()
 
 
 def processes_rows(arch: str, device: str, batch: int, batches: int, amp: str,
-                   processes: int) -> None:
+                   repeats: int, processes: int) -> None:
     import torch.multiprocessing as mp
 
     args = {"arch": arch, "device": device, "batch": batch, "batches": batches,
-            "amp": amp}
+            "amp": amp, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "rates.json")
         mp.spawn(_rank_main, args=(processes, _free_port(), args, out),
@@ -261,10 +256,11 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} threads")
     print(f"| {'row':<48} | {'value':>10} | unit  | {'ratio':>6} | target |")
     pgd_rows(args.arch, args.device, batch, repeats)
-    training_rows(args.arch, args.device, batch, batches, amp)
+    training_rows(args.arch, args.device, batch, batches, amp, repeats)
     processes = args.processes or (2 if gpus >= 2 else 0)
     if processes >= 2:
-        processes_rows(args.arch, args.device, batch, batches, amp, processes)
+        processes_rows(args.arch, args.device, batch, batches, amp, repeats,
+                       processes)
     else:
         why = (f"{gpus} GPU" if on_gpu else "no GPU") + "; --processes 2 forces it"
         print(f"2 processes: skipped ({why})")

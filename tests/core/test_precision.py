@@ -249,6 +249,10 @@ def test_compile_unavailable_logs_once_and_trains_uncompiled(sets, tmp_path,
     notes = [m for m in _logs(events) if m.startswith("compile")]
     assert notes == ["compile: torch.compile is not available (RuntimeError: no C++ "
                      "compiler found); training continues uncompiled"]
+    said = next(i for i, e in enumerate(events) if isinstance(e, Log)
+                and e.message.startswith("compile"))
+    trained = next(i for i, e in enumerate(events) if isinstance(e, Metric))
+    assert said < trained  # said at the start, not after an epoch
     assert isinstance(events[-1], Done)
 
 

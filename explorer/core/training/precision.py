@@ -36,8 +36,9 @@ for that update (its gradients are cleared) as the scaler skips the step.
 so the module, its class and its ``state_dict`` keys stay those of the
 model (no ``_orig_mod.`` prefix in ``last.pt`` or the best file). A
 platform where it does not work (no C++ compiler, an unsupported
-operation) fails at the first call: training then continues uncompiled
-and :meth:`Precision.take_note` says why, once.
+operation) fails when it is called or at the first call: training then
+continues uncompiled, and :meth:`Precision.compile` or, after the first
+call, :meth:`Precision.take_note` says why, once.
 """
 
 from __future__ import annotations
@@ -179,16 +180,15 @@ class Precision:
     # -- compile -----------------------------------------------------------------------
     def compile(self, model: nn.Module) -> str | None:
         """Compile ``model.forward`` in place if this run asked for it; what
-        was done, for the log (None: nothing)."""
+        was done or why it could not be, for the log (None: not asked)."""
         if not self.compile_model:
             return None
         eager = model.forward
         try:
             compiled = torch.compile(eager)
         except Exception as exc:  # noqa: BLE001 - unavailable here: run eager
-            self.note = (f"compile: torch.compile is not available ({_reason(exc)}); "
-                         "training continues uncompiled")
-            return None
+            return (f"compile: torch.compile is not available ({_reason(exc)}); "
+                    "training continues uncompiled")
         model.forward = _CompiledForward(self, model, compiled)  # type: ignore[method-assign]
         return ("compile: the model's forward is compiled with torch.compile (the "
                 "first batches and the first evaluation are slow while it compiles)")
