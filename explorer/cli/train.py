@@ -9,6 +9,9 @@ when a torch.export program is fine-tuned). ``--init MODEL`` (alias
 ``--freeze features`` then trains its classifier head only (linear probing)
 and ``--new-head`` re-initialises that head first. ``--resume RUN_ID``
 continues such a run to its planned epochs with its stored config.
+``--amp {off,bf16,fp16}`` and ``--compile`` choose mixed precision and
+torch.compile (:mod:`explorer.core.training.precision`); a resume keeps
+the run's own unless they are given.
 ``--val-fraction`` of the training images (at most ``--val-max``) are held
 out: the best epoch is chosen on them, and the results say so
 (``selected_on``, ``val_n``, the best epoch's validation and test figures).
@@ -71,6 +74,7 @@ def _defenses_epilog() -> str:
 
 def _common_parser() -> OneLineParser:
     from explorer.core.training.augment import MODES, PAD
+    from explorer.core.training.precision import AMP_MODES
     from explorer.core.training.split import VAL_FRACTION, VAL_MAX
 
     p = OneLineParser(prog="explorer train", add_help=False, allow_abbrev=False,
@@ -80,7 +84,8 @@ def _common_parser() -> OneLineParser:
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-h", "--help", action="store_true", help="show this help")
     p.add_argument("--resume", metavar="RUN_ID",
-                   help="continue a stopped training run (other flags ignored)")
+                   help="continue a stopped training run (other flags ignored, but "
+                        "--amp and --compile)")
     p.add_argument("--defense", help="defense name (see `explorer train --help`)")
     p.add_argument("--arch", help="architecture of a fresh model (default: "
                                   "small-cnn)")
@@ -149,6 +154,14 @@ def _common_parser() -> OneLineParser:
                         "all): how a method copes with little data")
     p.add_argument("--limit-train", type=int, dest="limit_train",
                    help=argparse.SUPPRESS)  # the older name
+    p.add_argument("--amp", choices=AMP_MODES, default=None,
+                   help="mixed precision of the training forward passes: off "
+                        "(float32, default), bf16 (CPUs and recent GPUs), fp16 "
+                        "(CUDA, with loss scaling); with --resume: switch to it")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile the model with torch.compile (falls back to "
+                        "uncompiled, with a log line, where it does not work); "
+                        "with --resume: switch it on or off")
     p.add_argument("--json", action="store_true",
                    help="JSON lines: one per epoch; the last line holds the results")
     return p
@@ -235,6 +248,23 @@ def _config(ns: argparse.Namespace):
         eval_steps=ns.eval_steps, eval_n=ns.eval_n, val_fraction=ns.val_fraction,
         val_max=ns.val_max, checkpoint_minutes=ns.checkpoint_minutes,
         limit_train=ns.limit_train or None)
+
+
+def _speed(config, ns: argparse.Namespace, device):
+    """``config`` with the --amp and --compile given (a resumed run keeps its
+    own unless they are), checked against ``device`` before a run is
+    recorded: fp16 on a CPU is a one-line error."""
+    from explorer.core.params import ParamError
+    from explorer.core.training.precision import check_device
+
+    changes = {k: v for k, v in (("amp", ns.amp), ("compile", ns.compile))
+               if v is not None}
+    config = config.replace(**changes) if changes else config
+    try:
+        check_device(config.amp, device, name="--amp")
+    except ParamError as exc:
+        raise CliError(str(exc)) from None
+    return config
 
 
 NOILIN_FLAGS = (("rate", "--noilin-rate"), ("growth", "--noilin-growth"),
@@ -347,7 +377,7 @@ def check_processes(config, world) -> None:
                        f"got {config.eval_n}")
 
 
-def _prepare(ws, ns: argparse.Namespace, world):
+def _prepare(ws, ns: argparse.Namespace, world, device):
     """The run's config and data sets, checked; every bad value is a one-line
     error before any run is recorded."""
     from explorer.core import defenses
@@ -359,6 +389,7 @@ def _prepare(ws, ns: argparse.Namespace, world):
         config = defenses.TrainingConfig.from_json(record.config)
     else:
         config = _config(ns)
+    config = _speed(config, ns, device)
     check_processes(config, world)
     # Loaded here so unreadable image files are named before the run.
     train_set = load_data(config.data, "train", root=config.root)
@@ -385,7 +416,7 @@ def _train_main(args: argparse.Namespace, ns: argparse.Namespace,
     device = devices.pick(distributed.device_for(world, args.device))
     with Workspace.open(args.workspace) as ws:
         try:
-            config, train_set, test_set = _prepare(ws, ns, world)
+            config, train_set, test_set = _prepare(ws, ns, world, device)
             if ns.resume is not None:
                 run = _ResumedRun(ws, ns.resume)
             else:

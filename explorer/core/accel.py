@@ -13,6 +13,10 @@
   projection stay in full precision. bfloat16 keeps float32's exponent range,
   so input gradients do not underflow and no loss scaling is needed.
 
+- :func:`to_device` copies a CPU batch to a CUDA device from pinned (page-
+  locked) memory without blocking, so the copy overlaps the GPU's work; on
+  any other device it is a plain ``.to``.
+
 Mixed precision is off by default (on most CPUs bfloat16 is slower than
 float32); ``EXPLORER_AMP=1`` turns it on for attacks, or ``amp=True``.
 """
@@ -44,6 +48,15 @@ def place(model: nn.Module, device: torch.device | str, *,
     if channels_last and has_conv(model):
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def to_device(t: Tensor, device: torch.device | str) -> Tensor:
+    """``t.to(device)``; a CPU tensor bound for CUDA is pinned first and
+    copied with ``non_blocking=True``."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu" and torch.cuda.is_available():
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def amp_dtype(device: torch.device | str) -> torch.dtype:

@@ -17,6 +17,7 @@ from explorer.core.params import ParamError
 from explorer.core.training.augment import AUGMENT
 from explorer.core.training.augment import resolve as resolve_augment
 from explorer.core.training.fine_tune import check_freeze
+from explorer.core.training.precision import check_amp
 from explorer.core.training.schedules import OPTIMIZERS, SCHEDULES
 from explorer.core.training.split import (
     VAL_FRACTION,
@@ -85,6 +86,12 @@ class TrainingConfig:
     init_arch: str | None = None
     freeze: str = "none"
     new_head: bool = False
+    # speed (explorer.core.training.precision): mixed precision of the
+    # defense's forward passes ("off", "bf16", "fp16" with a grad scaler, CUDA
+    # only) and torch.compile of the model. Not fixed for a resume; runs
+    # stored without them read as off and False.
+    amp: str = "off"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_steps", "eval_n", "val_max"):
@@ -115,6 +122,9 @@ class TrainingConfig:
             what = "freeze features" if self.freeze != "none" else "new_head"
             raise ParamError(f"{what} is for fine-tuning a loaded model; give "
                              f"init_from too")
+        check_amp(self.amp)  # "amp must be one of off, bf16, fp16, got ..."
+        if not isinstance(self.compile, bool):
+            raise ParamError(f"compile must be true or false, got {self.compile!r}")
         AUGMENT.validate(self.augment)  # "augment must be one of auto, ..."
         if self.lr is not None and not self.lr > 0:
             raise ParamError(f"lr must be positive, got {self.lr}")

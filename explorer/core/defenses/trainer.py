@@ -97,6 +97,7 @@ from explorer.core.models import exported
 from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.fine_tune import freeze_features, head_of, reset_head
 from explorer.core.training.loop import Position, RunState, TrainingLoop
+from explorer.core.training.precision import Precision
 from explorer.core.training.schedules import check_schedule, make_optimizer
 from explorer.core.training.split import validation_split
 
@@ -106,6 +107,8 @@ MAX_LOSS = 1e4
 # mode from the run's stored TrainingConfig anyway. val_n and seed fix the
 # held-out images (checkpoints from before the split held out none).
 # freeze: a linear probe's optimizer holds the head's weights only.
+# Not amp or compile (training/precision.py): a run may resume with another
+# precision (a grad scaler it lacked starts afresh) or compiled or not.
 FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train", "val_n",
               "seed", "noilin", "freeze")
 # what a checkpoint without a key stands for
@@ -141,9 +144,9 @@ def _arrays(dataset) -> tuple[Tensor, Tensor]:
 
 
 def _batch(xs: Tensor, ys: Tensor, idx: Tensor, device) -> tuple[Tensor, Tensor]:
-    x = xs[idx].to(device)
+    x = accel.to_device(xs[idx], device)  # pinned, non-blocking on CUDA
     x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-    return x, ys[idx].to(device)
+    return x, accel.to_device(ys[idx], device)
 
 
 def train(
@@ -168,6 +171,7 @@ def train(
     token = token or CancelToken()
     device = torch.device(device) if device is not None else devices.pick()
     cfg = config
+    precision = Precision.for_run(cfg.amp, device, compile=cfg.compile)
     method, epochs, batch_size = cfg.defense, cfg.epochs, cfg.batch_size
     defense = create_wrapped(method, cfg.params, cfg.noilin)
     check_schedule(cfg.schedule)
@@ -195,7 +199,7 @@ def train(
               "n_train": len(train_idx), "val_n": val_n,
               "selected_on": selected_on,
               "selected_metric": f"val_{defense.selection_key}" if val_n else None,
-              "freeze": cfg.freeze}
+              "freeze": cfg.freeze, "amp": cfg.amp, "compile": cfg.compile}
     if cfg.init_from is not None:
         config["init_from"] = cfg.init_from  # recorded in the best file's meta
         config["new_head"] = cfg.new_head
@@ -211,6 +215,9 @@ def train(
     if note:
         yield Log(note)
     model = accel.place(model, device)
+    note = precision.compile(model)
+    if note:
+        yield Log(note)
     weights = model.parameters() if cfg.freeze == "none" else [
         p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(weights, cfg.optimizer, lr=lr,
@@ -224,6 +231,7 @@ def train(
 
     def load_extra(state: dict[str, Any]) -> None:
         defense.load_state_dict(state["method"])
+        precision.load_state_dict(state.get("precision"))
         sessions.extend(state.get("world_sizes", [1]))  # older runs: one
 
     run = RunState(
@@ -232,7 +240,8 @@ def train(
         extra=lambda pos: {"world_sizes": sessions,
                            "scheduler": {"name": cfg.schedule, "step": pos.step,
                                          "total": total},
-                           "method": defense.state_dict()},
+                           "method": defense.state_dict(),
+                           "precision": precision.state_dict()},
         load_extra=load_extra,
         defaults=OLD_CHECKPOINT, writes=world.main)
     pos = run.start(_Position, seed=cfg.seed, resume=resume)
@@ -257,11 +266,7 @@ def train(
                         batch_size=batch_size, epochs=epochs, total=total, lr=lr,
                         schedule=cfg.schedule,
                         checkpoint_minutes=cfg.checkpoint_minutes,
-                        token=token, world=world)
-
-    def after_backward() -> None:
-        replicas.after_backward()
-        defense.after_backward()
+                        token=token, world=world, precision=precision)
 
     def train_batch(b: int, idx: Tensor) -> list[float]:
         share = world.batch_share(torch.arange(len(idx)))  # positions in idx
@@ -274,12 +279,13 @@ def train(
             x, y = _batch(xs, ys, train_idx[idx[share]], device)
         losses = []
         for _ in range(defense.replays):
-            loss, logits = defense.loss(trained, x, y, method_rng)
+            with precision.autocast():  # bf16/fp16 forwards (training/precision.py)
+                loss, logits = defense.loss(trained, x, y, method_rng)
             value = float(loss.detach())
             if not math.isfinite(value) or value > MAX_LOSS:
                 raise TrainingDiverged(_diverged(value, pos.epoch, b, last_path,
                                                  run.saved_at))
-            loop.update(loss, after_backward)
+            loop.update(loss, defense.after_backward, sync=replicas.after_backward)
             pos.loss_sum += value * len(y)
             pos.correct += int((logits.detach().argmax(1) == y).sum())
             pos.seen += len(y)
@@ -291,6 +297,8 @@ def train(
     try:
         for epoch in range(pos.epoch, epochs):
             yield from loop.epoch(train_batch)
+            if (note := precision.take_note()) is not None:  # compile fell back
+                yield Log(note)
             scores: dict[str, float] = {}  # val_* (if held out), then test_*
             parts = ((("val", val_x, val_y),) if val_n else ()) + (
                 ("test", eval_x, eval_y),)
@@ -364,6 +372,8 @@ def train(
         raise distributed.PeerLost(
             f"{lost}; last.pt holds the weights after {pos.epoch} epochs and "
             f"{pos.batch} batches") from None
+    finally:
+        precision.uncompile(model)
     last = pos.history[-1] if pos.history else {}
     best = pos.history[pos.best_epoch - 1] if pos.best_epoch else {}
     yield Done({"epochs": pos.epoch, "clean_acc": last.get("test_clean_acc"),

@@ -39,6 +39,7 @@ from explorer.core.jobs import (
     ProgressThrottle,
 )
 from explorer.core.training import checkpoint
+from explorer.core.training.precision import Precision
 from explorer.core.training.schedules import lr_factor
 
 P = TypeVar("P", bound="Position")
@@ -146,13 +147,15 @@ class TrainingLoop:
                  n_items: int, batch_size: int, epochs: int, total: int, lr: float,
                  schedule: str, checkpoint_minutes: float,
                  token: CancelToken,
-                 world: distributed.World = distributed.SINGLE) -> None:
+                 world: distributed.World = distributed.SINGLE,
+                 precision: Precision | None = None) -> None:
         self.run, self.pos, self.shuffle = run, pos, shuffle
         self.n_items, self.batch_size, self.epochs = n_items, batch_size, epochs
         self.n_batches = math.ceil(n_items / batch_size)
         self.total, self.lr, self.schedule = total, lr, schedule
         self.checkpoint_seconds = checkpoint_minutes * 60
         self.token, self.world = token, world
+        self.precision = precision  # mixed precision of the update, if any
         self.throttle = ProgressThrottle()
         self.every = max(1, self.n_batches // 100)  # batch_loss about 100 times
         self.started, self.base_seconds = time.monotonic(), pos.seconds
@@ -167,16 +170,25 @@ class TrainingLoop:
         self.run.save(self.pos)
 
     def update(self, loss: Tensor, after_backward: Callable[[], None] | None = None,
-               ) -> None:
-        """One optimizer step at the scheduled learning rate."""
+               *, sync: Callable[[], None] | None = None) -> None:
+        """One optimizer step at the scheduled learning rate. ``sync`` runs
+        right after the backward pass (the ranks' gradient average, on the
+        still-scaled gradients under fp16, so every rank's grad scaler sees
+        the same gradients), ``after_backward`` after it (the defense's hook,
+        on unscaled gradients)."""
         opt = self.run.optimizer
         for group in opt.param_groups:
             group["lr"] = self.lr * lr_factor(self.schedule, self.pos.step, self.total)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if after_backward is not None:
-            after_backward()
-        opt.step()
+        if self.precision is not None:  # fp16: scale, backward, unscale, step
+            self.precision.step(loss, opt, after_backward, sync=sync)
+        else:
+            loss.backward()
+            if sync is not None:
+                sync()
+            if after_backward is not None:
+                after_backward()
+            opt.step()
         self.pos.step += 1
 
     def epoch(self, train_batch: Callable[[int, Tensor], list[float]],

@@ -1,13 +1,14 @@
 """The choices of a training run: where the weights start (fresh, or the
 session's model: fine-tuning, of every weight or of the classifier head
 only), architecture, defense, optimisation, eval and the validation split
-the best epoch is chosen on."""
+the best epoch is chosen on, and speed (mixed precision, torch.compile)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import torch
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -66,6 +67,15 @@ FREEZE_CHOICES = (("none", "every weight (full fine-tune)"),
 FREEZE_TIP = ("full fine-tune: every weight trains; linear probe: only the "
               "classifier head trains, the rest keeps its weights and batch-norm "
               "statistics (attacks still go through it)")
+AMP_CHOICES = (("off", "off (float32)"), ("bf16", "bf16"),
+               ("fp16", "fp16 (CUDA, loss scaling)"))
+AMP_TIP = ("mixed precision of the training forward passes (attacks' iterates, "
+           "input gradients and projections stay float32; the per-epoch scores "
+           "are float32): bf16 on CPUs and recent GPUs, fp16 with loss scaling "
+           "on CUDA GPUs only. Speeds up GPUs; on most CPUs bf16 is slower")
+COMPILE_TIP = ("compile the model with torch.compile: faster steps after a slow "
+               "first batch; where it does not work the run continues "
+               "uncompiled and the log says why")
 NEW_HEAD_TIP = ("draw the classifier head's weights afresh (from the seed) before "
                 "training, so it is learnt from scratch")
 
@@ -105,6 +115,17 @@ class TrainingForm(QWidget):
         self.general.editor("lr").setSpecialValueText("default")
         self.general.editor("val_fraction").setSingleStep(0.05)
         self.general.editor("train_images").setSpecialValueText("all")
+        self.amp_combo = QComboBox()  # mixed precision (training/precision.py)
+        for key, text in AMP_CHOICES:
+            self.amp_combo.addItem(text, key)
+        self.amp_combo.setToolTip(AMP_TIP)
+        if not torch.cuda.is_available():
+            fp16 = self.amp_combo.findData("fp16")
+            self.amp_combo.model().item(fp16).setEnabled(False)
+            self.amp_combo.setItemData(fp16, "not available: no CUDA GPU here",
+                                       Qt.ItemDataRole.ToolTipRole)
+        self.compile_box = QCheckBox("compile the model (torch.compile)")
+        self.compile_box.setToolTip(COMPILE_TIP)
 
         model_box = QGroupBox("Model")
         self.start_note = QLabel()  # what a fine-tune starts from
@@ -125,9 +146,13 @@ class TrainingForm(QWidget):
         db.addWidget(self.noilin)
         general_box = QGroupBox("Training")
         QVBoxLayout(general_box).addWidget(self.general)
+        speed_box = QGroupBox("Speed")
+        sb = QFormLayout(speed_box)
+        sb.addRow("mixed precision", self.amp_combo)
+        sb.addRow(self.compile_box)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
-        for box in (model_box, defense_box, general_box):
+        for box in (model_box, defense_box, general_box, speed_box):
             column.addWidget(box)
         column.addStretch(1)
         self.arch_combo.currentTextChanged.connect(self._on_arch)
@@ -247,6 +272,14 @@ class TrainingForm(QWidget):
         self.defense_form.set_values(params)
         self.general.set_values(general)
 
+    def amp(self) -> str:
+        """``"off"``, ``"bf16"`` or ``"fp16"``."""
+        return str(self.amp_combo.currentData())
+
+    def choose_speed(self, amp: str, compile: bool = False) -> None:
+        self.amp_combo.setCurrentIndex(self.amp_combo.findData(amp))
+        self.compile_box.setChecked(compile)
+
     def config(self) -> defenses.TrainingConfig:
         """The run's configuration (the panel fills in the data set)."""
         general = self.general.values()
@@ -281,5 +314,6 @@ class TrainingForm(QWidget):
             eval_eps=general["eval_eps"],
             eval_steps=general["eval_steps"], eval_n=general["eval_n"],
             val_fraction=general["val_fraction"],
-            limit_train=general["train_images"] or None)
+            limit_train=general["train_images"] or None,
+            amp=self.amp(), compile=self.compile_box.isChecked())
 

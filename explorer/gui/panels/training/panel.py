@@ -28,6 +28,7 @@ from explorer.core.defenses.run_job import PLAN, run_title, train_run
 from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.params import ParamError
+from explorer.core.training.precision import check_device
 from explorer.core.training.split import VAL_FRACTION
 from explorer.gui.context import AppContext
 from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
@@ -218,6 +219,11 @@ class TrainingPanel(QWidget):
             self.status.setText(str(exc))
             return
         s = self.ctx.session
+        try:  # fp16 on a CPU session: named before a run is recorded
+            check_device(config.amp, s.device, name="mixed precision")
+        except ParamError as exc:
+            self.status.setText(str(exc))
+            return
         root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
         config = config.replace(data=s.data_name, root=root or None,
                                 limit_train=limit_train or config.limit_train)
