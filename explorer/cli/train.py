@@ -295,6 +295,11 @@ class _ResumedRun(RecordedRun):
         self.ws, self.id, self.summary = ws, run_id, None
 
 
+# The plan (sizes the app's progress) and the adversarial strip, as JSON
+# lines for a run the app started as a subprocess.
+APP_SNAPSHOTS = ("plan", "adversarial")
+
+
 def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
     """The Training page's job (``train_run``), recorded as a workspace run."""
     from explorer.core import defenses
@@ -334,7 +339,8 @@ def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, 
                                resume=ns.resume is not None, token=token)
             try:
                 results = run_job(events, token, as_json=ns.json, recorder=run.record,
-                                  title=f"training {config.defense}",
+                                  title=f"training {config.defense}", run_id=run.id,
+                                  snapshots=APP_SNAPSHOTS,
                                   on_event=EpochLines(
                                       ns.json, config.val_fraction > 0,
                                       selection_key(config.defense)))
