@@ -207,7 +207,7 @@ def error_lines(stderr: Sequence[str], limit: int = ERROR_LINES) -> str:
     return " ".join(last[-limit:]) if last else ""
 
 
-# -- the process group -------------------------------------------------------------------
+# -- the process group -----------------------------------------------------------------
 def group_alive(pgid: int) -> bool:
     """Whether any process of group ``pgid`` is left (zombies included until
     their parent reaps them)."""
@@ -247,7 +247,7 @@ def _wait_group(proc: subprocess.Popen, pgid: int, timeout_s: float) -> bool:
     return proc.poll() is not None and not group_alive(pgid)
 
 
-# -- the job -----------------------------------------------------------------------------
+# -- the job -------------------------------------------------------------------------
 def launch_job(
     argv: Sequence[str],
     *,
@@ -264,16 +264,17 @@ def launch_job(
     try:
         proc = subprocess.Popen(
             list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, bufsize=1, env=dict(env or os.environ),
-            cwd=cwd, start_new_session=True)
+            stdin=subprocess.DEVNULL, text=True, bufsize=1,
+            env=dict(env or os.environ), cwd=cwd, start_new_session=True)
     except OSError as exc:
         raise LaunchError(f"could not start {argv[0]}: {exc}") from None
     lines: queue.Queue[str | None] = queue.Queue()
     stderr: deque[str] = deque(maxlen=200)
-    readers = [threading.Thread(target=_pump, args=(proc.stdout, lines.put, True),
-                                daemon=True, name="launch-stdout"),
-               threading.Thread(target=_pump, args=(proc.stderr, stderr.append, False),
-                                daemon=True, name="launch-stderr")]
+    readers = [threading.Thread(target=_pump, daemon=True, name=f"launch-{name}",
+                                args=(stream, put, end))
+               for name, stream, put, end in (
+                   ("stdout", proc.stdout, lines.put, True),
+                   ("stderr", proc.stderr, stderr.append, False))]
     for reader in readers:
         reader.start()
     done: Done | None = None
