@@ -72,7 +72,9 @@ def test_bad_processes_or_devices_are_named(processes, devices, says):
 def test_lines_become_events_and_garbage_is_skipped():
     image = np.random.default_rng(0).random((2, 1, 4, 4), dtype=np.float32)
     snap = Snapshot(3, 5, {"x": image, "y": np.array([1, 2]),
-                           "name": np.array(["a", "bc"]), "ok": np.array([True])},
+                           "name": np.array(["a", "bc"]), "ok": np.array([True]),
+                           "n": np.array(58), "id": np.array("r"),
+                           "t": image[:, 0, ::2].transpose(2, 0, 1)},
                     "examples")
     lines = [
         '{"type": "run", "id": "r-1"}',
@@ -103,6 +105,10 @@ def test_lines_become_events_and_garbage_is_skipped():
     assert back.arrays["y"].tolist() == [1, 2]
     assert back.arrays["name"].tolist() == ["a", "bc"]
     assert back.arrays["ok"].tolist() == [True]
+    assert back.arrays["n"].shape == ()
+    assert int(back.arrays["n"]) == 58
+    assert str(back.arrays["id"]) == "r"
+    np.testing.assert_array_equal(back.arrays["t"], snap.arrays["t"])
     assert events[7:13] == [None] * 6
     assert events[13] == Done({"epochs": 2, "run_id": "r-1"})
 

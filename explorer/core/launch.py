@@ -133,7 +133,7 @@ def environment(devices: Sequence[str] = (CPU,),
 # -- JSON lines → events --------------------------------------------------------------
 def encode_array(array: np.ndarray) -> dict[str, Any]:
     """A small array as JSON: dtype, shape and base64 bytes (see decode_array)."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)  # 0-d stays 0-d; tobytes() writes C order
     if array.dtype.kind in "OUS":
         return {"dtype": "str", "shape": list(array.shape),
                 "data": array.astype(str).tolist()}
