@@ -137,7 +137,8 @@ def test_a_child_job_yields_its_lines_and_result():
             "print(json.dumps({'type': 'metric', 'name': 'm', 'value': 1.0}))\n"
             "print(json.dumps({'type': 'result', 'ok': True}))\n")
     events = list(launch.launch_job(_child(code), token=CancelToken()))
-    assert events == [Metric("m", 1.0, 0), Done({"ok": True})]
+    assert events[0].message.startswith("started process group ")
+    assert events[1:] == [Metric("m", 1.0, 0), Done({"ok": True})]
 
 
 def test_a_failing_child_raises_its_error_line():
@@ -162,6 +163,7 @@ def test_cancel_stops_the_whole_process_group(tmp_path):
             "time.sleep(120)\n")
     token = CancelToken()
     job = launch.launch_job(_child(code), token=token, grace_s=1.0)
+    assert next(job).message.startswith("started process group ")
     assert next(job) == Log("up")
     parent, kid = (int(p) for p in pids.read_text().split())
     assert os.getpgid(kid) == parent  # the grandchild is in the child's group

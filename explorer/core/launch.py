@@ -9,7 +9,8 @@ core events the pages already draw: ``progress`` → :class:`Progress`,
 ``metric`` → :class:`Metric`, ``log`` → :class:`Log`, ``artifact`` →
 :class:`Artifact`, ``snapshot`` → :class:`Snapshot` (arrays decoded),
 ``run`` → a :class:`Snapshot` labelled :data:`RUN` carrying the run id the
-child recorded, ``result`` → :class:`Done`. Other lines (``epoch``, garbage,
+child recorded, ``result`` → :class:`Done`; a first :class:`Log` names the
+process group and the command. Other lines (``epoch``, garbage,
 a library's print) are skipped.
 
 Cancelling stops the whole process group (:func:`stop_group`: SIGTERM, a
@@ -58,8 +59,9 @@ ERROR_LINES = 3  # the child's last error lines shown to the user
 POLL_S = 0.1
 
 
-class LaunchError(RuntimeError):
-    """The subprocess failed: its own last error line(s), not a traceback."""
+class LaunchError(Exception):
+    """The subprocess failed: its own last error line(s), not a traceback.
+    (Not a RuntimeError: superqt reports those as "aborted thread" warnings.)"""
 
 
 # -- what can be chosen ---------------------------------------------------------
@@ -279,6 +281,7 @@ def launch_job(
         reader.start()
     done: Done | None = None
     try:
+        yield Log(f"started process group {proc.pid}: {' '.join(argv)}")
         while True:
             if token.cancelled:
                 raise Cancelled
