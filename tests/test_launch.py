@@ -49,7 +49,8 @@ def test_command_with_processes_and_devices():
     argv = launch.command(["train", "--json"], processes=2, workspace="WS",
                           devices=["cuda:1", "cuda:3"], python="PY")
     assert argv == ["PY", "-m", "torch.distributed.run", "--standalone",
-                    "--nproc-per-node", "2", "-m", "explorer", "--workspace", "WS",
+                    "--nproc-per-node", "2", "-m", "--", "explorer",
+                    "--workspace", "WS",
                     "--device", "cuda", "train", "--json"]
     env = launch.environment(["cuda:1", "cuda:3"], base={"PYTHONPATH": "x"})
     assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
@@ -57,6 +58,16 @@ def test_command_with_processes_and_devices():
     cpu = launch.command(["eval"], processes=1, devices=[launch.CPU])
     assert cpu[cpu.index("--device") + 1] == "cpu"
     assert launch.environment([launch.CPU], base={})["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_torchrun_leaves_the_commands_flags_alone():
+    """eval's --n would be an ambiguous abbreviation of torchrun's own flags."""
+    from torch.distributed.run import get_args_parser
+
+    argv = launch.command(["eval", "--n", "16", "--nnodes-like", "x"], python="PY")
+    args = get_args_parser().parse_args(argv[3:])
+    assert (args.module, args.nproc_per_node) == (True, "1")
+    assert [args.training_script, *args.training_script_args] == argv[8:]
 
 
 @pytest.mark.parametrize(("processes", "devices", "says"), [

@@ -103,14 +103,17 @@ def command(
     devices: Sequence[str] = (CPU,),
     python: str | None = None,
 ) -> list[str]:
-    """``python -m torch.distributed.run --standalone --nproc-per-node N -m
+    """``python -m torch.distributed.run --standalone --nproc-per-node N -m --
     explorer [--workspace WS] --device D <cli_args>``: ``D`` is ``cuda`` when
     GPUs are chosen (each rank takes its own, see
     :func:`explorer.core.distributed.device_for`), else ``cpu``."""
     check_processes(processes, devices)
     gpus = [d for d in devices if d != CPU]
     argv = [python or sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc-per-node", str(processes), "-m", "explorer"]
+            "--nproc-per-node", str(processes), "-m",
+            # "--": torchrun's parser must not read the command's flags (it
+            # takes eval's --n for an ambiguous abbreviation of its own)
+            "--", "explorer"]
     if workspace is not None:
         argv += ["--workspace", str(workspace)]
     argv += ["--device", "cuda" if gpus else "cpu", *cli_args]
