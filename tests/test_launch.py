@@ -12,10 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from explorer.cli import launch_args
 from explorer.cli import train as cli_train
 from explorer.cli.running import snapshot_json
-from explorer.core import launch
+from explorer.core import defenses, launch, launch_args, models
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.defenses.run_job import PLAN
@@ -206,6 +205,27 @@ def test_train_argv_round_trips_through_explorer_train():
     assert launch_args.resume_argv("r-1") == ["train", "--resume", "r-1", "--json"]
     with pytest.raises(ParamError, match=r"momentum 0\.5 has no flag"):
         launch_args.train_argv(config.replace(momentum=0.5))
+
+
+def test_every_defense_and_architecture_flag_is_named_as_the_cli_names_it():
+    from explorer.core.params import add_flag_group
+
+    # (the CLI's real names, whatever flags it gains: a clash shows here)
+    ns, _ = cli_train._common_parser().parse_known_args([])
+    assert launch_args.NOILIN_FLAGS == cli_train.NOILIN_FLAGS
+    for defense in defenses.names():
+        for arch in models.names():
+            parser = cli_train._common_parser()
+            dparams = defenses.spec(defense)
+            dflags = add_flag_group(parser, "d", dparams, prefix="defense",
+                                    taken=set(vars(ns)))
+            aflags = add_flag_group(parser, "a", models.spec(arch), prefix="arch",
+                                    taken=set(vars(ns)) | set(dflags))
+            ours = launch_args.param_flags(dparams, "defense", launch_args.TRAIN_DESTS)
+            assert ours == {k: p.flag for k, p in dflags.items()}
+            assert launch_args.param_flags(
+                models.spec(arch), "arch", launch_args.TRAIN_DESTS | set(dflags)
+            ) == {k: p.flag for k, p in aflags.items()}
 
 
 def test_eval_argv_names_the_suite_and_models():

@@ -3,6 +3,8 @@ torchrun fills the table, the curve and the examples from its JSON lines."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from gui_helpers import check_models
 from PySide6.QtCore import Qt
@@ -52,3 +54,34 @@ def test_the_session_model_stays_in_the_app(qtbot, ctx, page):
     qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
     assert page.handle is None
     assert "the session model lives in this app" in page.status.text()
+
+
+@pytest.mark.slow
+def test_a_failing_child_says_its_error(qtbot, ctx, page, fmnist):
+    ctx.session.set_data(fmnist, "no-such-set", "test")  # the child cannot load it
+    check_models(page, [ONE])
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(page.handle.finished, timeout=120_000):
+        pass
+    text = page.status.text()
+    assert text.startswith("Failed: error: ")
+    assert "no-such-set" in text
+    assert "Traceback" not in text
+    assert page.run_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_cancel_ends_the_process_group_and_closes_the_run(qtbot, ctx, page):
+    page.settings_box.set_values({"n": 1000, "checks": True})
+    check_models(page, [ONE, "fmnist-cnn-pgdat"])
+    qtbot.mouseClick(page.run_button, Qt.MouseButton.LeftButton)
+    handle, group = page.handle, []
+    handle.log.connect(lambda e: group.append(int(e.message.split()[3].rstrip(":")))
+                       if e.message.startswith("started process group") else None)
+    qtbot.waitUntil(lambda: page.run_id is not None, timeout=120_000)
+    with qtbot.waitSignal(handle.finished, timeout=60_000):
+        qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    assert handle.state == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group[0], 0)
+    assert ctx.workspace.get(page.run_id).status == "cancelled"

@@ -23,8 +23,22 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import launch
+from explorer.store import Workspace, WorkspaceError
 
 IN_APP, SEPARATE = "app", "separate"
+
+
+def close_dangling(ws: Workspace | None, run_id: str | None, status: str,
+                   error: str | None = None) -> None:
+    """A separate process's run, if a killed child left it "running", closed
+    as it ended (its process group is gone: nothing else writes it now)."""
+    if ws is None or run_id is None:
+        return
+    try:
+        if ws.get(run_id).status == "running":
+            ws.finish(run_id, status, error=error)
+    except WorkspaceError:
+        pass  # the run lists say what the workspace holds
 
 
 class ProcessesBox(QWidget):

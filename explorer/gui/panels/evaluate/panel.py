@@ -52,7 +52,7 @@ from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
 from explorer.gui.panels.evaluate.transfer_tab import TransferTab
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
-from explorer.gui.widgets.processes_box import ProcessesBox
+from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
 
 SLOT = "evaluate"
 LAUNCH_KEY = "evaluate/launch"  # in the app or separate process(es), N, devices
@@ -242,6 +242,7 @@ class EvaluatePanel(QWidget, FollowsJob):
             handle = self.ctx.runner.start(
                 launch_job, name="evaluate & compare (separate)", slot=SLOT,
                 job_args=(argv,), env=env)
+            handle.cancelled.connect(self._on_separate_cancelled)
         else:
             recorder = self.ctx.run_recorder("eval", config, title=title)
             self.results, self.run_dir = None, (
@@ -262,7 +263,7 @@ class EvaluatePanel(QWidget, FollowsJob):
                           ) -> tuple[list[str], dict[str, str]]:
         """``explorer eval`` for the checked models under torchrun; ParamError
         when something cannot go to another process."""
-        from explorer.cli.launch_args import eval_argv
+        from explorer.core.launch_args import eval_argv
 
         if any(c.kind == SESSION for c in chosen):
             raise ParamError("the session model lives in this app: a separate "
@@ -279,6 +280,10 @@ class EvaluatePanel(QWidget, FollowsJob):
                         checks=values["checks"], eot=values["eot"],
                         custom=values["custom"])
         return self.processes.command(cli, self.ctx.workspace.path)
+
+    @Slot()
+    def _on_separate_cancelled(self) -> None:
+        close_dangling(self.ctx.workspace, self.run_id, "cancelled")
 
     @Slot(int, float)
     def open_gallery(self, model: int, eps: float) -> None:

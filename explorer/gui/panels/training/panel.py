@@ -42,10 +42,9 @@ from explorer.gui.panels.training.alarm_banner import AlarmBanner
 from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.job_controls import ERROR_STYLE
-from explorer.gui.widgets.processes_box import ProcessesBox
+from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
 from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_run import TrainingRunControls
-from explorer.store import WorkspaceError
 
 DEMO_DATA = "fashion-mnist-mini"
 # Fast-AT (Wong et al.: one FGSM step from a random start, cyclic learning
@@ -235,7 +234,7 @@ class TrainingPanel(QWidget):
                                 limit_train=limit_train or config.limit_train)
         config = config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
         if self.processes.separate:
-            from explorer.cli.launch_args import train_argv
+            from explorer.core.launch_args import train_argv
 
             try:
                 self._launch_separate(config, train_argv(config), resume=False)
@@ -260,7 +259,7 @@ class TrainingPanel(QWidget):
         # Read the earlier epochs before the job starts recording new ones.
         earlier = ws.metrics(run_id)
         if self.processes.separate:
-            from explorer.cli.launch_args import resume_argv
+            from explorer.core.launch_args import resume_argv
 
             try:
                 self._launch_separate(config, resume_argv(run_id), resume=True,
@@ -392,16 +391,7 @@ class TrainingPanel(QWidget):
         self._close_record("cancelled")
 
     def _close_record(self, status: str, error: str | None = None) -> None:
-        """The child's run, if a killed child left it "running", closed as it
-        ended (the process group is gone: nothing else writes it now)."""
-        ws = self.ctx.workspace
-        if ws is None or self.run_id is None:
-            return
-        try:
-            if ws.get(self.run_id).status == "running":
-                ws.finish(self.run_id, status, error=error)
-        except WorkspaceError:
-            pass  # the run list says what the workspace holds
+        close_dangling(self.ctx.workspace, self.run_id, status, error)
 
     # -- demo (screenshots, `python -m explorer.gui.panels.training`) -------------
     def run_demo(self) -> None:

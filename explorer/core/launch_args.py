@@ -2,10 +2,12 @@
 
 The Training and Evaluate pages can run their job as ``explorer train`` /
 ``explorer eval`` under torchrun (:mod:`explorer.core.launch`). What the
-page's form says becomes the flags here, named as the commands' own parsers
-name them, so ``explorer train`` rebuilds the very same
-:class:`~explorer.core.defenses.config.TrainingConfig` (a test checks the
-round trip).
+page's form says becomes the flags here, named as the commands' parsers name
+them, so ``explorer train`` rebuilds the very same
+:class:`~explorer.core.defenses.config.TrainingConfig`. The app may not
+import the CLI, so the names the train command takes for itself are listed
+here (:data:`TRAIN_DESTS`); tests check the round trip and that every
+defense's and architecture's flags are named as the CLI names them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from explorer.core.params import ParamError
+
+# `explorer train`'s own argument names: a defense or architecture parameter
+# of one of these names is given as --defense-NAME / --arch-NAME instead
+TRAIN_DESTS = frozenset({
+    "arch", "augment", "batch_size", "checkpoint_minutes", "data", "defense",
+    "epochs", "eval_eps", "eval_n", "eval_steps", "freeze", "help", "init_arch",
+    "init_from", "json", "limit_train", "lr", "new_head", "noilin",
+    "noilin_growth", "noilin_rate", "noilin_rate_max", "optimizer", "resume",
+    "root", "schedule", "seed", "val_fraction", "val_max"})
+NOILIN_FLAGS = (("rate", "--noilin-rate"), ("growth", "--noilin-growth"),
+                ("rate_max", "--noilin-rate-max"))
 
 # TrainingConfig fields given by their own flag (None: not given)
 _PLAIN = (("epochs", "--epochs"), ("batch_size", "--batch-size"),
@@ -35,12 +48,16 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def param_flags(params, prefix: str, taken) -> dict[str, str]:
+    """Parameter name → its flag, as ``params.add_flag_group`` names it."""
+    return {p.name: ("--" + f"{prefix}_{p.name}".replace("_", "-")
+                     if p.name in taken else p.flag) for p in params}
+
+
 def train_argv(config) -> list[str]:
     """``train ... --json`` for ``config`` (a TrainingConfig)."""
-    from explorer.cli.train import DEFAULT_ARCH, NOILIN_FLAGS, _common_parser
     from explorer.core import defenses, models
     from explorer.core.defenses.config import TrainingConfig
-    from explorer.core.params import add_flag_group
 
     default = TrainingConfig()
     for name in ("momentum", "weight_decay"):
@@ -56,19 +73,15 @@ def train_argv(config) -> list[str]:
         argv += ["--init", config.init_from, "--freeze", config.freeze]
         argv += ["--new-head"] if config.new_head else []
     else:
-        argv += ["--arch", config.arch or DEFAULT_ARCH]
-    # the defense's and the architecture's flags, named as `parse` names them
-    parser = _common_parser()
-    taken = {a.dest for a in parser._actions}
-    dflags = add_flag_group(parser, "d", defenses.spec(config.defense),
-                            prefix="defense", taken=taken)
+        argv += ["--arch", config.arch]
+    # the defense's and the architecture's flags, named as the CLI names them
+    dflags = param_flags(defenses.spec(config.defense), "defense", TRAIN_DESTS)
     aparams = () if config.init_from is not None else models.spec(config.arch)
-    aflags = add_flag_group(parser, "a", aparams, prefix="arch",
-                            taken=taken | set(dflags))
+    aflags = param_flags(aparams, "arch", TRAIN_DESTS | set(dflags))
     for flags, values in ((dflags, config.params), (aflags, config.arch_params)):
         for name, value in values.items():
             if name in flags and value is not None:
-                argv += [flags[name].flag, text(value)]
+                argv += [flags[name], text(value)]
     if config.noilin is not None:
         argv.append("--noilin")
         for key, flag in NOILIN_FLAGS:
