@@ -57,6 +57,11 @@ def test_command_with_processes_and_devices():
     cpu = launch.command(["eval"], processes=1, devices=[launch.CPU])
     assert cpu[cpu.index("--device") + 1] == "cpu"
     assert launch.environment([launch.CPU], base={})["CUDA_VISIBLE_DEVICES"] == ""
+    cores = os.cpu_count() or 1
+    assert launch.environment(base={}, processes=2)["EXPLORER_THREADS"] == str(
+        max(1, (cores - 1) // 2))
+    assert launch.environment(base={"EXPLORER_THREADS": "3"}, processes=2)[
+        "EXPLORER_THREADS"] == "3"
 
 
 def test_torchrun_leaves_the_commands_flags_alone():

@@ -121,11 +121,17 @@ def command(
 
 
 def environment(devices: Sequence[str] = (CPU,),
-                base: Mapping[str, str] | None = None) -> dict[str, str]:
+                base: Mapping[str, str] | None = None,
+                processes: int = 1) -> dict[str, str]:
     """The child's environment: ``CUDA_VISIBLE_DEVICES`` from the chosen GPUs
-    (empty for CPU, so no rank touches a GPU), unbuffered output, and this
-    ``explorer`` importable (its folder first on ``PYTHONPATH``)."""
+    (empty for CPU, so no rank touches a GPU), unbuffered output, this
+    ``explorer`` importable (its folder first on ``PYTHONPATH``) and, unless
+    ``EXPLORER_THREADS`` is set, the cores but one (the app's UI keeps it, as
+    for its own jobs) shared among the ``processes``."""
     env = dict(os.environ if base is None else base)
+    if not env.get("EXPLORER_THREADS"):
+        cores = os.cpu_count() or 1
+        env["EXPLORER_THREADS"] = str(max(1, (cores - 1) // max(processes, 1)))
     gpus = [d for d in devices if d != CPU]
     env["CUDA_VISIBLE_DEVICES"] = ",".join(d.split(":", 1)[1] for d in gpus)
     env["PYTHONUNBUFFERED"] = "1"

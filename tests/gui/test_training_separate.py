@@ -100,7 +100,7 @@ def test_a_separate_run_draws_its_curves_and_is_listed_once(qtbot, ctx, separate
 def test_stop_ends_the_process_group_and_resume_continues(qtbot, ctx, separate):
     page = separate
     page.form.choose("small-cnn", {"width": 4, "dense": 16}, "standard", {},
-                     {**TINY, "epochs": 4, "train_images": 2000, "batch_size": 50})
+                     {**TINY, "epochs": 3, "train_images": 1200, "batch_size": 50})
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     handle = page.handle
     group = _group_of(handle)
@@ -123,7 +123,7 @@ def test_stop_ends_the_process_group_and_resume_continues(qtbot, ctx, separate):
         pass
     run = ctx.workspace.get(run_id)
     assert run.status == "finished", page.status.text()
-    assert run.summary["epochs"] == 4
+    assert run.summary["epochs"] == 3
     assert [r.id for r in ctx.workspace.runs(kind="train")] == [run_id]
 
 

@@ -107,7 +107,7 @@ class ProcessesBox(QWidget):
         devices = self.devices()
         argv = launch.command(cli_args, processes=self.processes.value(),
                               workspace=workspace, devices=devices)
-        return argv, launch.environment(devices)
+        return argv, launch.environment(devices, processes=self.processes.value())
 
     # -- remembered ------------------------------------------------------------------
     def _restore(self) -> None:
