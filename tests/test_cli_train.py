@@ -31,7 +31,8 @@ def test_train_one_epoch_json_records_a_run(capsys, tmp_path):
     epochs, last = [e for e in lines if e["type"] == "epoch"], lines[-1]
     assert last["type"] == "result"
     assert {e["type"] for e in lines} <= {"progress", "metric", "log", "artifact",
-                                         "epoch", "result"}
+                                         "epoch", "result", "run", "snapshot"}
+    assert lines[0] == {"type": "run", "id": last["run_id"]}  # for the app
     assert [e["epoch"] for e in epochs] == [1]
     assert set(epochs[0]) == {"type", "epoch", "train_loss", "train_acc",
                               "val_clean_acc", "val_robust_acc",

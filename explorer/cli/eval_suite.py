@@ -185,7 +185,8 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
             examples=examples, config=config, batch_size=ns.batch_size,
             seed=ns.seed, device=device, token=token)
         results = run_job(events, token, as_json=ns.json, recorder=run.record,
-                          title=title)
+                          title=title, run_id=run.id,
+                          snapshots=("sweep", "checks", "examples"))
         entries = [_summary(e) for e in results["models"]]
         # One model's figures also at the top, where `runs list` looks.
         run.summary = {**(entries[0] if len(entries) == 1 else {}), "models": entries}

@@ -3,7 +3,11 @@
 Every ``--json`` line of every command is one object with a ``type``:
 ``progress`` (done, total, label), ``metric`` (name, value, step), ``log``
 (level, message), ``artifact`` (name, path), ``epoch`` (a training epoch's
-numbers) and, last, ``result`` (the command's results).
+numbers) and, last, ``result`` (the command's results). A command that
+records a workspace run says its id first (``run``: id), and one may pass
+chosen snapshots on (``snapshot``: step, total, label, arrays, each array
+``{dtype, shape, data}`` with base64 bytes): what the app needs to draw a
+run it started as a subprocess (:mod:`explorer.core.launch` reads them).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import math
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from explorer.core.jobs import (
@@ -24,6 +28,7 @@ from explorer.core.jobs import (
     Log,
     Metric,
     Progress,
+    Snapshot,
 )
 
 
@@ -54,6 +59,16 @@ def event_json(event: Event) -> dict[str, Any] | None:
     return None
 
 
+def snapshot_json(event: Snapshot) -> dict[str, Any]:
+    """A snapshot line, its arrays encoded as :func:`explorer.core.launch.decode_array`
+    reads them."""
+    from explorer.core.launch import encode_array
+
+    return {"type": "snapshot", "step": event.step, "total": event.total,
+            "label": event.label,
+            "arrays": {k: encode_array(v) for k, v in event.arrays.items()}}
+
+
 def print_line(kind: str, values: dict[str, Any]) -> None:
     """One JSON line ``{"type": kind, ...}`` on stdout, flushed."""
     sys.stdout.write(json.dumps({"type": kind, **to_json(values)}) + "\n")
@@ -77,13 +92,19 @@ def run_job(
     recorder=None,
     title: str = "working",
     on_event=None,
+    run_id: str | None = None,
+    snapshots: Collection[str] = (),
 ) -> dict[str, Any]:
     """Drain ``events``; Ctrl+C cancels at the job's next step.
 
     ``recorder(event)`` receives every event (the workspace run log), then
     ``on_event(event)`` (a command's own lines, e.g. one per epoch; plain
     ``print`` works under the progress bar). Returns the final Done's results.
+    With ``as_json``, ``run_id`` is said first (a ``run`` line) and the
+    snapshots labelled one of ``snapshots`` become ``snapshot`` lines.
     """
+    if as_json and run_id is not None:
+        print_line("run", {"id": run_id})
     previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(_signum, _frame) -> None:
@@ -92,7 +113,7 @@ def run_job(
     signal.signal(signal.SIGINT, on_interrupt)
     results: dict[str, Any] = {}
     try:
-        with _Display(as_json, title) as display:
+        with _Display(as_json, title, snapshots) as display:
             for event in events:
                 if recorder is not None:
                     recorder(event)
@@ -113,8 +134,9 @@ def run_job(
 class _Display:
     """JSON lines on stdout, or a rich progress bar on stderr."""
 
-    def __init__(self, as_json: bool, title: str) -> None:
-        self.as_json, self.title = as_json, title
+    def __init__(self, as_json: bool, title: str,
+                 snapshots: Collection[str] = ()) -> None:
+        self.as_json, self.title, self.snapshots = as_json, title, snapshots
         self.bar = self.task = self.console = None
 
     def __enter__(self) -> _Display:
@@ -134,6 +156,8 @@ class _Display:
     def show(self, event: Event) -> None:
         if self.as_json:
             line = event_json(event)
+            if isinstance(event, Snapshot) and event.label in self.snapshots:
+                line = snapshot_json(event)
             if line is not None:
                 sys.stdout.write(json.dumps(line) + "\n")
                 sys.stdout.flush()

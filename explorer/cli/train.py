@@ -342,6 +342,11 @@ class _ResumedRun(RecordedRun):
         self.ws, self.id, self.summary = ws, run_id, None
 
 
+# The plan (sizes the app's progress) and the adversarial strip, as JSON
+# lines for a run the app started as a subprocess.
+APP_SNAPSHOTS = ("plan", "adversarial")
+
+
 def run_training(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
     """The Training page's job (``train_run``), recorded as a workspace run;
     under torchrun one rank of a run of several processes."""
@@ -439,6 +444,7 @@ def _train_main(args: argparse.Namespace, ns: argparse.Namespace,
                     results = run_job(events, token, as_json=ns.json,
                                       recorder=run.record,
                                       title=f"training {config.defense}",
+                                      run_id=run.id, snapshots=APP_SNAPSHOTS,
                                       on_event=EpochLines(
                                           ns.json, config.val_fraction > 0,
                                           selection_key(config.defense)))

@@ -4,6 +4,13 @@ The panel arranges widgets and starts one job (``compare_dataset_job``) that
 evaluates the checked models in turn; the table, curves, checks and examples
 fill in from its events. "Export report…" writes HTML, CSV and JSON. A
 click on a curve opens the gallery of the images that break at that eps.
+
+"run: separate process(es)" runs ``explorer eval --suite ... --json`` under
+torchrun instead (:mod:`explorer.core.launch`): the child records the run,
+its metric and snapshot lines fill the same table, curves, checks and
+examples. It evaluates built-in models, files and training runs, not the
+session's model (that lives in this process), and its exported report has
+no example images.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from PySide6.QtWidgets import (
 from explorer.core.analysis import report
 from explorer.core.analysis.compare import compare_dataset_job
 from explorer.core.jobs import Metric, Progress, Snapshot
+from explorer.core.launch import launch_job, run_id_of
+from explorer.core.params import ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.panels.evaluate.compare_table import CompareTable, metric_columns
 from explorer.gui.panels.evaluate.compare_views import (
@@ -43,8 +52,12 @@ from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
 from explorer.gui.panels.evaluate.transfer_tab import TransferTab
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
+from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
 
 SLOT = "evaluate"
+LAUNCH_KEY = "evaluate/launch"  # in the app or separate process(es), N, devices
+SEPARATE_NOTE = ("ran in a separate process (run {run_id}); its exported report "
+                 "has no example images — they are shown here")
 DEMO_DATA = "fashion-mnist-mini"
 DEMO_SETTINGS = {"suite": "quick", "eps": 0.1, "n": 100, "sweep": True,
                  "checks": True}
@@ -64,6 +77,7 @@ class EvaluatePanel(QWidget, FollowsJob):
         self.ctx = ctx
         self.results: dict[str, Any] | None = None
         self.run_dir: Path | None = None
+        self.run_id: str | None = None  # a separate process's run
         self.options: dict[str, Any] = {}  # extra compare_job keywords
         self._names: list[str] = []
         self._demo: str | None = None  # None, "waiting" for data, "running"
@@ -91,6 +105,8 @@ class EvaluatePanel(QWidget, FollowsJob):
         QVBoxLayout(models_box).addWidget(self.models)
         settings_group = QGroupBox("Evaluation")
         QVBoxLayout(settings_group).addWidget(self.settings_box)
+        self.processes = ProcessesBox(self.ctx.settings, LAUNCH_KEY)
+        settings_group.layout().addWidget(self.processes)
         left = QWidget()
         left.setFixedWidth(300)
         ll = QVBoxLayout(left)
@@ -178,6 +194,13 @@ class EvaluatePanel(QWidget, FollowsJob):
             return
         s, values = self.ctx.session, self.settings_box.job_settings()
         chosen, custom = self.models.checked(), values["custom"]  # attacks, budgets
+        separate = None
+        if self.processes.separate:
+            try:
+                separate = self._separate_command(chosen, values)
+            except ParamError as exc:
+                self._say(str(exc), error=True)
+                return
         self._names = [c.name for c in chosen]
         options = {"checks": values["checks"], **custom, **self.options}
         if not values["sweep"]:
@@ -212,19 +235,55 @@ class EvaluatePanel(QWidget, FollowsJob):
             device=s.device, classes=tuple(getattr(s.dataset, "classes", ())))
             for c in chosen]
         title = f"{values['suite']} suite: {', '.join(self._names)}"
-        recorder = self.ctx.run_recorder("eval", config, title=title)
-        self.results, self.run_dir = None, (self.ctx.workspace.run_dir(recorder.run_id)
-                                            if recorder is not None else None)
-        handle = self.ctx.runner.start(
-            compare_dataset_job, name="evaluate & compare", slot=SLOT,
-            job_args=(loaders, s.dataset, values["n"]),
-            recorder=recorder, suite=values["suite"], eps=values["eps"],
-            config=config, device=s.device, **options)
+        self.run_id = None
+        if separate is not None:  # the child records the run itself
+            self.results, self.run_dir = None, None
+            argv, env = separate
+            handle = self.ctx.runner.start(
+                launch_job, name="evaluate & compare (separate)", slot=SLOT,
+                job_args=(argv,), env=env)
+            handle.cancelled.connect(self._on_separate_cancelled)
+        else:
+            recorder = self.ctx.run_recorder("eval", config, title=title)
+            self.results, self.run_dir = None, (
+                self.ctx.workspace.run_dir(recorder.run_id)
+                if recorder is not None else None)
+            handle = self.ctx.runner.start(
+                compare_dataset_job, name="evaluate & compare", slot=SLOT,
+                job_args=(loaders, s.dataset, values["n"]),
+                recorder=recorder, suite=values["suite"], eps=values["eps"],
+                config=config, device=s.device, **options)
         self.controls.follow(
             handle, f"evaluating {len(chosen)} model(s) on {values['n']} images…",
             **{name: getattr(self, f"_on_{name}")
                for name in ("metric", "snapshot", "progress", "done")})
         self._update_buttons()
+
+    def _separate_command(self, chosen, values: dict[str, Any]
+                          ) -> tuple[list[str], dict[str, str]]:
+        """``explorer eval`` for the checked models under torchrun; ParamError
+        when something cannot go to another process."""
+        from explorer.core.launch_args import eval_argv
+
+        if any(c.kind == SESSION for c in chosen):
+            raise ParamError("the session model lives in this app: a separate "
+                             "process evaluates built-in models, files and "
+                             "training runs; uncheck it or run in the app")
+        if self.ctx.workspace is None:
+            raise ParamError("no workspace could be opened, so a separate "
+                             "process cannot record its run; run in the app")
+        s = self.ctx.session
+        root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
+        cli = eval_argv([c.source for c in chosen], data=s.data_name, split=s.split,
+                        n=values["n"], suite=values["suite"], eps=values["eps"],
+                        root=root or None, sweep=values["sweep"],
+                        checks=values["checks"], eot=values["eot"],
+                        custom=values["custom"])
+        return self.processes.command(cli, self.ctx.workspace.path)
+
+    @Slot()
+    def _on_separate_cancelled(self) -> None:
+        close_dangling(self.ctx.workspace, self.run_id, "cancelled")
 
     @Slot(int, float)
     def open_gallery(self, model: int, eps: float) -> None:
@@ -242,7 +301,9 @@ class EvaluatePanel(QWidget, FollowsJob):
     @Slot(object)
     def _on_snapshot(self, event: Snapshot) -> None:
         arrays = event.arrays
-        if event.label == "sweep":
+        if (run_id := run_id_of(event)) is not None:  # a separate process's run
+            self.run_id, self.run_dir = run_id, self.ctx.workspace.run_dir(run_id)
+        elif event.label == "sweep":
             self.curves.set_curve(event.step, arrays["eps"], arrays["robust_acc"])
         elif event.label == "checks":
             self.checks.set_checks(event.step, arrays)
@@ -260,9 +321,15 @@ class EvaluatePanel(QWidget, FollowsJob):
 
     @Slot(dict)
     def _on_done(self, results: dict) -> None:
+        if self.run_id is not None and "models" not in results:
+            # one model's result line is flat: its entry, as the job's list
+            results = {**results, "models": [dict(results)]}
         self.results = results
-        seconds = results.get("seconds", 0.0)
-        self._say(f"done in {seconds:.1f} s — export a report to keep it.")
+        seconds = results.get("total_seconds", results.get("seconds"))
+        seconds = seconds if isinstance(seconds, int | float) else 0.0
+        note = "" if self.run_id is None else \
+            "; " + SEPARATE_NOTE.format(run_id=self.run_id)
+        self._say(f"done in {seconds:.1f} s — export a report to keep it{note}.")
         self.evaluation_done.emit(results)
 
     @Slot(str)

@@ -4,7 +4,13 @@ The job is :func:`explorer.core.defenses.run_job.train_run`, recorded as a
 workspace run of kind ``train`` with the CLI's config (so ``explorer train
 --resume`` continues a run started here). The best checkpoint and the
 overfitting alarms follow the validation figures (held-out training images);
-the test figures are drawn beside them and choose nothing."""
+the test figures are drawn beside them and choose nothing.
+
+"run: separate process(es)" starts ``explorer train ... --json`` under
+torchrun instead (:mod:`explorer.core.launch`, "processes: N" and the
+devices from the :class:`ProcessesBox`): the child records the run itself,
+its JSON lines feed the same curves, strip and progress, and Stop ends its
+process group (its ``last.pt`` stays, Resume continues it the same way)."""
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from explorer.core.defenses.registry import figure_name, selection_key
 from explorer.core.defenses.run_job import PLAN, run_title, train_run
 from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
+from explorer.core.launch import launch_job, run_id_of
 from explorer.core.params import ParamError
 from explorer.core.training.precision import check_device
 from explorer.core.training.split import VAL_FRACTION
@@ -36,6 +43,7 @@ from explorer.gui.panels.training.alarm_banner import AlarmBanner
 from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.job_controls import ERROR_STYLE
+from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
 from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_run import TrainingRunControls
 
@@ -49,6 +57,7 @@ DEMO_GENERAL = {"epochs": 4, "batch_size": 50, "optimizer": "adam", "lr": 0.005,
 SLOT = "training/run"
 AUGMENT_KEY = "training/augment"  # the last augmentation chosen, kept between launches
 VAL_KEY = "training/val_fraction"  # the last validation share, likewise
+LAUNCH_KEY = "training/launch"  # in the app or separate process(es), N, devices
 REDRAW_MS = 100
 
 
@@ -101,6 +110,7 @@ class TrainingPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
+        self.processes = ProcessesBox(self.ctx.settings, LAUNCH_KEY)
         self.run_controls = TrainingRunControls("Start training", where="under Runs")
         self.run_controls.start_requested.connect(self._on_start_clicked)
         self.run_controls.resume_requested.connect(self.resume_selected)
@@ -115,6 +125,7 @@ class TrainingPanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.banner)
         ll.addWidget(scroll, 1)
+        ll.addWidget(self.processes)
         ll.addWidget(self.run_controls)
 
         self.alarm = AlarmBanner(self.ctx)
@@ -228,6 +239,14 @@ class TrainingPanel(QWidget):
         config = config.replace(data=s.data_name, root=root or None,
                                 limit_train=limit_train or config.limit_train)
         config = config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
+        if self.processes.separate:
+            from explorer.core.launch_args import train_argv
+
+            try:
+                self._launch_separate(config, train_argv(config), resume=False)
+            except ParamError as exc:
+                self.status.setText(str(exc))
+            return
         recorder = self.ctx.run_recorder("train", config.to_json(),
                                          title=run_title(config))
         self._launch(config, recorder, resume=False)
@@ -245,16 +264,52 @@ class TrainingPanel(QWidget):
         config = TrainingConfig.from_json(ws.get(run_id).config)
         # Read the earlier epochs before the job starts recording new ones.
         earlier = ws.metrics(run_id)
-        self._launch(config, self.ctx.resume_recorder(run_id), resume=True)
+        if self.processes.separate:
+            from explorer.core.launch_args import resume_argv
+
+            try:
+                self._launch_separate(config, resume_argv(run_id), resume=True,
+                                      run_id=run_id)
+            except ParamError as exc:
+                self.status.setText(str(exc))
+                return
+        else:
+            self._launch(config, self.ctx.resume_recorder(run_id), resume=True)
         for name, points in earlier.items():
             for step, value in points:
                 self._add(Metric(name, value, step), check=False)
         self._schedule()
 
     def _launch(self, config: TrainingConfig, recorder, *, resume: bool) -> None:
+        self._prepare(config, recorder.run_id)
         s = self.ctx.session
-        self.run_id = recorder.run_id
-        self.run_dir = self.ctx.workspace.run_dir(self.run_id)
+        same_test = s.split == "test" and s.data_name == config.data
+        handle = self.ctx.runner.start(
+            train_run, name=f"training {config.defense}", slot=SLOT,
+            job_args=(config,), recorder=recorder, run_dir=self.run_dir,
+            test_set=s.dataset if same_test else None, device=s.device,
+            resume=resume)
+        self._follow(handle, self.run_id, resume)
+
+    def _launch_separate(self, config: TrainingConfig, cli_args: list[str], *,
+                         resume: bool, run_id: str | None = None) -> None:
+        """``explorer train`` under torchrun; it records the run (no recorder
+        here) and says its id in its first line (see _on_snapshot)."""
+        argv, env = self.processes.command(cli_args, self.ctx.workspace.path)
+        self._prepare(config, run_id)
+        handle = self.ctx.runner.start(
+            launch_job, name=f"training {config.defense} (separate)", slot=SLOT,
+            job_args=(argv,), env=env)
+        handle.failed.connect(self._on_failed_separate)
+        handle.cancelled.connect(self._on_cancelled_separate)
+        self._follow(handle, run_id or "in a separate process", resume)
+
+    def _prepare(self, config: TrainingConfig, run_id: str | None) -> None:
+        s = self.ctx.session
+        self.run_id = run_id
+        self.run_dir = (self.ctx.workspace.run_dir(run_id) if run_id is not None
+                        else None)
+        self.banner.setVisible(self.problem() is not None)
         validation = config.selected_on == "validation"
         self.history = alarms.EpochHistory(validation)
         self._shown_epoch = 0
@@ -264,14 +319,10 @@ class TrainingPanel(QWidget):
         self.strip.clear()
         same_data = s.data_name == config.data and s.dataset is not None
         self._classes = tuple(s.dataset.info.classes) if same_data else ()
-        same_test = s.split == "test" and s.data_name == config.data
-        handle = self.ctx.runner.start(
-            train_run, name=f"training {config.defense}", slot=SLOT,
-            job_args=(config,), recorder=recorder, run_dir=self.run_dir,
-            test_set=s.dataset if same_test else None, device=s.device,
-            resume=resume)
+
+    def _follow(self, handle, run_id: str, resume: bool) -> None:
         # The controls first: their status line is set before the page reacts.
-        self.run_controls.follow(handle, self.run_id, resume=resume)
+        self.run_controls.follow(handle, run_id, resume=resume)
         for name in ("metric", "snapshot", "done", "cancelled"):
             getattr(handle, name).connect(getattr(self, f"_on_{name}"))
         self.tabs.setCurrentIndex(0)
@@ -280,7 +331,11 @@ class TrainingPanel(QWidget):
     # -- events ------------------------------------------------------------------
     @Slot(object)
     def _on_snapshot(self, event: Snapshot) -> None:
-        if event.label == PLAN:
+        if (run_id := run_id_of(event)) is not None:  # a separate process's run
+            self.run_id, self.run_controls.run_id = run_id, run_id
+            self.run_dir = self.ctx.workspace.run_dir(run_id)
+            self.refresh_runs()
+        elif event.label == PLAN:
             self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
             self.split_note.setText(split_text(int(event.arrays["val_n"]),
                                                int(event.arrays["n_train"]),
@@ -301,7 +356,8 @@ class TrainingPanel(QWidget):
         self.curves.add_epoch(event.name, event.step, event.value)
         if self.history.add(event.name, event.step, event.value) and check:
             alarm, shown = alarms.check(self.history.rows()), self.alarm.alarm
-            if alarm is not None and (shown is None or shown.kind != alarm.kind):
+            if alarm is not None and self.run_dir is not None and (
+                    shown is None or shown.kind != alarm.kind):
                 best = best_file(self.run_dir) or self.run_dir / BEST_FILES[0]
                 self.alarm.show_alarm(alarm, best)
 
@@ -328,6 +384,20 @@ class TrainingPanel(QWidget):
     @Slot()
     def _on_cancelled(self) -> None:
         self._draw()
+
+    @Slot(str)
+    def _on_failed_separate(self, message: str) -> None:
+        """A separate process failed: its own error line in the banner."""
+        self.banner.setText(f"The training process failed: {message}")
+        self.banner.setVisible(True)
+        self._close_record("failed", message)
+
+    @Slot()
+    def _on_cancelled_separate(self) -> None:
+        self._close_record("cancelled")
+
+    def _close_record(self, status: str, error: str | None = None) -> None:
+        close_dangling(self.ctx.workspace, self.run_id, status, error)
 
     # -- demo (screenshots, `python -m explorer.gui.panels.training`) -------------
     def run_demo(self) -> None:
