@@ -196,11 +196,11 @@ def test_train_argv_round_trips_through_explorer_train():
         val_fraction=0.2, val_max=100, checkpoint_minutes=1.5,
         data="fashion-mnist-mini",
         arch="mlp", arch_params={"hidden": 32, "depth": 1}, limit_train=64,
-        noilin={"rate": 0.1})
+        noilin={"rate": 0.1}, amp="bf16", compile=True)
     argv = launch_args.train_argv(config)
     assert (argv[0], argv[-1]) == ("train", "--json")
     ns, _ = cli_train.parse(argv[1:])
-    rebuilt = cli_train._config(ns)
+    rebuilt = cli_train._speed(cli_train._config(ns), ns, "cpu")
     assert rebuilt.to_json() == {**config.to_json(),
                                  "noilin": rebuilt.noilin}  # wrapper defaults added
     assert rebuilt.noilin["rate"] == 0.1

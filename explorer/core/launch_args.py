@@ -20,7 +20,8 @@ from explorer.core.params import ParamError
 # `explorer train`'s own argument names: a defense or architecture parameter
 # of one of these names is given as --defense-NAME / --arch-NAME instead
 TRAIN_DESTS = frozenset({
-    "arch", "augment", "batch_size", "checkpoint_minutes", "data", "defense",
+    "amp", "arch", "augment", "batch_size", "checkpoint_minutes", "compile", "data",
+    "defense",
     "epochs", "eval_eps", "eval_n", "eval_steps", "freeze", "help", "init_arch",
     "init_from", "json", "limit_train", "lr", "new_head", "noilin",
     "noilin_growth", "noilin_rate", "noilin_rate_max", "optimizer", "resume",
@@ -36,7 +37,7 @@ _PLAIN = (("epochs", "--epochs"), ("batch_size", "--batch-size"),
           ("val_fraction", "--val-fraction"), ("val_max", "--val-max"),
           ("checkpoint_minutes", "--checkpoint-minutes"),
           ("limit_train", "--train-images"), ("root", "--root"),
-          ("init_arch", "--init-arch"))
+          ("init_arch", "--init-arch"), ("amp", "--amp"))
 
 
 def text(value: Any) -> str:
@@ -69,6 +70,7 @@ def train_argv(config) -> list[str]:
         value = getattr(config, field)
         if value is not None:
             argv += [flag, text(value)]
+    argv += ["--compile"] if config.compile else []
     if config.init_from is not None:
         argv += ["--init", config.init_from, "--freeze", config.freeze]
         argv += ["--new-head"] if config.new_head else []
