@@ -46,10 +46,11 @@ def join(args: argparse.Namespace) -> World:
     return world
 
 
-def check_split(world: World, n: int, flag: str = "--n") -> None:
+def check_split(world: World, n: int) -> None:
+    """A UsageError when ``n`` images leave a rank without any."""
     if n < world.size:
-        raise UsageError(f"{flag}: {n} images cannot be split over {world.size} "
-                         "processes; give each process at least one")
+        raise UsageError(f"--images (--n): {n} images cannot be split over "
+                         f"{world.size} processes; give each process at least one")
 
 
 class _Unrecorded:

@@ -12,8 +12,8 @@ report (results, accuracy-vs-eps curves, gradient-masking verdicts, example
 images), so with a report the sweep, the checks and the examples run as on
 the page; without one they run when asked (``--sweep``, ``--masking-checks``,
 ``--examples N``). One model prints its results object; several print
-``{"models": [...]}``; each model's ``robust`` lists per image whether it
-survived the suite.
+``{"models": [...]}``; with ``--per-image`` each model's ``robust`` lists
+per image whether it survived the suite.
 
 Under torchrun each rank attacks its contiguous shard of the images and the
 per-image results are gathered (``compare_job(world=...)``); the masking
@@ -102,6 +102,9 @@ def add_suite_flags(p: argparse.ArgumentParser) -> None:
                    help="the Evaluate page's gradient-masking checks on the first "
                         "32 images, verdicts in the result's 'checks' (with no "
                         "--suite, the quick suite runs too)")
+    p.add_argument("--per-image", action="store_true",
+                   help="also each image's flag in the result: 'robust' per "
+                        "model, True where the image survived the suite")
     p.add_argument("--examples", type=int, default=None,
                    help=f"adversarial examples to keep per model (default 0; "
                         f"{EXAMPLES} with --report)")
@@ -118,6 +121,9 @@ def wants_suite(ns: argparse.Namespace) -> bool:
     custom = [f"--{k}" for k in _CUSTOM_ONLY if getattr(ns, k) is not None]
     if custom and ns.suite != "custom":
         raise UsageError(f"{custom[0]} needs --suite custom")
+    if ns.suite is None and ns.per_image:
+        raise UsageError("--per-image needs --suite (quick, standard, multi, "
+                         "autoattack or custom)")
     if ns.suite is None and given:
         raise UsageError(f"{given[0]} needs --suite (quick, standard, multi or "
                          "autoattack)")
@@ -193,7 +199,7 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
             budgets=budgets, suite_options=settings,
             sweep_eps=None if (full or ns.sweep) else [], checks=full or ns.checks,
             examples=examples, config=config, batch_size=ns.batch_size,
-            seed=ns.seed, device=device, token=token, keep_robust=True,
+            seed=ns.seed, device=device, token=token, keep_robust=ns.per_image,
             world=world)
         results = run_job(events, token, as_json=ns.json or not world.main,
                           recorder=run.record, title=title)
