@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,9 +34,16 @@ def refuse_unsplit(ns: argparse.Namespace, transfer: bool) -> None:
     if not distributed.launched():
         return
     if getattr(ns, "corruptions", False):
-        raise UsageError(_NOT_SPLIT["corruptions"])
+        raise _usage_error(_NOT_SPLIT["corruptions"])
     if transfer:
-        raise UsageError(_NOT_SPLIT["transfer"])
+        raise _usage_error(_NOT_SPLIT["transfer"])
+
+
+def _usage_error(message: str) -> UsageError:
+    """The same error on every rank: only rank 0 says it (one line)."""
+    if os.environ.get("RANK", "0") != "0":
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process ends
+    return UsageError(message)
 
 
 def join(args: argparse.Namespace) -> World:
@@ -49,8 +58,9 @@ def join(args: argparse.Namespace) -> World:
 def check_split(world: World, n: int) -> None:
     """A UsageError when ``n`` images leave a rank without any."""
     if n < world.size:
-        raise UsageError(f"--images (--n): {n} images cannot be split over "
-                         f"{world.size} processes; give each process at least one")
+        raise _usage_error(f"--images (--n): {n} images cannot be split over "
+                           f"{world.size} processes; give each process at least "
+                           "one")
 
 
 class _Unrecorded:
