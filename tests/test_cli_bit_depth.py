@@ -28,8 +28,10 @@ def test_eval_suite_on_bit_depth_bpda_lowers_robust_accuracy(capsys, tmp_path):
     assert main(["--workspace", ws, *EVAL, "--bpda", "identity", "--json"]) == 0
     bpda = _result(capsys)
     assert plain["clean_acc"] == bpda["clean_acc"]
-    # zero gradients: APGD never leaves the clean images
-    assert plain["robust_acc"] == plain["clean_acc"]
+    # zero gradients: APGD gets no further than its random start, which may
+    # cross a rounding threshold of one fragile image (seed 0's per-image
+    # draws do so for one of these 32; seeds 2 and 3 for none)
+    assert plain["robust_acc"] >= plain["clean_acc"] - 1 / 32
     assert bpda["robust_acc"] < plain["robust_acc"] - 0.2, (plain, bpda)
     with Workspace.open(ws) as store:
         for result, mode in ((plain, None), (bpda, "identity")):

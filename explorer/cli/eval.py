@@ -3,6 +3,10 @@
 ``--wrap NAME`` evaluates the model inside an inference-time defense; the
 wrapper's ``--wrap-*`` flags depend on NAME, so the arguments are parsed in
 two passes (the sub-command in ``explorer.cli.main`` hands them over verbatim).
+
+Under ``torchrun --nproc-per-node N`` the images are split over the processes
+(:mod:`explorer.cli.eval_ranks`): clean accuracy, ``--min-eps`` and
+``--suite`` give the one-process results, with ``world_size`` in the result.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from explorer.cli.common import (
     model_from_flags,
     skipped_files,
 )
+from explorer.cli.eval_ranks import check_split, join, recorded_run, refuse_unsplit
 from explorer.cli.eval_suite import add_suite_flags, suite_command, wants_suite
 from explorer.cli.eval_transfer import (
     add_transfer_flags,
     check_transfer_flags,
     transfer_command,
 )
-from explorer.cli.running import RecordedRun, print_result, run_job
+from explorer.cli.running import print_result, run_job
 from explorer.cli.wrap_flags import (
     add_wrap_flag,
     add_wrapper_flags,
@@ -43,8 +48,10 @@ def _parser(add_help: bool = True) -> OneLineParser:
                    "weights file; repeat it to compare several models")
     add_model_file_flags(p)
     add_data_flags(p)
-    p.add_argument("--n", type=int, default=None,
-                   help="evaluate the first N images of the split (default: all)")
+    p.add_argument("--n", "--images", dest="n", type=int, default=None,
+                   help="evaluate the first N images of the split (default: "
+                        "all); under torchrun write --images N (torchrun's own "
+                        "parser takes --n for its --nnodes/--nproc-per-node)")
     p.add_argument("--batch-size", type=int, default=500)
     add_wrap_flag(p)
     p.add_argument("--min-eps", action="store_true",
@@ -86,7 +93,9 @@ MIN_EPS_N = 200  # --min-eps images when --n is not given
 
 def eval_command(args: argparse.Namespace) -> int:
     ns = parse(list(args.argv))
-    if check_transfer_flags(ns):
+    transfer = check_transfer_flags(ns)
+    refuse_unsplit(ns, transfer)
+    if transfer:
         return transfer_command(args, ns)
     ns.corruption_eps = 0.1
     if ns.corruptions and ns.suite is None and not ns.checks and not ns.sweep:
@@ -98,11 +107,22 @@ def eval_command(args: argparse.Namespace) -> int:
             if ns.corruption_eps > 1:
                 raise linf_budget_error("--eps", ns.corruption_eps)
             raise UsageError(f"--eps must be positive, got {ns.corruption_eps:g}")
-    if wants_suite(ns):
-        if ns.min_eps or ns.corruptions:
-            flag = "--min-eps" if ns.min_eps else "--corruptions"
-            raise UsageError(f"{flag} goes with the clean evaluation, not with "
-                             f"--suite (or several models)")
+    suite = wants_suite(ns)
+    if suite and (ns.min_eps or ns.corruptions):
+        flag = "--min-eps" if ns.min_eps else "--corruptions"
+        raise UsageError(f"{flag} goes with the clean evaluation, not with "
+                         f"--suite (or several models)")
+    from explorer.core import distributed
+
+    join(args)
+    try:
+        return _eval(args, ns, suite)
+    finally:
+        distributed.shutdown()
+
+
+def _eval(args: argparse.Namespace, ns: argparse.Namespace, suite: bool) -> int:
+    if suite:
         return suite_command(args, ns, evaluate)
     results = evaluate(args, ns)
     if ns.json:
@@ -116,12 +136,14 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
-    """``args`` the global options (workspace, device), ``ns`` eval's own."""
+    """``args`` the global options (workspace, device), ``ns`` eval's own.
+    Under torchrun each rank counts its shard of the images and the counts
+    are gathered (analysis/sharding.py); rank 0 records the run."""
     from explorer.core import device as devices
-    from explorer.core import models
+    from explorer.core import distributed, models
     from explorer.core.analysis.accuracy import clean_accuracy
-    from explorer.core.jobs import CancelToken
-    from explorer.store import Workspace
+    from explorer.core.analysis.sharding import Shard, merge_clean
+    from explorer.core.jobs import CancelToken, Metric
 
     if ns.n is not None and ns.n < 1:
         raise UsageError(f"--n must be at least 1, got {ns.n}")
@@ -138,31 +160,48 @@ def evaluate(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]
               "n": ns.n, "device": str(device)}
     if wrapper is not None:
         config["wrapper"] = wrapper
+    world = distributed.current()
+    total = len(dataset) if ns.n is None else min(ns.n, len(dataset))
+    check_split(world, total)
+    if world.distributed:
+        config["world_size"] = world.size
     token = CancelToken()
-    with Workspace.open(args.workspace) as ws, RecordedRun(ws, "eval", config) as run:
-        events = clean_accuracy(model, dataset, device=device, limit=ns.n,
-                                batch_size=ns.batch_size, token=token)
-        results = run_job(events, token, as_json=ns.json, recorder=run.record,
-                          title="clean accuracy")
+    with recorded_run(world, args.workspace, "eval", config) as run:
+        events = clean_accuracy(model, Shard(dataset, world.shard(total)),
+                                device=device, batch_size=ns.batch_size, token=token)
+        results = run_job(events, token, as_json=ns.json or not world.main,
+                          recorder=run.record, title="clean accuracy")
+        if world.distributed:
+            results = merge_clean(world.gather(results))
+            run.record(Metric("clean_acc", results["clean_acc"]))
         if getattr(ns, "min_eps", False):
-            results.update(_min_eps(model, dataset, ns, device, token))
+            results.update(_min_eps(model, dataset, ns, device, token, world))
         if getattr(ns, "corruptions", False):
             results.update(_corruptions(model, dataset, ns, device, token))
         run.summary = results
     warnings = guardrail_warnings(model, dataset, device, results["clean_acc"])
     return {**results, "model": ns.model, "data": ns.data, "split": ns.split,
             "device": str(device), "run_id": run.id, "warnings": warnings,
-            **skipped_files(dataset)}
+            "world_size": world.size, **skipped_files(dataset)}
 
 
-def _min_eps(model, dataset, ns: argparse.Namespace, device, token) -> dict[str, Any]:
-    """Per-image minimal eps of the first images (see analysis/distance.py)."""
+def _min_eps(model, dataset, ns: argparse.Namespace, device, token,
+             world) -> dict[str, Any]:
+    """Per-image minimal eps of the first images (see analysis/distance.py);
+    under torchrun each rank searches its shard and the lists are joined."""
     from explorer.core.analysis.distance import minimal_distance
+    from explorer.core.analysis.sharding import Shard, merge_min_eps
 
-    n = ns.n if ns.n is not None else min(MIN_EPS_N, len(dataset))
-    events = minimal_distance(model, dataset, n=n, batch_size=ns.batch_size,
-                              device=device, token=token, norm=ns.min_eps_norm)
-    found = run_job(events, token, as_json=ns.json, title="minimal eps")
+    n = min(ns.n if ns.n is not None else MIN_EPS_N, len(dataset))
+    check_split(world, n)
+    span = world.shard(n)
+    events = minimal_distance(model, Shard(dataset, span), n=None,
+                              batch_size=ns.batch_size, device=device, token=token,
+                              norm=ns.min_eps_norm, first=span.start)
+    found = run_job(events, token, as_json=ns.json or not world.main,
+                    title="minimal eps")
+    if world.distributed:
+        found = merge_min_eps(world.gather(found))
     per_image = [0.0 if not ok else (float(d) if hit else None)
                  for d, hit, ok in zip(found["distances"], found["broken"],
                                        found["correct"], strict=True)]

@@ -12,7 +12,13 @@ report (results, accuracy-vs-eps curves, gradient-masking verdicts, example
 images), so with a report the sweep, the checks and the examples run as on
 the page; without one they run when asked (``--sweep``, ``--masking-checks``,
 ``--examples N``). One model prints its results object; several print
-``{"models": [...]}``.
+``{"models": [...]}``; with ``--per-image`` each model's ``robust`` lists
+per image whether it survived the suite.
+
+Under torchrun each rank attacks its contiguous shard of the images and the
+per-image results are gathered (``compare_job(world=...)``); the masking
+checks and the examples run on rank 0 alone, on the same first images as one
+process, and rank 0 alone records the run, writes the report and prints.
 """
 
 from __future__ import annotations
@@ -96,6 +102,9 @@ def add_suite_flags(p: argparse.ArgumentParser) -> None:
                    help="the Evaluate page's gradient-masking checks on the first "
                         "32 images, verdicts in the result's 'checks' (with no "
                         "--suite, the quick suite runs too)")
+    p.add_argument("--per-image", action="store_true",
+                   help="also each image's flag in the result: 'robust' per "
+                        "model, True where the image survived the suite")
     p.add_argument("--examples", type=int, default=None,
                    help=f"adversarial examples to keep per model (default 0; "
                         f"{EXAMPLES} with --report)")
@@ -112,6 +121,9 @@ def wants_suite(ns: argparse.Namespace) -> bool:
     custom = [f"--{k}" for k in _CUSTOM_ONLY if getattr(ns, k) is not None]
     if custom and ns.suite != "custom":
         raise UsageError(f"{custom[0]} needs --suite custom")
+    if ns.suite is None and ns.per_image:
+        raise UsageError("--per-image needs --suite (quick, standard, multi, "
+                         "autoattack or custom)")
     if ns.suite is None and given:
         raise UsageError(f"{given[0]} needs --suite (quick, standard, multi or "
                          "autoattack)")
@@ -148,12 +160,13 @@ def _plan_settings(settings: dict[str, Any]) -> dict[str, Any]:
 def _compare(args, ns, dataset) -> dict[str, Any]:
     """The Evaluate page's compare job on the first N images, one run."""
     from explorer.cli.common import model_from_flags
-    from explorer.cli.running import RecordedRun, run_job
+    from explorer.cli.eval_ranks import check_split, recorded_run
+    from explorer.cli.running import run_job
     from explorer.cli.wrap_flags import apply_wrapper
     from explorer.core import device as devices
+    from explorer.core import distributed
     from explorer.core.analysis.compare import compare_dataset_job
     from explorer.core.jobs import CancelToken
-    from explorer.store import Workspace
 
     device = devices.pick(args.device)
     models, wrapper = {}, None
@@ -174,24 +187,29 @@ def _compare(args, ns, dataset) -> dict[str, Any]:
                  if ns.suite == "custom" else {})}
     if wrapper is not None:  # as `eval` and `attack` record it: name, all params
         config["wrapper"] = wrapper
+    world = distributed.current()
+    check_split(world, len(dataset) if ns.n is None else min(ns.n, len(dataset)))
+    if world.distributed:
+        config["world_size"] = world.size
     token = CancelToken()
     title = f"{ns.suite} suite: {', '.join(ns.models)}"
-    with Workspace.open(args.workspace) as ws, \
-            RecordedRun(ws, "eval", config, title=title) as run:
+    with recorded_run(world, args.workspace, "eval", config, title=title) as run:
         events = compare_dataset_job(
             models, dataset, ns.n, suite=ns.suite, eps=eps, attacks=attacks,
             budgets=budgets, suite_options=settings,
             sweep_eps=None if (full or ns.sweep) else [], checks=full or ns.checks,
             examples=examples, config=config, batch_size=ns.batch_size,
-            seed=ns.seed, device=device, token=token)
-        results = run_job(events, token, as_json=ns.json, recorder=run.record,
-                          title=title, run_id=run.id,
+            seed=ns.seed, device=device, token=token, keep_robust=ns.per_image,
+            world=world)
+        results = run_job(events, token, as_json=ns.json or not world.main,
+                          recorder=run.record, title=title,
+                          run_id=run.id if world.main else None,
                           snapshots=("sweep", "checks", "examples"))
         entries = [_summary(e) for e in results["models"]]
         # One model's figures also at the top, where `runs list` looks.
         run.summary = {**(entries[0] if len(entries) == 1 else {}), "models": entries}
     shared = {"data": ns.data, "split": ns.split, "device": str(device),
-              "run_id": run.id}
+              "run_id": run.id, "world_size": world.size}
     from explorer.cli.common import guardrail_warnings
 
     results["models"] = [
@@ -248,7 +266,9 @@ def suite_command(args: argparse.Namespace, ns: argparse.Namespace,
         results = _compare(args, ns, dataset)
         per_model = results["models"]
         skipped = skipped_files(dataset)
-    if write_html is not None:
+    from explorer.core import distributed
+
+    if write_html is not None and distributed.current().main:
         write_html(results, Path(ns.report))
     if ns.json:
         if len(per_model) == 1 and ns.suite is not None:

@@ -94,10 +94,11 @@ def test_budgets_parse_like_pixel_params():
 
 
 def _robust_alone(model, x, y, correct, stage, seed):
-    """What one stage leaves robust, attacking all correct points at once."""
+    """What one stage leaves robust, attacking all correct points at once
+    (each with its own draws, keyed by its index, as the suite does)."""
     atk = attacks.create(stage.name, model, seed=seed, **stage.params)
     idx = correct.nonzero(as_tuple=True)[0]
-    x_adv = atk(x[idx], y[idx])
+    x_adv = atk(x[idx], y[idx], ids=idx)
     with torch.no_grad():
         fooled = model(x_adv).argmax(1) != y[idx]
     inside = (x_adv - x[idx]).flatten(1).abs().amax(1) <= stage.eps + 1e-5

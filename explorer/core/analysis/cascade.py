@@ -56,6 +56,15 @@ def inside_budget(stage: PlannedAttack, x_adv: Tensor, x: Tensor) -> Tensor:
             & (size <= stage.eps * (1 + _SLACK) + _SLACK))
 
 
+def _ids(ids: Tensor | None, n: int, device: torch.device) -> Tensor:
+    if ids is None:
+        return torch.arange(n, device=device)
+    ids = torch.as_tensor(ids, device=device).long().flatten()
+    if len(ids) != n:
+        raise ValueError(f"ids must give one index per image: {len(ids)} for {n}")
+    return ids
+
+
 def gradient_options(eot: int = 1, bpda: str = "off") -> dict[str, Any]:
     """The EOT/BPDA settings that differ from off, validated (ParamError
     naming ``eot`` or ``bpda``)."""
@@ -88,10 +97,13 @@ def cascade(
     seed: int | None,
     token: CancelToken,
     progress: tuple[int, int] = (0, 1),
+    ids: Tensor | None = None,
 ) -> Generator[Event, None, dict[str, Any]]:
     """Run ``stages`` in order, clearing ``robust`` (updated in place) where a
     stage breaks a point. Yields Progress, a Metric per stage and Logs;
-    returns per-stage robust accuracy, points attacked and seconds."""
+    returns per-stage robust accuracy, points attacked and seconds.
+    ``ids`` (the points' global indices) seed each point's own random draws,
+    so the batches the points fall in do not matter."""
     n = x.shape[0]
     first, total = progress
     out: dict[str, dict[str, Any]] = {"per_attack": {}, "attacked": {}, "seconds": {}}
@@ -105,7 +117,7 @@ def cascade(
         for lo in range(0, todo.numel(), batch_size):
             token.check()
             idx = todo[lo:lo + batch_size]
-            x_adv = atk(x[idx], y[idx])
+            x_adv = atk(x[idx], y[idx], ids=None if ids is None else ids[idx])
             with torch.no_grad():
                 fooled = model(x_adv).argmax(1) != y[idx]
             valid = inside_budget(stage, x_adv, x[idx])
@@ -149,6 +161,7 @@ def run_suite(
     token: CancelToken | None = None,
     eot: int = 1,
     bpda: str = "off",
+    ids: Tensor | None = None,
 ) -> Iterator[Event]:
     """Evaluate ``model`` on images ``x`` (N×C×H×W in [0, 1]) with a suite.
 
@@ -169,6 +182,11 @@ def run_suite(
     each attack's own robust accuracy, ``per_budget`` {budget text: robust
     accuracy against all chosen attacks}, ``robust_acc`` is the one at the
     largest budget, ``budgets``, ``attacks`` and ``norm`` say what ran.
+
+    ``ids``: the images' global indices (default 0..N-1); every attack draws
+    each image's random numbers from (seed, its index), so a shard of a
+    larger set (``x[a:b]`` with ``ids`` a..b-1) gets the same per-image
+    results as the whole set, whatever the batch size.
     """
     token = token or CancelToken()
     extra = gradient_options(eot, bpda)
@@ -178,7 +196,7 @@ def run_suite(
                                    n_targets=n_targets, queries=queries,
                                    eps_l2=eps_l2, eps_l1=eps_l1)
         yield from _run_custom(model, x, y, with_gradient_options(stages, extra),
-                               batch_size, seed, token, extra)
+                               batch_size, seed, token, extra, ids)
         return
     options = {k: v for k, v in (("n_targets", n_targets), ("queries", queries))
                if v is not None}
@@ -192,6 +210,7 @@ def run_suite(
     device = _device(model, x)
     x, y = x.detach().to(device), y.to(device)
     n = x.shape[0]
+    ids = _ids(ids, n, device)
     was_training = model.training
     model.eval()
     try:
@@ -207,7 +226,7 @@ def run_suite(
             robust = correct.clone()
             part = yield from cascade(model, x, y, robust, stages,
                                       batch_size=batch_size, seed=seed, token=token,
-                                      progress=(first, n_stages))
+                                      progress=(first, n_stages), ids=ids)
             first += len(stages)
             for key in results:
                 results[key].update(part[key])
@@ -233,13 +252,15 @@ def run_suite(
 
 def _run_custom(model: nn.Module, x: Tensor, y: Tensor, stages: list[PlannedAttack],
                 batch_size: int, seed: int | None, token: CancelToken,
-                extra: Mapping[str, Any]) -> Iterator[Event]:
+                extra: Mapping[str, Any], ids: Tensor | None = None
+                ) -> Iterator[Event]:
     """Each stage on all correct points; per budget the points surviving all."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
     device = _device(model, x)
     x, y = x.detach().to(device), y.to(device)
+    ids = _ids(ids, x.shape[0], device)
     was_training = model.training
     model.eval()
     results: dict[str, Any] = {"per_attack": {}, "attacked": {}, "seconds": {}}
@@ -254,7 +275,8 @@ def _run_custom(model: nn.Module, x: Tensor, y: Tensor, stages: list[PlannedAtta
             part = yield from cascade(model, x, y, robust, [stage],
                                       batch_size=batch_size,
                                       seed=None if seed is None else seed + k,
-                                      token=token, progress=(k, len(stages)))
+                                      token=token, progress=(k, len(stages)),
+                                      ids=ids)
             for key in results:
                 results[key].update(part[key])
             survivors &= robust

@@ -49,8 +49,10 @@ from explorer.core.analysis.compare_stages import checks as masking_stage
 from explorer.core.analysis.compare_stages import examples as example_stage
 from explorer.core.analysis.compare_stages import sweep as sweep_stage
 from explorer.core.analysis.custom_suite import budget_curve, custom_suite_plan
+from explorer.core.analysis.sharding import merge_curve, merge_suite
 from explorer.core.analysis.suites import CUSTOM, suite_plan
 from explorer.core.data.batching import batches
+from explorer.core.distributed import SINGLE, World
 from explorer.core.jobs import (
     CancelToken,
     Done,
@@ -128,6 +130,8 @@ def compare_job(
     seed: int | None = 0,
     device: torch.device | str | None = None,
     token: CancelToken | None = None,
+    keep_robust: bool = False,
+    world: World = SINGLE,
 ) -> Iterator[Event]:
     """Compare ``models`` (name → module, or a loader called in the job) on
     images ``x`` (N×C×H×W in [0, 1]) and labels ``y``; see the module doc.
@@ -144,6 +148,16 @@ def compare_job(
     may add norm, attack_params, steps, queries, n_targets); with
     ``sweep_eps`` None its curve is the robust accuracy at each budget, no
     separate sweep runs. ``eps`` still sets the masking checks' budget.
+
+    Every attack draws image ``i``'s random numbers from (seed, ``i``), so
+    the batch size does not change any image's result. ``keep_robust``
+    keeps each model's per-image ``robust`` flags (True: survived the suite).
+    ``world`` (torchrun's processes, :mod:`explorer.core.distributed`)
+    splits the suite and the sweep over the ranks, each on its contiguous
+    shard of ``x``; the results are gathered and merged on every rank
+    (:mod:`explorer.core.analysis.sharding`), equal to one process's. The
+    masking checks and the examples are not split: rank 0 computes them
+    alone on the same first images as one process (the others skip them).
     """
     token = token or CancelToken()
     if not models:
@@ -173,41 +187,62 @@ def compare_job(
     y = torch.as_tensor(y).long()
     parts = {"suite": True, "sweep": bool(sweep), "checks": check_n > 0,
              "examples": examples > 0}
+    span = world.shard(len(x))
+    if not len(span):
+        raise ParamError(f"{len(x)} images cannot be split over {world.size} "
+                         "processes: give each at least one")
+    xs, ys, first = x[span.start:span.stop], y[span.start:span.stop], span.start
+    ids = torch.arange(span.start, span.stop)
+    split = world.distributed
     total = 1000 * len(loaded)
     per_model: list[dict[str, Any]] = []
     shown: dict[str, dict[str, np.ndarray]] = {}
     for i, (name, model) in enumerate(loaded.items()):
         token.check()
-        span = _spans(parts, i, len(loaded))
+        spans = _spans(parts, i, len(loaded))
         entry: dict[str, Any] = {"model": name}
-        a, b = span["suite"]
-        for event in run_suite(model, x, y, suite, eps, batch_size=batch_size,
-                               seed=seed, token=token, **suite_options, **extra):
-            if isinstance(event, Metric):
+        a, b = spans["suite"]
+        for event in run_suite(model, xs, ys, suite, eps, batch_size=batch_size,
+                               seed=seed, token=token, ids=ids, **suite_options,
+                               **extra):
+            if isinstance(event, Metric) and not split:  # a shard's: merged below
                 yield Metric(event.name, event.value, step=i)
             elif isinstance(event, Progress):
                 yield rescaled(event, a, b, total, name)
             elif isinstance(event, Log):
                 yield Log(f"{name}: {event.message}", event.level)
             elif isinstance(event, Done):
-                entry.update({k: v for k, v in event.results.items()
-                              if k != "robust"})
+                entry.update(event.results)
+        if split:
+            entry.update(merge_suite(world.gather(entry)))
+            yield from _merged_metrics(entry, i)
+        if not keep_robust:
+            entry.pop("robust", None)
         if custom and sweep_eps is None:
             entry["sweep"] = budget_curve(entry)
             yield Snapshot(i, len(loaded), {k: np.array(entry["sweep"][k])
                                             for k in ("eps", "robust_acc")}, "sweep")
         if sweep:
-            a, b = span["sweep"]
-            entry["sweep"] = yield from sweep_stage(model, x, y, sweep, sweep_steps,
-                                               entry["clean_acc"], i, len(loaded),
-                                               (a, b, total, name), batch_size,
-                                               seed, token, extra)
-        if check_n:
-            a, b = span["checks"]
+            a, b = spans["sweep"]
+            stage = sweep_stage(model, xs, ys, sweep, sweep_steps, entry["clean_acc"],
+                                i, len(loaded), (a, b, total, name), batch_size,
+                                seed, token, extra, first)
+            if split:
+                curve = yield from _progress_only(stage)
+                sizes, points = zip(*world.gather((len(xs), curve["robust_acc"][1:])),
+                                    strict=True)
+                curve["robust_acc"] = [entry["clean_acc"], *merge_curve(points, sizes)]
+                yield Snapshot(i, len(loaded), {k: np.array(curve[k]) for k in (
+                    "eps", "robust_acc")}, "sweep")
+                entry["sweep"] = curve
+            else:
+                entry["sweep"] = yield from stage
+        if check_n and world.main:
+            a, b = spans["checks"]
             entry["checks"] = yield from masking_stage(model, x[:check_n], y[:check_n],
                                                  eps, check_options, i, len(loaded),
                                                  (a, b, total, name), seed, token)
-        if examples > 0:
+        if examples > 0 and world.main:
             token.check()
             shown[name] = example_stage(model, x[:examples], y[:examples],
                                     shown_stage, seed)
@@ -223,6 +258,28 @@ def compare_job(
         "classes": list(classes), "config": dict(config or {}),
         "seconds": time.perf_counter() - started,
     })
+
+
+def _merged_metrics(entry: dict[str, Any], i: int) -> Iterator[Event]:
+    """The suite's metrics, as run_suite yields them, from merged results."""
+    yield Metric("clean_acc", entry["clean_acc"], step=i)
+    for label, value in entry.get("per_attack", {}).items():
+        yield Metric(label, value, step=i)
+    for key in ("union_acc", "avg_acc", "robust_acc"):
+        if key in entry:
+            yield Metric(key, entry[key], step=i)
+
+
+def _progress_only(stage):
+    """A stage's events but its Snapshots (a shard's partial curve); its
+    return value."""
+    try:
+        while True:
+            event = next(stage)
+            if not isinstance(event, Snapshot):
+                yield event
+    except StopIteration as stop:
+        return stop.value
 
 
 def compare_dataset_job(models: Mapping[str, ModelSource], dataset: Any,

@@ -44,14 +44,15 @@ def rescaled(event: Progress, lo: float, hi: float, total: int,
 
 
 def sweep(model, x, y, values, steps, clean_acc, i, n_models, where, batch_size,
-           seed, token, extra=None):
+           seed, token, extra=None, first=0):
+    """``first``: the global index of ``x[0]``; attacks draw per image."""
     a, b, total, name = where
     curve: dict[str, list[float]] = {"eps": [0.0], "robust_acc": [clean_acc]}
     yield Snapshot(i, n_models, {k: np.array(v) for k, v in curve.items()}, "sweep")
     for event in eps_sweep(model, Tensors(x, y), attack=SWEEP_ATTACK,
                            params={"steps": steps, "norm": "linf", **(extra or {})},
                            eps_values=list(values), n=None, batch_size=batch_size,
-                           seed=seed, token=token):
+                           seed=seed, token=token, first=first):
         if isinstance(event, Progress):
             yield rescaled(event, a, b, total, f"{name}: sweep")
         elif isinstance(event, Snapshot):

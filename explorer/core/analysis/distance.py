@@ -26,11 +26,12 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from explorer.core.attacks import create
+from explorer.core.attacks.draws import ImageDraws
 from explorer.core.attacks.iterative import gradient_ascent
 from explorer.core.attacks.threat import RadiusBall
 from explorer.core.data.batching import batches, num_batches
 from explorer.core.device import device_of
-from explorer.core.inference import logits_of, make_generator, model_frozen
+from explorer.core.inference import logits_of, model_frozen
 from explorer.core.jobs import (
     CancelToken,
     Done,
@@ -57,14 +58,15 @@ DISTANCE_PARAMS = (
 )  # fmt: skip
 
 
-def _pgd_at(model, x, y, radius, norm, cfg, seed) -> tuple[Tensor, Tensor, Tensor]:
+def _pgd_at(model, x, y, radius, norm, cfg, seed, ids) -> tuple[Tensor, Tensor,
+                                                                 Tensor]:
     """Per image: fooled by PGD within its radius, the size of what it found,
-    and what it found."""
+    and what it found. ``ids`` seed each image's own random start."""
     ball = RadiusBall(norm, radius)
     steps = cfg["pgd_steps"]
     with model_frozen(model):
         *_, last = gradient_ascent(
-            model, x, y, None, ball, make_generator(seed, x.device), steps=steps,
+            model, x, y, None, ball, ImageDraws(seed, ids, x.device), steps=steps,
             alpha=2.5 / steps, random_start=True, restarts=cfg["restarts"],
             use_best=True, live=False)
     fooled = logits_of(model, last.x_adv).argmax(1) != y
@@ -75,7 +77,7 @@ def _cap(norm: str, x: Tensor) -> float:
     return 1.0 if norm == "linf" else math.sqrt(x[0].numel())
 
 
-def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
+def _search_batch(model, x, y, cfg, seed, token, ids) -> Iterator[Any]:
     """Yields progress labels, then (distance, lower, broken, correct, deepfool,
     example): ``example`` is the adversarial image found at each distance (the
     image itself where none was found, or where it is already misclassified)."""
@@ -94,7 +96,7 @@ def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
                      steps=cfg["deepfool_steps"],
                      num_classes=min(cfg["deepfool_classes"],
                                      logits_of(model, x[:1]).shape[1]))
-        x_df = atk(x[idx], y[idx])
+        x_df = atk(x[idx], y[idx], ids=ids[idx])
         ok = logits_of(model, x_df).argmax(1) != y[idx]
         size = RadiusBall(norm, hi[idx]).size(x_df - x[idx])
         df[idx[ok]] = size[ok]
@@ -106,7 +108,7 @@ def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
     rest = (correct & ~found).nonzero(as_tuple=True)[0]
     if len(rest):  # DeepFool failed: try PGD at the largest budget the box allows
         fooled, size, x_adv = _pgd_at(model, x[rest], y[rest], hi[rest], norm, cfg,
-                                      seed)
+                                      seed, ids[rest])
         hi[rest[fooled]] = size[fooled]
         best[rest[fooled]] = x_adv[fooled]
         found[rest[fooled]] = True
@@ -118,7 +120,8 @@ def _search_batch(model, x, y, cfg, seed, token) -> Iterator[Any]:
         if len(active):
             mid = (lo[active] + hi[active]) / 2
             fooled, size, x_adv = _pgd_at(model, x[active], y[active], mid, norm,
-                                          cfg, None if seed is None else seed + step)
+                                          cfg, None if seed is None else seed + step,
+                                          ids[active])
             closer = fooled & (size <= hi[active])  # keep the smaller of the two
             hi[active[closer]] = size[closer]
             best[active[closer]] = x_adv[closer]
@@ -144,6 +147,7 @@ def minimal_distance(
     device: torch.device | str | None = None,
     token: CancelToken | None = None,
     keep_examples: bool = False,
+    first: int = 0,
     **params: Any,
 ) -> Iterator[Event]:
     """Minimal adversarial distance of each of the first ``n`` images.
@@ -163,6 +167,11 @@ def minimal_distance(
     ``keep_examples`` adds ``x_adv`` (float32, the images' shape): the
     adversarial image found at each distance, of exactly that size (the image
     itself where it is misclassified or unbroken).
+
+    ``first``: the global index of ``dataset``'s first image (a shard of a
+    larger set). Every random draw of image ``i`` depends on (seed,
+    ``first + i``) alone, so neither the batch size nor a split into shards
+    changes an image's distance.
     """
     token = token or CancelToken()
     cfg = validate(DISTANCE_PARAMS, params)
@@ -178,11 +187,14 @@ def minimal_distance(
     parts: list[list[np.ndarray]] = [[] for _ in range(5)]
     examples: list[np.ndarray] = []
     cap = 1.0
+    start = first
     for b, (x, y) in enumerate(batches(dataset, batch_size, n)):
         token.check()
         x, y = x.to(dev, torch.float32), y.to(dev)
         cap = _cap(cfg["norm"], x)
-        for item in _search_batch(model, x, y, cfg, seed, token):
+        ids = torch.arange(start, start + len(x), device=dev)
+        start += len(x)
+        for item in _search_batch(model, x, y, cfg, seed, token, ids):
             if isinstance(item, str):
                 done += 1
                 if throttle.due(done, total):

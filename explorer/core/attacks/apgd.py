@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from explorer.core.attacks import draws
 from explorer.core.attacks.base import AttackStep
 from explorer.core.attacks.eot import GRADIENT_PARAMS, loss_and_grad, mean_logits
 from explorer.core.attacks.iterative import EPS, NORM, _GradientAttack
@@ -238,7 +239,8 @@ class _AutoPGD(_GradientAttack):
                 break
             objective, fooled = run.on(idx)
             for k, x_k, logits_k, loss_k, sub in apgd_run(
-                self.model, x[idx], objective, fooled, threat, generator,
+                self.model, x[idx], objective, fooled, threat,
+                draws.rows(generator, idx),
                 n_iter=n_iter, rho=self.cfg["rho"], eot=eot,
             ):
                 if live:  # fooled samples show their kept result

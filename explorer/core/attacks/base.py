@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from explorer.core import accel
+from explorer.core.attacks import draws
 from explorer.core.inference import make_generator, model_frozen
 from explorer.core.params import Param, ParamError, validate
 
@@ -104,21 +105,36 @@ class Attack(ABC):
         when stopping early, so the model's mode is restored at once."""
         return self._run(x, y, target, live=True)
 
-    def __call__(self, x: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
-        return self.result(x, y, target).x_adv
+    def __call__(self, x: Tensor, y: Tensor, target: Tensor | None = None, *,
+                 ids: Tensor | None = None) -> Tensor:
+        return self.result(x, y, target, ids=ids).x_adv
 
     def result(
-        self, x: Tensor, y: Tensor, target: Tensor | None = None
+        self, x: Tensor, y: Tensor, target: Tensor | None = None, *,
+        ids: Tensor | None = None,
     ) -> AttackStep:
         """The fast path's final step: ``x_adv`` and the target it used (a
-        ``random`` mode draws one); logits may be ``None`` (see AttackStep)."""
-        (last,) = collections.deque(self._run(x, y, target, live=False), maxlen=1)
+        ``random`` mode draws one); logits may be ``None`` (see AttackStep).
+
+        ``ids``: the images' global indices (one int each). With them every
+        random draw is the image's own (:mod:`explorer.core.attacks.draws`),
+        so the result does not depend on how the images were batched;
+        without them one generator seeded per call draws for the batch."""
+        (last,) = collections.deque(self._run(x, y, target, live=False, ids=ids),
+                                    maxlen=1)
         return last
 
-    def _run(self, x, y, target, live: bool) -> Iterator[AttackStep]:
+    def _run(self, x, y, target, live: bool,
+             ids: Tensor | None = None) -> Iterator[AttackStep]:
         x = x.detach()
         y = y.to(x.device)
-        generator = make_generator(self.seed, x.device)
+        if ids is None:
+            generator: draws.Draws = make_generator(self.seed, x.device)
+        else:
+            if len(ids) != len(x):
+                raise ValueError(f"ids must give one index per image: {len(ids)} "
+                                 f"for {len(x)} images")
+            generator = draws.ImageDraws(self.seed, ids, x.device)
         with model_frozen(self.model):
             target = self._resolve_target(x, y, target, generator)
             yield from self._steps(x, y, target, generator, live)
@@ -140,7 +156,7 @@ class Attack(ABC):
         if mode == "least-likely":
             return logits.argmin(1)
         # random: uniform over the classes other than the true one
-        offset = torch.randint(1, k, y.shape, generator=generator, device=x.device)
+        offset = draws.randint(1, k, y.shape, generator, device=x.device)
         return (y + offset) % k
 
     @abstractmethod
@@ -149,7 +165,7 @@ class Attack(ABC):
         x: Tensor,
         y: Tensor,
         target: Tensor | None,
-        generator: torch.Generator,
+        generator: draws.Draws,
         live: bool,
     ) -> Iterator[AttackStep]:
         """Yield iterates; the last one is the result."""

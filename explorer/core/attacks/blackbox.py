@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from explorer.core.attacks import draws
 from explorer.core.attacks.base import Attack, AttackStep, attack_loss, is_success
 from explorer.core.attacks.square_steps import (
     l2_init,
@@ -85,7 +86,8 @@ class SPSA(Attack):
         for lo in range(0, x.shape[0], per_chunk):
             xs = x[lo:lo + per_chunk]
             b = xs.shape[0]
-            v = torch.randint(0, 2, (b, n, *xs.shape[1:]), generator=generator,
+            v = draws.randint(0, 2, (b, n, *xs.shape[1:]),
+                              draws.rows(generator, slice(lo, lo + b)),
                               device=x.device).to(x.dtype) * 2 - 1
             queries = torch.cat([xs[:, None] + d * v, xs[:, None] - d * v], 1)
             logits = self.model(queries.flatten(0, 1))
@@ -114,7 +116,7 @@ class SPSA(Attack):
             if active.numel() == 0:
                 break
             xa, ya, ta = x_adv[active], y[active], _index(target, active)
-            g = self._estimate(xa, ya, ta, generator)
+            g = self._estimate(xa, ya, ta, draws.rows(generator, active))
             m = beta1 * first[active] + (1 - beta1) * g
             s = beta2 * second[active] + (1 - beta2) * g * g
             first = first.index_copy(0, active, m)
@@ -199,10 +201,12 @@ class Square(Attack):
                 break
             p = p_schedule(p_init, it, n_iter, c["rescale_schedule"])
             if linf:  # inside the ball by construction (see propose_linf)
-                x_new = propose_linf(work.x, work.x_best, eps, p, generator)
+                x_new = propose_linf(work.x, work.x_best, eps, p,
+                                     draws.rows(generator, work.rows))
             else:
                 x_new = threat.project(
-                    propose_l2(work.x, work.x_best, eps, p, generator), work.x)
+                    propose_l2(work.x, work.x_best, eps, p,
+                               draws.rows(generator, work.rows)), work.x)
             la = self.model(x_new)
             loss_new = self._loss(la, work.y, work.target)
             better = loss_new < work.loss

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from explorer.core.attacks import draws
 from explorer.core.attacks.base import Attack, AttackStep
 from explorer.core.params import Param, ParamError
 
@@ -33,8 +34,8 @@ class _Corruption(Attack):
         yield AttackStep(1, 1, x_adv, *self.evaluate(x_adv, y, None), None)
 
 
-def _rand(x: Tensor, generator: torch.Generator, shape=None) -> Tensor:
-    return torch.rand(x.shape if shape is None else shape, generator=generator,
+def _rand(x: Tensor, generator: draws.Draws, shape=None) -> Tensor:
+    return draws.rand(x.shape if shape is None else shape, generator,
                       device=x.device, dtype=x.dtype)
 
 
@@ -47,8 +48,7 @@ class GaussianNoise(_Corruption):
                     minimum=0.0, maximum=10.0, unit="px"),)
 
     def _corrupt(self, x, y, generator):
-        noise = torch.randn(x.shape, generator=generator, device=x.device,
-                            dtype=x.dtype)
+        noise = draws.randn(x.shape, generator, device=x.device, dtype=x.dtype)
         return x + self.cfg["sigma"] * noise
 
 
@@ -127,7 +127,10 @@ class Rotation(_Corruption):
         n, k = x.shape[0], c["worst_of"]
         if not c["random_angle"]:
             return rotate(x, torch.full((n,), c["degrees"], device=x.device))
-        angles = (2 * _rand(x, generator, (k, n)) - 1) * c["degrees"]
+        # per image, each image draws its k angles (rows are images there)
+        u = (_rand(x, generator, (n, k)).T if draws.per_image(generator)
+             else _rand(x, generator, (k, n)))
+        angles = (2 * u - 1) * c["degrees"]
         if k == 1:
             return rotate(x, angles[0])
         tries = rotate(x.repeat(k, 1, 1, 1), angles.flatten()).view(k, *x.shape)

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from explorer.core.attacks import draws
 from explorer.core.attacks.base import AttackStep, is_success
 from explorer.core.attacks.blackbox import margin
 from explorer.core.attacks.eot import BPDA
@@ -225,15 +226,14 @@ class FastAdaptiveBoundary(_GradientAttack):
             act = act[~inside]
             yield 1
 
-    def _start(self, x0: Tensor, dist: Tensor, generator: torch.Generator) -> Tensor:
+    def _start(self, x0: Tensor, dist: Tensor, generator: draws.Draws) -> Tensor:
         """A random point at half min(eps, dist) from ``x0``, in the box."""
         radius = torch.clamp(dist, max=self.cfg["eps"]) / 2
         if self.cfg["norm"] == "linf":
-            t = torch.rand(x0.shape, generator=generator, device=x0.device,
+            t = draws.rand(x0.shape, generator, device=x0.device,
                            dtype=x0.dtype) * 2 - 1
         else:
-            t = torch.randn(x0.shape, generator=generator, device=x0.device,
-                            dtype=x0.dtype)
+            t = draws.randn(x0.shape, generator, device=x0.device, dtype=x0.dtype)
         unit = t / _col(_size(t, self.cfg["norm"]).clamp_min(_TINY), t)
         return (x0 + unit * _col(radius, x0)).clamp(0, 1)
 
@@ -283,7 +283,8 @@ class FastAdaptiveBoundary(_GradientAttack):
                 break
             x0 = x[rows]
             first = r % self.cfg["restarts"] == 0
-            start = x0 if first else self._start(x0, kept.dist[rows], generator)
+            start = x0 if first else self._start(
+                x0, kept.dist[rows], draws.rows(generator, rows))
             kept.last[rows] = start
 
             def on_rows(pos, xs, plane=plane, rows=rows):

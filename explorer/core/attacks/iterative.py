@@ -145,9 +145,9 @@ class _GradientAttack(Attack):
     subclasses list :data:`~explorer.core.attacks.eot.GRADIENT_PARAMS`; FAB
     lists only BPDA, so ``eot`` and ``bpda`` default to off here)."""
 
-    def _run(self, x, y, target, live: bool) -> Iterator[AttackStep]:
+    def _run(self, x, y, target, live: bool, ids=None) -> Iterator[AttackStep]:
         with bpda_applied(self.model, self.cfg.get("bpda", "off")):
-            yield from super()._run(x, y, target, live)
+            yield from super()._run(x, y, target, live, ids)
 
     def _resolve_target(self, x, y, target, generator) -> Tensor | None:
         mode = self.cfg.get("targeted", "none")

@@ -74,18 +74,27 @@ class _Batch(NamedTuple):
     norms: dict[str, np.ndarray]
 
 
-def _fast(atk: Attack, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+def _fast(atk: Attack, x: Tensor, y: Tensor,
+          ids: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """The fast path's result and, for targeted modes, the target it chose."""
-    last = atk.result(x, y)
+    last = atk.result(x, y, ids=ids)
     return last.x_adv, last.target
 
 
-def _attacked_batches(model, dataset, atk, n, batch_size, dev, token):
+def _attacked_batches(model, dataset, atk, n, batch_size, dev, token,
+                      first: int | None = None):
+    """``first`` not None: the global index of the data set's first image;
+    the attack then draws per image (see attacks/draws.py)."""
     total = num_batches(dataset, batch_size, n)
+    start = first
     for i, (x, y) in enumerate(batches(dataset, batch_size, n)):
         token.check()
         x, y = x.to(dev), y.to(dev)
-        x_adv, target = _fast(atk, x, y)
+        ids = None
+        if start is not None:
+            ids = torch.arange(start, start + len(x), device=dev)
+            start += len(x)
+        x_adv, target = _fast(atk, x, y, ids)
         norms = check_budget(atk, x, x_adv)
         pred_clean = logits_of(model, x).argmax(1)
         pred_adv = logits_of(model, x_adv).argmax(1)
@@ -191,8 +200,13 @@ def eps_sweep(
     seed: int | None = 0,
     device: torch.device | str | None = None,
     token: CancelToken | None = None,
+    first: int | None = None,
 ) -> Iterator[Event]:
     """Robust accuracy for each eps, so an accuracy-vs-eps curve grows live.
+
+    ``first`` (the global index of ``dataset``'s first image) draws each
+    image's random numbers from (seed, its index), independent of batches;
+    None draws per batch.
 
     After each eps: ``Metric("robust_acc", acc, step=i)`` and
     ``Snapshot(i, len(eps_values), {"eps": ..., "robust_acc": ...})`` with
@@ -218,7 +232,8 @@ def eps_sweep(
     count, tally = 0, _Tally()
     for i, atk in enumerate(attacks):
         tally = _Tally()
-        for b in _attacked_batches(model, dataset, atk, n, batch_size, dev, token):
+        for b in _attacked_batches(model, dataset, atk, n, batch_size, dev, token,
+                                   first):
             tally.add(b)
             count += 1
             if throttle.due(count, total):

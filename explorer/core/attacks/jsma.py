@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from explorer.core.attacks import draws
 from explorer.core.attacks.base import Attack, AttackStep
 from explorer.core.params import Param, ParamError
 
@@ -100,7 +101,7 @@ class SaliencyMap(Attack):
         if goal is None:
             with torch.no_grad():
                 k = self.model(x).shape[1]
-            offset = torch.randint(1, k, y.shape, generator=generator, device=x.device)
+            offset = draws.randint(1, k, y.shape, generator, device=x.device)
             goal = (y + offset) % k
         x_flat = x.flatten(1)
         domain = x_flat < 1 if theta > 0 else x_flat > 0

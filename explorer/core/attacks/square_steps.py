@@ -14,18 +14,20 @@ import math
 import torch
 from torch import Tensor
 
+from explorer.core.attacks import draws
+
 _TINY = 1e-12
 
 
 def _signs(shape: tuple[int, ...], generator: torch.Generator, like: Tensor) -> Tensor:
-    return torch.randint(0, 2, shape, generator=generator,
+    return draws.randint(0, 2, shape, generator,
                          device=like.device).to(like.dtype) * 2 - 1
 
 
 def _corners(x: Tensor, s: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     b, _, h, w = x.shape
-    r = torch.randint(0, h - s + 1, (b,), generator=generator, device=x.device)
-    c = torch.randint(0, w - s + 1, (b,), generator=generator, device=x.device)
+    r = draws.randint(0, h - s + 1, (b,), generator, device=x.device)
+    c = draws.randint(0, w - s + 1, (b,), generator, device=x.device)
     return r, c
 
 
@@ -69,7 +71,14 @@ def propose_linf(x: Tensor, x_best: Tensor, eps: float, p: float,
     square = (x[at] + eps * signs).clamp(0, 1)
     unchanged = (square - x_best[at]).abs().flatten(1).amax(1) < 1e-7
     if unchanged.any():
-        masks = torch.randint(1, 2**ch, (b, 1), generator=generator, device=x.device)
+        if draws.per_image(generator):  # only those images draw: theirs alone
+            masks = torch.ones((b, 1), dtype=torch.int64, device=x.device)
+            at_rows = unchanged.nonzero(as_tuple=True)[0]
+            masks[at_rows] = draws.randint(1, 2**ch, (len(at_rows), 1),
+                                           draws.rows(generator, at_rows),
+                                           device=x.device)
+        else:
+            masks = draws.randint(1, 2**ch, (b, 1), generator, device=x.device)
         bits = (masks >> torch.arange(ch, device=x.device)) & 1  # B×C, never all 0
         flip = torch.where(unchanged[:, None] & (bits == 1), -1.0, 1.0).to(x.dtype)
         square = (x[at] + eps * signs * flip.view(b, 1, 1, ch)).clamp(0, 1)
@@ -133,7 +142,7 @@ def l2_init(x: Tensor, eps: float, generator: torch.Generator) -> Tensor:
         for tc in range(n_c):
             r = torch.full((b,), off_r + tr * s, device=x.device)
             c = torch.full((b,), off_c + tc * s, device=x.device)
-            flip = torch.randint(0, 2, (b,), generator=generator, device=x.device)
+            flip = draws.randint(0, 2, (b,), generator, device=x.device)
             delta = delta + _placed(pattern, r, c, flip, h, w) * _signs(
                 (b, ch, 1, 1), generator, x)
     return x + eps * delta / _sample_norm(delta).clamp_min(_TINY)
@@ -154,7 +163,7 @@ def propose_l2(x: Tensor, x_best: Tensor, eps: float, p: float,
     norm_w1 = _channel_norm(delta * w1)
     norm_both = _channel_norm(delta * (w1 | w2))
     spare = (eps**2 - _sample_norm(delta) ** 2).clamp_min(0) / ch
-    flip = torch.randint(0, 2, (b,), generator=generator, device=x.device)
+    flip = draws.randint(0, 2, (b,), generator, device=x.device)
     pattern = meta_bump(s, device=x.device).to(x.dtype)
     fresh = _placed(pattern, r1, c1, flip, h, w) * _signs((b, ch, 1, 1), generator, x)
     fresh = fresh + delta * w1 / (norm_w1 + 1e-10)
