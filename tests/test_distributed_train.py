@@ -243,3 +243,18 @@ def test_sigterm_cancels_a_two_process_run_and_keeps_its_checkpoint(tmp_path):
     code, lines, err = _train(ws, ["--resume", run.id, "--json"], 2)
     assert code == 0, err[-2000:]
     assert (lines[-1]["epochs"], lines[-1]["world_sizes"]) == (2, [2, 2])
+
+
+def test_commands_that_do_not_split_their_work_refuse_under_torchrun(
+        monkeypatch, capsys):
+    from explorer.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["attack", "--model", "fmnist-cnn-standard"]) == 2
+    err = capsys.readouterr().err
+    assert "explorer attack runs in one process" in err
+    assert "explorer train" in err
+    monkeypatch.setenv("RANK", "1")  # the other ranks stay quiet
+    assert main(["gui"]) == 2
+    assert capsys.readouterr().err == ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from explorer.cli.common import (
@@ -177,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in vars(found).items():
         setattr(args, key, value)
     command = args.command or "gui"
+    refusal = _single_process_only(command)
+    if refusal is not None:
+        if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+            sys.stderr.write(f"error: {refusal}\n")
+        return EXIT_USAGE
     module, function = COMMANDS[command].split(":")
     try:
         return getattr(importlib.import_module(module), function)(args)
@@ -187,6 +193,25 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _report(exc)
+
+
+# the commands that split their work over torchrun's processes
+DISTRIBUTED_COMMANDS = ("train", "eval")
+
+
+def _single_process_only(command: str) -> str | None:
+    """Why ``command`` refuses to run as one of several torchrun processes
+    (None when it may, or when this is one process): every copy would do the
+    whole job again, and record it again."""
+    try:
+        several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        several = False
+    if not several or command in DISTRIBUTED_COMMANDS:
+        return None
+    return (f"explorer {command} runs in one process: only explorer train and "
+            f"explorer eval split their work over torchrun's processes (start "
+            f"it without torchrun)")
 
 
 def _report(exc: Exception) -> int:
