@@ -20,7 +20,7 @@ import torch
 
 from explorer.cli import main
 from explorer.cli.common import CliError
-from explorer.cli.train import check_processes
+from explorer.cli.train_ranks import check_processes
 from explorer.core import defenses, distributed
 from explorer.core.defenses.trainer import sync_mode
 from explorer.core.params import ParamError
