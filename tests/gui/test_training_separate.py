@@ -98,7 +98,11 @@ def test_a_separate_run_draws_its_curves_and_is_listed_once(qtbot, ctx, separate
 
 @pytest.mark.slow
 def test_stop_ends_the_process_group_and_resume_continues(qtbot, ctx, separate):
+    """With 2 processes (the curves test above runs 1): torchrun and both
+    workers end, rank 0 keeps last.pt, Resume runs 2 processes again."""
+    processes = 2
     page = separate
+    page.processes.processes.setValue(processes)
     page.form.choose("small-cnn", {"width": 4, "dense": 16}, "standard", {},
                      {**TINY, "epochs": 3, "train_images": 1200, "batch_size": 50})
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
@@ -124,6 +128,7 @@ def test_stop_ends_the_process_group_and_resume_continues(qtbot, ctx, separate):
     run = ctx.workspace.get(run_id)
     assert run.status == "finished", page.status.text()
     assert run.summary["epochs"] == 3
+    assert run.summary["world_sizes"] == [processes, processes]  # both sessions
     assert [r.id for r in ctx.workspace.runs(kind="train")] == [run_id]
 
 
