@@ -258,3 +258,16 @@ def test_commands_that_do_not_split_their_work_refuse_under_torchrun(
     monkeypatch.setenv("RANK", "1")  # the other ranks stay quiet
     assert main(["gui"]) == 2
     assert capsys.readouterr().err == ""
+
+
+def test_a_bad_flag_is_said_once_not_once_per_process(monkeypatch, capsys):
+    from explorer.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["eval", "--model", "fmnist-cnn-standard", "--no-such-flag"]
+    monkeypatch.setenv("RANK", "1")
+    assert main(argv) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert main(argv) == 2
+    assert "--no-such-flag" in capsys.readouterr().err

@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         found, rest = _split_globals(argv)
         args = build_parser().parse_args(rest)
     except UsageError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_USAGE
+        return _report(exc)
     for key, value in vars(found).items():
         setattr(args, key, value)
     command = args.command or "gui"
@@ -199,15 +198,19 @@ def main(argv: list[str] | None = None) -> int:
 DISTRIBUTED_COMMANDS = ("train", "eval")
 
 
+def _several() -> bool:
+    """Whether torchrun started this process as one of several."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
 def _single_process_only(command: str) -> str | None:
     """Why ``command`` refuses to run as one of several torchrun processes
     (None when it may, or when this is one process): every copy would do the
     whole job again, and record it again."""
-    try:
-        several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    except ValueError:
-        several = False
-    if not several or command in DISTRIBUTED_COMMANDS:
+    if not _several() or command in DISTRIBUTED_COMMANDS:
         return None
     return (f"explorer {command} runs in one process: only explorer train and "
             f"explorer eval split their work over torchrun's processes (start "
@@ -222,8 +225,13 @@ def _report(exc: Exception) -> int:
     if isinstance(exc, JobInterrupted):
         sys.stderr.write(f"{exc}\n")
         return EXIT_CANCELLED
-    sys.stderr.write(f"error: {one_line(exc)}\n")
-    return EXIT_USAGE if isinstance(exc, UsageError | ParamError) else EXIT_ERROR
+    usage = isinstance(exc, UsageError | ParamError)
+    rank = os.environ.get("RANK", "0") if _several() else "0"
+    if rank == "0":
+        sys.stderr.write(f"error: {one_line(exc)}\n")
+    elif not usage:  # a rank's own failure; a bad flag is rank 0's to say
+        sys.stderr.write(f"error: rank {rank}: {one_line(exc)}\n")
+    return EXIT_USAGE if usage else EXIT_ERROR
 
 
 def one_line(exc: BaseException) -> str:
