@@ -10,13 +10,17 @@ probability bars under the adversarial image. Plain numpy/Pillow, no Qt.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from explorer.core.params import ParamError
+
+if TYPE_CHECKING:
+    from explorer.core.jobs import Event
 
 FORMATS = (".gif", ".mp4")
 TOP_K = 5
@@ -190,3 +194,15 @@ def attack_frames(attack, x, y, classes: Sequence[str],
                                        classes, label=label, step=s.step,
                                        total=s.total))
     return frames
+
+
+def write_job(path: str | Path, frames: Sequence[np.ndarray], duration: float = 0.2,
+              *, token) -> Iterator[Event]:
+    """A job (see :mod:`explorer.core.jobs`) writing a recording off the UI
+    thread; its result names the file and the frame count."""
+    from explorer.core.jobs import Done, Progress
+
+    token.check()
+    yield Progress(0, 1, f"writing {Path(path).name}")
+    written = write_frames(path, frames, duration)
+    yield Done({"path": str(written), "frames": len(frames)})
