@@ -131,13 +131,18 @@ class RecordControl(QWidget):
         self.label = QLabel()
         self.label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.recorder.frame_added.connect(
-            lambda n: self.label.setText(f"recording… {n} frame(s)"))
+        self.recorder.frame_added.connect(self._on_frame)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.button)
         row.addWidget(self.label)
         self._job = None
+
+    @Slot(int)
+    def _on_frame(self, n: int) -> None:
+        full = n >= self.recorder.max_frames
+        self.label.setText(f"recording… {n} frame(s)" + (
+            " — the limit: click ■ Stop to save" if full else ""))
 
     def _say(self, text: str, error: bool = False) -> None:
         self.label.setStyleSheet("color: #b00020;" if error else "")
