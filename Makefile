@@ -11,7 +11,7 @@ setup: $(STAMP)
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[dev,zoo,robustbench,onnx]'
+	$(PY) -m pip install --quiet -e '.[dev,zoo,robustbench,onnx,record]'
 	@touch $(STAMP)
 
 run: setup

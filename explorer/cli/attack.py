@@ -20,6 +20,7 @@ from explorer.cli.common import (
     guardrail_warnings,
     load_data,
     model_from_flags,
+    naming_flag,
     skipped_files,
 )
 from explorer.cli.running import RecordedRun, print_result, run_job
@@ -53,6 +54,13 @@ def _common_parser() -> OneLineParser:
     p.add_argument("--save", action="store_true",
                    help=f"save the first {KEPT_EXAMPLES} examples (npz, PNGs) "
                         "into the run folder")
+    p.add_argument("--record", metavar="FILE",
+                   help="write the attack's steps on one image as an animation "
+                        "(.gif, or .mp4 with imageio-ffmpeg): original | "
+                        "perturbation | adversarial with the top-5 classes, one "
+                        "frame for the start and one per step")
+    p.add_argument("--record-index", type=int, default=0, metavar="I",
+                   help="the image --record records (default: 0, the first)")
     p.add_argument("--json", action="store_true",
                    help="JSON lines; the last line holds the results")
     return p
@@ -102,6 +110,14 @@ def _check(ns: argparse.Namespace) -> None:
         raise UsageError(f"--n must be at least 1, got {ns.n}")
     if ns.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {ns.batch_size}")
+    if ns.record is not None:
+        from explorer.core.recording import check_path
+
+        with naming_flag("--record"):
+            check_path(ns.record)
+    if not 0 <= ns.record_index < ns.n:
+        raise UsageError(f"--record-index must be in [0, {ns.n - 1}] (one of the "
+                         f"--n images attacked), got {ns.record_index}")
 
 
 def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, Any]:
@@ -122,6 +138,9 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
     model = accel.place(model, device)
     # Validates the cross-parameter rules before a run is recorded.
     cfg = attacks.create(ns.attack, model, seed=ns.seed, **ns.attack_params).cfg
+    if ns.record is not None and ns.record_index >= len(dataset):
+        raise UsageError(f"--record-index must be below the {len(dataset)} images "
+                         f"of {ns.data} ({ns.split}), got {ns.record_index}")
     k = len(dataset.info.classes)
     if cfg.get("targeted") == "class" and k and cfg["target_class"] >= k:
         raise UsageError(f"--target-class must be in [0, {k - 1}] for {ns.data}, "
@@ -148,12 +167,31 @@ def run_attack(args: argparse.Namespace, ns: argparse.Namespace) -> dict[str, An
             for path in save_examples(folder, results, classes=dataset.classes):
                 ws.add_artifact(run.id, path.name, path)
             summary["examples"] = str(folder)
+        if ns.record is not None:
+            summary.update(_record(ns, model, cfg, dataset, device))
         run.summary = summary
     warnings = guardrail_warnings(model, dataset, device, results["clean_acc"],
                                   eot=int(cfg.get("eot", 1)))
     return {**summary, "model": ns.model, "data": ns.data, "split": ns.split,
             "device": str(device), "run_id": run.id, "warnings": warnings,
             **skipped_files(dataset)}
+
+
+def _record(ns: argparse.Namespace, model, cfg: dict[str, Any], dataset,
+            device) -> dict[str, Any]:
+    """The attack's steps on image ``--record-index`` written to ``--record``:
+    the start and every step, so ``steps + 1`` frames for an iterative attack."""
+    import torch
+
+    from explorer.core import attacks, recording
+
+    x, y = dataset[ns.record_index]
+    atk = attacks.create(ns.attack, model, seed=ns.seed, **cfg)
+    frames = recording.attack_frames(atk, x[None].to(device),
+                                     torch.tensor([y], device=device),
+                                     dataset.classes)
+    path = recording.write_frames(ns.record, frames)
+    return {"recording": str(path), "recording_frames": len(frames)}
 
 
 def _lean(event):
@@ -187,4 +225,7 @@ def attack_command(args: argparse.Namespace) -> int:
           f"images/s) — run {results['run_id']}")
     if "examples" in results:
         print(f"  examples: {results['examples']}")
+    if "recording" in results:
+        print(f"  recording: {results['recording']} "
+              f"({results['recording_frames']} frames)")
     return 0

@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from explorer.gui.widgets.copy_image import add_copy_action
+
 
 def to_qimage(array: np.ndarray) -> QImage:
     """HxW or HxWxC float array in [0, 1] (or uint8) → an owned QImage."""
@@ -67,6 +69,7 @@ class ImageGrid(QWidget):
         self.captions: list[str] = []
         self._marks: dict[int, str] = {}
         self.marked: set[int] = set()
+        add_copy_action(self)
 
     def set_images(self, images: Sequence[np.ndarray], captions: Sequence[str]) -> None:
         """Show H×W(×C) images in [0, 1]; tiles are reused between calls."""

@@ -10,6 +10,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
+from explorer.gui.widgets.copy_image import add_copy_action
+
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
 
 # Colours that stay distinct for up to 10 classes (toy sets, legends).
@@ -34,6 +36,7 @@ class BarChart(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush="#1f77b4")
         self.addItem(self.bars)
         self.values: np.ndarray = np.zeros(0)
+        add_copy_action(self)
 
     def set_values(
         self, values: Sequence[float], labels: Sequence[str], x_max: float = 100.0
@@ -69,6 +72,7 @@ class HeatMap(pg.GraphicsLayoutWidget):
         self.labels = _CellLabels()
         self.plot.addItem(self.labels)
         self.matrix: np.ndarray = np.zeros((0, 0))
+        add_copy_action(self)
 
     def set_matrix(
         self, matrix: np.ndarray, labels: Sequence[str], annotate: bool = True
@@ -138,6 +142,7 @@ class ScatterView(pg.PlotWidget):
         self.setAspectLocked(True)
         self.points = pg.ScatterPlotItem(size=6, pen=None)
         self.addItem(self.points)
+        add_copy_action(self)
 
     def set_points(self, xy: np.ndarray, labels: np.ndarray) -> None:
         brushes = [pg.mkBrush(CLASS_COLORS[int(k) % len(CLASS_COLORS)]) for k in labels]

@@ -25,6 +25,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.core.training.figures import method_figure
+from explorer.gui.widgets.copy_image import add_copy_action
 from explorer.gui.widgets.plots import CLASS_COLORS
 
 EPOCH_KEYS = ("train_loss", "train_acc", "val_clean_acc", "val_robust_acc",
@@ -109,6 +110,7 @@ class TrainingCurves(QWidget):
         self.epochs = 1
         self.steps_per_epoch = 0
         self.reset(1)
+        add_copy_action(self)
 
     def reset(self, epochs: int, validation: bool = True,
               selection: str = "robust_acc") -> None:

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from explorer.gui.widgets.copy_image import add_copy_action
 from explorer.gui.widgets.image_grid import chw_to_hwc
 from explorer.gui.widgets.plots import CLASS_COLORS
 
@@ -94,6 +95,7 @@ class TripletView(QWidget):
         self.shown_adv: np.ndarray = np.zeros((0, 0))
         self.max_delta = 0.0
         self._title = "perturbation"
+        add_copy_action(self)
 
     def clear(self) -> None:
         for item in self.items:

@@ -21,6 +21,7 @@ from explorer.gui.context import AppContext
 from explorer.gui.panels.attack_lab.live_view import LiveAttackView
 from explorer.gui.widgets.image_picker import Chosen
 from explorer.gui.widgets.job_controls import JobControls
+from explorer.gui.widgets.recorder import RecordControl
 
 MAX_LIVE_SNAPSHOTS = 200
 
@@ -60,6 +61,8 @@ class LiveAttackBox(QWidget):
             Qt.TextInteractionFlag.TextSelectableByMouse)
         self.save_label.hide()
         self.view = LiveAttackView()
+        self.record = RecordControl(self.view, ctx.runner)
+        self.controls.add_button(self.record)
         box = QVBoxLayout(self)
         box.setContentsMargins(4, 4, 4, 0)
         box.setSpacing(2)

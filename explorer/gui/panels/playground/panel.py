@@ -37,6 +37,7 @@ from explorer.gui.panels.playground.learner_box import (
 from explorer.gui.panels.playground.play_controls import PlayControls
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 from explorer.gui.widgets.param_form import ParamForm
+from explorer.gui.widgets.recorder import RecordControl
 
 SLOT = "playground/train"
 FOREVER = 10**9  # "play" = a job with more steps than anyone waits for
@@ -108,11 +109,17 @@ class PlaygroundPanel(QWidget):
         ll.addWidget(self.controls)
         ll.addWidget(self.status)
         self.views = (DecisionView(), DecisionView())
+        shown = QWidget()  # both views: what a recording shows
+        vl = QHBoxLayout(shown)
+        vl.setContentsMargins(0, 0, 0, 0)
+        for view in self.views:
+            vl.addWidget(view, 1)
+        self.record = RecordControl(shown, self.ctx.runner)
+        ll.addWidget(self.record)
         root = QHBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
-        for view in self.views:
-            root.addWidget(view, 1)
+        root.addWidget(shown, 1)
         self._paint = QTimer(self)
         self._paint.setSingleShot(True)
         self._paint.setInterval(REDRAW_MS)

@@ -44,6 +44,7 @@ from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
+from explorer.gui.widgets.recorder import RecordControl
 from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_run import TrainingRunControls
 
@@ -133,12 +134,14 @@ class TrainingPanel(QWidget):
         self.split_note.setWordWrap(True)
         self.split_note.setStyleSheet("color: #555;")
         self.curves = TrainingCurves()
+        self.record = RecordControl(self.curves, self.ctx.runner)
         self.strip = AdversarialStrip()
         live = QWidget()
         lv = QVBoxLayout(live)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.alarm)
         lv.addWidget(self.split_note)
+        lv.addWidget(self.record)
         lv.addWidget(self.curves, 1)
         lv.addWidget(self.strip)
         self.runs = RunList()
