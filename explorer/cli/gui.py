@@ -36,4 +36,5 @@ def gui_command(args: argparse.Namespace) -> int:
         panel=panel,
         size=(w, h),
         startup_probe=getattr(args, "startup_probe", False),
+        presenter=getattr(args, "presenter", False),
     )

@@ -83,6 +83,7 @@ def run(
     panel: str | None = None,
     size: tuple[int, int] = (1280, 800),
     startup_probe: bool = False,
+    presenter: bool = False,
 ) -> int:
     """Open the main window; returns the process exit code."""
     app = application()
@@ -91,6 +92,8 @@ def run(
     unattended = screenshot is not None or startup_probe
     window = MainWindow(workspace, device, ask_on_close=not unattended, panel=panel)
     shot = None
+    if presenter:
+        window.loaded.connect(window.start_presenter)
     if screenshot:
         key = panel or "data"
         window.resize(*size)

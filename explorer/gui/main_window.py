@@ -193,10 +193,32 @@ class MainWindow(QMainWindow):
                 action.setShortcut(key)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.presenter_action = QAction("Presenter mode", self)
+        self.presenter_action.setShortcut(QKeySequence(Qt.Key.Key_F11))
+        self.presenter_action.triggered.connect(self.toggle_presenter)
+        view_menu.addAction(self.presenter_action)
+        self.addAction(self.presenter_action)  # F11 works with the menus hidden
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("About", self)
         about.triggered.connect(self.about)
         help_menu.addAction(about)
+
+    @Slot()
+    def toggle_presenter(self) -> None:
+        """Presenter mode (explorer.gui.presenter) on or off."""
+        if self.ctx is None:
+            return
+        if getattr(self, "presenter", None) is None:
+            from explorer.gui.presenter import Presenter
+
+            self.presenter = Presenter(self)
+        self.presenter.toggle()
+
+    @Slot()
+    def start_presenter(self) -> None:
+        if getattr(self, "presenter", None) is None or not self.presenter.active:
+            self.toggle_presenter()
 
     @property
     def data_panel(self):
