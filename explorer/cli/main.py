@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--presenter", action="store_true",
                      help="start in presenter mode: full screen, large type, "
                           "a guided story (arrow keys; Esc leaves)")
+    gui.add_argument("--step", type=int, default=None,
+                     help="with --presenter: the story's step to open (1 = first)")
     gui.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
 
     for name, what in LISTS.items():

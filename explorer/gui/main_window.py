@@ -207,18 +207,19 @@ class MainWindow(QMainWindow):
     @Slot()
     def toggle_presenter(self) -> None:
         """Presenter mode (explorer.gui.presenter) on or off."""
-        if self.ctx is None:
-            return
+        if self.ctx is not None:
+            self._presenter().toggle()
+
+    def start_presenter(self, step: int = 0) -> None:
+        if self.ctx is not None:
+            self._presenter().enter(step)
+
+    def _presenter(self):
         if getattr(self, "presenter", None) is None:
             from explorer.gui.presenter import Presenter
 
             self.presenter = Presenter(self)
-        self.presenter.toggle()
-
-    @Slot()
-    def start_presenter(self) -> None:
-        if getattr(self, "presenter", None) is None or not self.presenter.active:
-            self.toggle_presenter()
+        return self.presenter
 
     @property
     def data_panel(self):

@@ -76,8 +76,10 @@ def _quoted(caption: str) -> list[float]:
     return [float(v) for v in PERCENT.findall(caption)]
 
 
-def test_gui_has_a_presenter_flag():
-    assert build_parser().parse_args(["gui", "--presenter"]).presenter is True
+def test_gui_has_presenter_flags():
+    args = build_parser().parse_args(["gui", "--presenter", "--step", "3"])
+    assert args.presenter is True
+    assert args.step == 3
     assert build_parser().parse_args(["gui"]).presenter is False
 
 
@@ -122,7 +124,7 @@ def test_right_walks_the_story_left_goes_back_esc_restores(qtbot, window):
     _press(qtbot, w, Qt.Key.Key_Right)  # the playground trains live
     caption = _ready(qtbot, w, 4)
     play = w.panels["playground"]
-    assert f"for {play.shown_step} steps" in caption
+    assert f"After {play.shown_step} training steps" in caption
     assert play.shown_step > 0
     for view, acc in zip(play.views, _quoted(caption), strict=True):
         assert f"accuracy {acc}%" in view.stats.text()
@@ -196,3 +198,53 @@ def test_moving_on_cancels_the_steps_job_and_pages_can_be_browsed(qtbot, window,
     assert p.index == 5
     _press(qtbot, w, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not w.ctx.runner.active(), timeout=20_000)
+
+
+def test_captions_say_whole_percents_but_never_round_to_certainty():
+    assert story.percent(0.973) == "97 %"
+    assert story.percent(0.996) == "99.6 %"
+    assert story.percent(1.0) == "100 %"
+    assert story.percent(0.003) == "0.3 %"
+    assert story.percent(0.0) == "0 %"
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["gui", "--presenter", "--step", "9"], "--step must be between 1 and 7, got 9"),
+    (["gui", "--presenter", "--step", "0"], "--step must be between 1 and 7, got 0"),
+    (["gui", "--step", "2"], "--step needs --presenter"),
+])
+def test_a_bad_step_is_one_line(capsys, argv, needle):
+    from explorer.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_presenter_screenshot_of_a_step(tmp_path):
+    """``explorer gui --presenter --step 3 --screenshot``: the fooled step."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtGui import QImage
+
+    png = tmp_path / "step3.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               EXPLORER_HOME=str(tmp_path / "ws"),
+               EXPLORER_CONFIG_DIR=str(tmp_path / "cfg"))
+    out = subprocess.run(
+        [sys.executable, "-m", "explorer", "gui", "--presenter", "--step", "3",
+         "--screenshot", str(png)],
+        capture_output=True, text=True, env=env, timeout=240,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.returncode == 0, out.stderr
+    image = QImage(str(png))
+    assert image.width() >= 1280
+    assert image.height() >= 800
+    colours = {image.pixel(x, y) for x in range(0, 1280, 7) for y in range(0, 800, 7)}
+    assert len(colours) > 50

@@ -103,9 +103,13 @@ class Presenter(QObject):
             self.shortcuts.append(shortcut)
 
     # -- entering and leaving ---------------------------------------------------
-    @Slot()
-    def enter(self) -> None:
-        if self.active or self.window.ctx is None:
+    def enter(self, step: int | None = None) -> None:
+        """Present, from ``step`` (0-based; where it was left by default)."""
+        if self.active:
+            if step is not None and step != self.index:
+                self.go(step)
+            return
+        if self.window.ctx is None:
             return
         w, app = self.window, QApplication.instance()
         self.active = True
@@ -126,7 +130,7 @@ class Presenter(QObject):
             shortcut.setEnabled(True)
         w.showFullScreen()
         self.entered.emit()
-        self.go(max(self.index, 0))
+        self.go(step if step is not None else max(self.index, 0))
 
     @Slot()
     def leave(self) -> None:

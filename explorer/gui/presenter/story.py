@@ -107,7 +107,10 @@ class StepRun(QObject):
 
 
 def percent(p: float) -> str:
-    return f"{100 * p:.0f} %"
+    """Whole percents, as a presenter says them; one decimal near the ends so
+    that 99.6 % is not said as 100 % (nor 0.4 % as 0 %)."""
+    v = 100 * float(p)
+    return f"{v:.1f} %" if 99.5 <= v < 100 or 0 < v < 0.5 else f"{v:.0f} %"
 
 
 def _article(name: str) -> str:
@@ -224,14 +227,15 @@ def _playground(run: StepRun) -> None:
     page = run.page
 
     def done() -> None:
-        names = [box.method() for box in page.boxes]
         parts = []
-        for view, name in zip(page.views, names, strict=False):
+        for view in page.views:
             m = _ACCURACY.search(view.stats.text())
-            parts.append(f"{name or 'model'} {m.group(1)} %" if m else name)
-        run.finish(f"Training live for {page.shown_step} steps: adversarial "
-                   f"training pushes the boundary away from the points "
-                   f"(accuracy: {' · '.join(p for p in parts if p)}).")
+            name = view.title.text().split(" · ")[0]
+            if m:
+                parts.append(f"{name} {m.group(1)} %")
+        run.finish(f"After {page.shown_step} training steps, adversarial training "
+                   f"(right) keeps the boundary away from the points — accuracy "
+                   f"{', '.join(parts)}.")
 
     run.connect(page.demo_finished, done)
     page.run_demo()
