@@ -128,12 +128,18 @@ def test_right_walks_the_story_left_goes_back_esc_restores(qtbot, window):
     assert play.shown_step > 0
     for view, acc in zip(play.views, _quoted(caption), strict=True):
         assert f"accuracy {acc}%" in view.stats.text()
+        assert float(np.std(view.image.image)) > 0.01  # the regions are drawn
 
     _press(qtbot, w, Qt.Key.Key_Right)  # certified radius
     caption = _ready(qtbot, w, 5)
-    results = w.panels["certify"].smoothing.results
+    smoothing = w.panels["certify"].smoothing
+    results = smoothing.results
     assert results["n"] == 3
-    assert 100 * max(results["certified_acc"].values()) >= _quoted(caption)[0] - 0.5
+    assert "Certified accuracy at radius" in smoothing.summary.text()
+    radius = float(re.search(r"up to ([0-9]+(?:\.[0-9]+)?)", caption).group(1))
+    acc = {float(k): v for k, v in results["certified_acc"].items()}[radius]
+    assert _quoted(caption)[0] == pytest.approx(100 * acc, abs=0.51)
+    assert f"of {results['n']} images" in caption
 
     _press(qtbot, w, Qt.Key.Key_Right)  # draw your own
     caption = _ready(qtbot, w, 6)
