@@ -250,7 +250,7 @@ def _certify(run: StepRun) -> None:
         positive = [(k, v) for k, v in accs if k > 0 and v > 0]
         radius, acc = (positive[-1] if positive else accs[-1])
         run.finish(f"Randomized smoothing proves it: {percent(acc)} of {r['n']} "
-                   f"images keep their class for ANY change of l2 size up to "
+                   f"images keep their class for any change of ℓ2 size up to "
                    f"{radius:g}.")
 
     run.connect(page.demo_finished, done)
