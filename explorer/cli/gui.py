@@ -20,6 +20,15 @@ def gui_command(args: argparse.Namespace) -> int:
     panel = getattr(args, "panel", None)
     if panel is not None and panel not in keys():
         raise UsageError(f"unknown panel {panel!r} (choose from {', '.join(keys())})")
+    presenter, step = getattr(args, "presenter", False), getattr(args, "step", None)
+    if step is not None:
+        from explorer.gui.presenter.story import default_story
+
+        count = len(default_story().steps)
+        if not presenter:
+            raise UsageError("--step needs --presenter")
+        if not 1 <= step <= count:
+            raise UsageError(f"--step must be between 1 and {count}, got {step}")
     from explorer.gui.platform_check import prepare
 
     screenshot = getattr(args, "screenshot", None)
@@ -36,4 +45,6 @@ def gui_command(args: argparse.Namespace) -> int:
         panel=panel,
         size=(w, h),
         startup_probe=getattr(args, "startup_probe", False),
+        presenter=presenter,
+        step=step or 1,
     )

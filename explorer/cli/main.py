@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="PNG",
                      help="render the page after its demo action, save, exit")
     gui.add_argument("--size", default="1280x800", help="window size WxH")
+    gui.add_argument("--presenter", action="store_true",
+                     help="start in presenter mode: full screen, large type, "
+                          "a guided story (arrow keys; Esc leaves)")
+    gui.add_argument("--step", type=int, default=None,
+                     help="with --presenter: the story's step to open (1 = first)")
     gui.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
 
     for name, what in LISTS.items():

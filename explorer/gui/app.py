@@ -83,6 +83,8 @@ def run(
     panel: str | None = None,
     size: tuple[int, int] = (1280, 800),
     startup_probe: bool = False,
+    presenter: bool = False,
+    step: int = 1,
 ) -> int:
     """Open the main window; returns the process exit code."""
     app = application()
@@ -91,7 +93,15 @@ def run(
     unattended = screenshot is not None or startup_probe
     window = MainWindow(workspace, device, ask_on_close=not unattended, panel=panel)
     shot = None
-    if screenshot:
+    if presenter and screenshot:
+        from explorer.gui.presenter.shot import PresenterShot
+
+        window.resize(*size)
+        shot = PresenterShot(window, step - 1, Path(screenshot), size)
+        window.loaded.connect(shot.start)
+    elif presenter:
+        window.loaded.connect(lambda: window.start_presenter(step - 1))
+    elif screenshot:
         key = panel or "data"
         window.resize(*size)
         shot = _Screenshot(window, key, Path(screenshot))

@@ -193,10 +193,33 @@ class MainWindow(QMainWindow):
                 action.setShortcut(key)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        self.presenter_action = QAction("Presenter mode", self)
+        self.presenter_action.setShortcut(QKeySequence(Qt.Key.Key_F11))
+        self.presenter_action.triggered.connect(self.toggle_presenter)
+        view_menu.addAction(self.presenter_action)
+        self.addAction(self.presenter_action)  # F11 works with the menus hidden
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("About", self)
         about.triggered.connect(self.about)
         help_menu.addAction(about)
+
+    @Slot()
+    def toggle_presenter(self) -> None:
+        """Presenter mode (explorer.gui.presenter) on or off."""
+        if self.ctx is not None:
+            self._presenter().toggle()
+
+    def start_presenter(self, step: int = 0) -> None:
+        if self.ctx is not None:
+            self._presenter().enter(step)
+
+    def _presenter(self):
+        if getattr(self, "presenter", None) is None:
+            from explorer.gui.presenter import Presenter
+
+            self.presenter = Presenter(self)
+        return self.presenter
 
     @property
     def data_panel(self):
