@@ -26,6 +26,8 @@ from explorer.gui import settings as settings_mod
 
 DONE_KEY = "tour/done"
 TAIL = 10  # px: the bubble's pointer, on its left edge
+POINTER_Y = 22  # px below the bubble's top, unless the menu bar is in the way
+MIN_POINTER_Y = 8
 FILL, BORDER, INK = QColor("#fff6c8"), QColor("#b89b2a"), QColor("#222222")
 
 
@@ -57,6 +59,7 @@ class Bubble(QWidget):
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
+        self.pointer_y = POINTER_Y
         self.title = QLabel()
         self.title.setStyleSheet(f"font-weight: 600; color: {INK.name()};")
         self.text = QLabel()
@@ -97,9 +100,9 @@ class Bubble(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         r = self.rect().adjusted(TAIL, 1, -1, -1)
         path = QPainterPath()
-        path.addRoundedRect(r, 8, 8)
+        path.addRoundedRect(r, 6, 6)
         tail = QPainterPath()
-        y = 22
+        y = self.pointer_y
         tail.moveTo(QPointF(r.left() + 1, y - TAIL / 2))
         tail.lineTo(QPointF(1, y))
         tail.lineTo(QPointF(r.left() + 1, y + TAIL / 2))
@@ -167,7 +170,11 @@ class Tour(QObject):
         centre = QPoint(rect.right(), rect.center().y())
         anchor = nav.viewport().mapTo(self.window, centre)
         x = nav.mapTo(self.window, QPoint(nav.width(), 0)).x() - 4
-        self.bubble.move(max(0, x), max(0, anchor.y() - 22))
+        below_menus = self.window.centralWidget().y()
+        top = max(below_menus, anchor.y() - POINTER_Y)
+        self.bubble.pointer_y = max(MIN_POINTER_Y, anchor.y() - top)
+        self.bubble.move(max(0, x), top)
+        self.bubble.update()
 
     def eventFilter(self, obj, event) -> bool:
         if obj is self.window and event.type() == QEvent.Type.Resize:
