@@ -91,7 +91,8 @@ def run(
     from explorer.gui.main_window import MainWindow
 
     unattended = screenshot is not None or startup_probe
-    window = MainWindow(workspace, device, ask_on_close=not unattended, panel=panel)
+    window = MainWindow(workspace, device, ask_on_close=not unattended, panel=panel,
+                        tour=not unattended)
     shot = None
     if presenter and screenshot:
         from explorer.gui.presenter.shot import PresenterShot

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.gui import menus, theme
 from explorer.gui import settings as settings_mod
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         ask_on_close: bool = True,
         panel: str | None = None,
+        tour: bool = False,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Robustness Explorer")
@@ -51,6 +53,8 @@ class MainWindow(QMainWindow):
         self.ask_on_close = ask_on_close
         self._workspace_arg, self._device_arg = workspace, device
         self._panel_arg = panel  # explorer gui --panel: the page to open first
+        self._tour_arg = tour  # the first-run tour (interactive launches only)
+        self.tour = None
         self.ctx = None
         self._retired: list = []  # replaced workspaces that jobs still record into
         self._closed = False
@@ -76,6 +80,7 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+        theme.apply_saved(self.settings)  # font size and theme chosen last time
         self._menus()
 
     # -- start-up ------------------------------------------------------------
@@ -121,6 +126,12 @@ class MainWindow(QMainWindow):
         self.show_panel(last if last in self.panels else PANELS[0].key)
         self.warm_up_handle = None
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self.warm_up)
+        if theme.is_dark(self.settings):
+            theme.style_plots(True)  # the plots exist now
+        if self._tour_arg:
+            from explorer.gui import tour
+
+            self.tour = tour.maybe_start(self)
         self.loaded.emit()
 
     @Slot()
@@ -193,16 +204,13 @@ class MainWindow(QMainWindow):
                 action.setShortcut(key)
             action.triggered.connect(slot)
             file_menu.addAction(action)
-        view_menu = self.menuBar().addMenu("&View")
+        menus.install(self)  # Edit, View, Help
         self.presenter_action = QAction("Presenter mode", self)
         self.presenter_action.setShortcut(QKeySequence(Qt.Key.Key_F11))
         self.presenter_action.triggered.connect(self.toggle_presenter)
-        view_menu.addAction(self.presenter_action)
+        first = self.view_menu.actions()[0] if self.view_menu.actions() else None
+        self.view_menu.insertAction(first, self.presenter_action)
         self.addAction(self.presenter_action)  # F11 works with the menus hidden
-        help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("About", self)
-        about.triggered.connect(self.about)
-        help_menu.addAction(about)
 
     @Slot()
     def toggle_presenter(self) -> None:
@@ -284,14 +292,15 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def about(self) -> None:
-        from explorer import __version__
+        self.about_dialog().exec()
 
-        QMessageBox.about(
-            self,
-            "Robustness Explorer",
-            f"Robustness Explorer {__version__}\n"
-            "Craft adversarial examples, train defenses and compare them.",
-        )
+    def about_dialog(self):
+        from explorer.core import device as devices
+        from explorer.gui.about import AboutDialog
+
+        device = ("not chosen yet" if self.ctx is None
+                  else devices.describe(self.ctx.session.device))
+        return AboutDialog(device, self)
 
     # -- drag and drop -------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

@@ -196,10 +196,11 @@ def test_show_workspace_folder_and_about(qtbot, open_window, monkeypatch):
     from PySide6.QtGui import QDesktopServices
 
     from explorer import __version__
+    from explorer.gui.about import AboutDialog
 
     opened, about = [], []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url))
-    monkeypatch.setattr(QMessageBox, "about", lambda *a: about.append(a[2]))
+    monkeypatch.setattr(AboutDialog, "exec", lambda self: about.append(self.text()))
     window = open_window()
     _menu_action(window, "Show workspace folder").trigger()
     assert opened == [QUrl.fromLocalFile(os.environ["EXPLORER_HOME"])]

@@ -1,16 +1,18 @@
-""""Copy image": a view's picture onto the clipboard, by menu or Ctrl+C.
+""""Copy image": a view's picture onto the clipboard, from its context menu.
 
 ``add_copy_action(widget)`` is the one line a widget adds: a "Copy image"
 entry in its context menu (and in the context menu of every pyqtgraph plot
-inside it, next to pyqtgraph's own "Export...") and Ctrl+C while the widget
-or a child has focus. The copied picture is the whole widget as shown.
+inside it, next to pyqtgraph's own "Export..."). Ctrl+C is the window's Edit
+→ Copy (explorer.gui.menus), which copies the focused or hovered picture:
+a second Ctrl+C here would make the key ambiguous, and Qt then fires neither.
+The copied picture is the whole widget as shown.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 COPY_TEXT = "Copy image"
@@ -24,10 +26,8 @@ def copy_image(widget: QWidget) -> None:
 
 def add_copy_action(widget: QWidget) -> QAction:
     """Give ``widget`` (a plot, an image view, or a composite of them) a
-    "Copy image" context-menu entry and Ctrl+C; returns the action."""
+    "Copy image" context-menu entry; returns the action."""
     action = QAction(COPY_TEXT, widget)
-    action.setShortcut(QKeySequence.StandardKey.Copy)
-    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
     action.triggered.connect(lambda: copy_image(widget))
     widget.addAction(action)
     if (not isinstance(widget, pg.GraphicsView)
