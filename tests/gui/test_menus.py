@@ -207,6 +207,12 @@ def test_copy_takes_the_plot_with_the_focus_else_the_page(qtbot, open_window):
     assert (image.width(), image.height()) == (plot.width(), plot.height())
     assert image.pixelColor(2, 2).lightness() > 200  # the plot's white background
     assert "picture" in window.statusBar().currentMessage()
+    # the key itself: the views' own "Copy image" entries add no second
+    # Ctrl+C, which would make it ambiguous (Qt then fires neither)
+    QApplication.clipboard().clear()
+    qtbot.keyClick(plot, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    image = QApplication.clipboard().image()
+    assert (image.width(), image.height()) == (plot.width(), plot.height())
 
 
 def test_export_saves_a_png_of_a_page_without_its_own_export(qtbot, open_window,
