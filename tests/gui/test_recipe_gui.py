@@ -1,0 +1,106 @@
+"""Recipes in the app: "Copy recipe" on the Training page puts TOML that
+parses on the clipboard; a recipe dropped on the window fills the Training
+form; a bad one is named in the status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from explorer.core.defenses.config import TrainingConfig
+from explorer.gui.main_window import MainWindow
+from explorer.gui.panels.training.panel import TrainingPanel
+from explorer.store import recipe as recipes
+
+
+def test_copy_recipe_puts_the_forms_run_on_the_clipboard(qtbot, training_page):
+    page = training_page
+    page.form.choose("small-cnn", {"width": 4, "dense": 16}, "trades", {"beta": 3.0},
+                     {"epochs": 3, "seed": 11, "eval_n": 32})
+    QGuiApplication.clipboard().setText("")
+    with qtbot.waitSignal(page.copy_recipe.copied, timeout=10_000):
+        qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
+    recipe = recipes.loads(QGuiApplication.clipboard().text())
+    assert recipe.kind == "train"
+    config = TrainingConfig.from_json(recipe.config)
+    assert config == page.current_config()
+    assert (config.defense, config.params["beta"], config.epochs, config.seed) == (
+        "trades", 3.0, 3, 11)
+    assert config.data == "fashion-mnist-mini"
+    assert recipe.checksums["data"].startswith("sha256:")
+    assert recipe.versions["torch"]
+    assert page.status.text() == "Recipe copied to the clipboard."
+
+
+def test_copy_recipe_without_data_says_why(qtbot, ctx):
+    page = TrainingPanel(ctx)
+    qtbot.addWidget(page)
+    QGuiApplication.clipboard().setText("untouched")
+    qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
+    assert page.status.text().startswith("Copy recipe: Choose a data set")
+    assert QGuiApplication.clipboard().text() == "untouched"
+
+
+def _drop(target, path: Path) -> tuple[bool, bool]:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    action = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(QPoint(10, 10), action, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    if not enter.isAccepted():
+        return False, False
+    drop = QDropEvent(QPointF(10, 10), action, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    return True, drop.isAccepted()
+
+
+def _window(qtbot) -> MainWindow:
+    window = MainWindow(ask_on_close=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.finish_loading()
+    with qtbot.waitSignal(window.data_panel.evaluated, timeout=120_000):
+        pass
+    return window
+
+
+def test_a_dropped_recipe_fills_the_training_form(qtbot, tmp_path):
+    wanted = TrainingConfig(
+        defense="pgd-at", params={"eps": 0.05, "steps": 3}, epochs=4, batch_size=32,
+        optimizer="adam", lr=0.002, schedule="cosine", seed=9, augment="none",
+        eval_eps=0.05, eval_steps=3, eval_n=40, val_fraction=0.2,
+        data="fashion-mnist-mini", arch="mlp", arch_params={"hidden": 24, "depth": 1},
+        limit_train=128)
+    file = recipes.write(recipes.build("train", wanted.to_json(), "cpu"),
+                         tmp_path / "shared.toml")
+    window = _window(qtbot)
+    page = window.panels["training"]
+    assert page.form.config().defense != "pgd-at"  # not already so
+    assert _drop(window, file) == (True, True)
+    assert window.stack.currentWidget() is page
+    got = page.form.config()
+    for field in ("defense", "epochs", "batch_size", "optimizer", "lr", "schedule",
+                  "seed", "augment", "eval_eps", "eval_steps", "eval_n",
+                  "val_fraction", "arch", "limit_train"):
+        assert getattr(got, field) == getattr(wanted, field), field
+    assert got.params["eps"] == 0.05
+    assert got.params["steps"] == 3
+    assert got.arch_params["hidden"] == 24
+    assert "Training form filled" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_a_bad_dropped_recipe_is_named(qtbot, tmp_path):
+    file = tmp_path / "broken.toml"
+    file.write_text("not = [toml")
+    window = _window(qtbot)
+    assert _drop(window, file) == (True, True)
+    message = window.statusBar().currentMessage()
+    assert str(file) in message
+    assert "not a TOML file" in message
+    window.close()
