@@ -128,17 +128,21 @@ def listing_sha256(folder: Path) -> str:
 
 def checksums(config: Mapping[str, Any]) -> dict[str, str]:
     """The checksums of the data and model files ``config`` names (label →
-    checksum): ``data`` and ``model`` / ``init_from``, where there are files."""
+    checksum): ``data`` and ``model`` / ``init_from`` / ``model NAME`` (each of
+    an evaluation's ``models``), where there are files."""
     found: dict[str, str] = {}
     data = _data_file(config)
     if data is not None:
         found["data"] = data
-    for key in MODEL_KEYS:
-        name = config.get(key)
+    named = {key: config.get(key) for key in MODEL_KEYS}
+    several = config.get("models")  # an evaluation's: name -> source
+    if isinstance(several, Mapping):
+        named.update({f"model {name}": source for name, source in several.items()})
+    for label, name in named.items():
         if isinstance(name, str) and name:
             path = _model_file(name)
             if path is not None:
-                found[key] = file_sha256(path)
+                found[label] = file_sha256(path)
     return found
 
 

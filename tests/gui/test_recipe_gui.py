@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gui_helpers import check_models
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication
@@ -104,3 +105,46 @@ def test_a_bad_dropped_recipe_is_named(qtbot, tmp_path):
     assert str(file) in message
     assert "not a TOML file" in message
     window.close()
+
+
+def test_attack_lab_copies_a_recipe_that_explorer_run_takes(qtbot, ctx, fmnist):
+    from explorer.cli import attack
+    from explorer.cli.recipe import run_argv
+    from explorer.core import models
+    from explorer.gui.panels.attack_lab.panel import AttackLabPanel
+
+    page = AttackLabPanel(ctx)
+    qtbot.addWidget(page)
+    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
+    ctx.session.set_model(models.load_builtin("fmnist-cnn-standard"),
+                          "fmnist-cnn-standard")
+    page.attack_form.choose("pgd", {"steps": 4, "eps": 0.07, "norm": "linf"})
+    page.batch.n.setValue(24)
+    with qtbot.waitSignal(page.copy_recipe.copied, timeout=10_000):
+        qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
+    recipe = recipes.loads(QGuiApplication.clipboard().text())
+    assert recipe.kind == "attack"
+    assert recipe.config["n"] == 24
+    assert recipe.config["params"]["eps"] == 0.07
+    assert recipe.checksums["model"].startswith("sha256:")
+    ns, _ = attack.parse(run_argv(recipe, "clipboard"))  # what explorer run runs
+    assert (ns.attack, ns.model, ns.n, ns.attack_params["steps"]) == (
+        "pgd", "fmnist-cnn-standard", 24, 4)
+
+
+def test_evaluate_copies_its_recipe(qtbot, evaluate_page):
+    page = evaluate_page({"suite": "quick", "eps": 0.05, "n": 16})
+    check_models(page, ["fmnist-cnn-standard", "fmnist-cnn-pgdat"])
+    with qtbot.waitSignal(page.copy_recipe.copied, timeout=10_000):
+        qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
+    recipe = recipes.loads(QGuiApplication.clipboard().text())
+    assert recipe.kind == "eval"
+    assert recipe.config["models"] == {"fmnist-cnn-standard": "fmnist-cnn-standard",
+                                       "fmnist-cnn-pgdat": "fmnist-cnn-pgdat"}
+    assert (recipe.config["suite"], recipe.config["eps"], recipe.config["n"]) == (
+        "quick", 0.05, 16)
+    assert set(recipe.checksums) == {"data", "model fmnist-cnn-standard",
+                                     "model fmnist-cnn-pgdat"}
+    check_models(page, [])
+    qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
+    assert "Check at least one model" in page.status.text()
