@@ -89,6 +89,8 @@ class AttackLabPanel(QWidget):
         self.save_button = self.live_box.save_button
         self.status = self.live_box.status
         self.copy_recipe = CopyRecipeButton(self.recipe_settings, self.status)
+        self.copy_recipe.setToolTip("The Batch tab's attack (its first N images). "
+                                    + self.copy_recipe.toolTip())
         ll.addWidget(self.copy_recipe)
 
         self.batch = BatchBox(self.ctx)
