@@ -132,6 +132,33 @@ def test_an_attack_recipe_reruns_to_the_same_numbers(capsys, tmp_path):
     assert code == 0
 
 
+def test_eval_recipes_rerun_clean_and_suite_evaluations(capsys, tmp_path):
+    ws = tmp_path / "ws"
+    runs = [["eval", "--model", "fmnist-cnn-standard", "--n", "16", "--json"],
+            ["eval", "--model", "fmnist-cnn-standard", "--model", "fmnist-cnn-pgdat",
+             "--suite", "quick", "--eps", "0.05", "--n", "8", "--json"]]
+    for argv in runs:
+        code, lines, _ = _cli(capsys, ws, *argv)
+        assert code == 0
+        first = lines[-1]
+        run_id = first.get("run_id") or first["models"][0]["run_id"]
+        file = tmp_path / f"{run_id}.toml"
+        assert _cli(capsys, ws, "recipe", "export", run_id, str(file))[0] == 0
+        code, lines, err = _cli(capsys, ws, "run", str(file), "--json")
+        assert code == 0, err
+        again = lines[-1]
+        assert again["warnings"] == []
+        if "models" in first:  # the suite: each model's numbers
+            numbers = [(m["model"], m["clean_acc"], m["robust_acc"], m["per_attack"])
+                       for m in first["models"]]
+            assert numbers == [(m["model"], m["clean_acc"], m["robust_acc"],
+                                m["per_attack"]) for m in again["models"]]
+        else:
+            _same(first, again)
+    with Workspace.open(ws) as w:
+        assert [r.kind for r in w.runs()] == ["eval"] * 4
+
+
 def test_differences_are_warned_by_name(capsys, tmp_path, monkeypatch):
     ws = tmp_path / "ws"
     _, lines, _ = _cli(capsys, ws, *ATTACK, "--json")

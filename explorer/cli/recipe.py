@@ -3,7 +3,8 @@
 A run's recipe (:mod:`explorer.store.recipe`) is written when the run is
 created; ``recipe export`` copies it out (a run from before recipes existed
 gets one built from its stored config, without checksums). ``run`` calls the
-recipe's command with its recorded config (``train`` and ``attack``), records
+recipe's command with its recorded config (``train``, ``attack``, ``eval``: one
+model's clean accuracy or a suite comparison), records
 a new run and prints the command's result; first it compares the versions,
 the device and the checksums with the ones here and warns of each difference
 (on stderr, and with ``--json`` in the result's ``warnings``). A bad recipe
@@ -13,12 +14,15 @@ file is one line naming the file, exit 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import sys
 from typing import Any
 
 from explorer.cli.common import CliError, OneLineParser
 
-RUNNABLE = ("train", "attack")
+RUNNABLE = ("train", "attack", "eval")
 
 
 def add_parsers(sub) -> None:
@@ -69,7 +73,7 @@ def read_recipe(file: str):
     except ParamError as exc:
         raise CliError(str(exc)) from None
     if recipe.kind not in RUNNABLE:
-        raise CliError(f"{file}: explorer run reproduces {' and '.join(RUNNABLE)} "
+        raise CliError(f"{file}: explorer run reproduces {', '.join(RUNNABLE)} "
                        f"recipes, not kind {recipe.kind!r}")
     return recipe
 
@@ -79,8 +83,8 @@ def run_argv(recipe, file: str) -> list[str]:
     from explorer.core.params import ParamError
 
     try:
-        argv = (_train_argv(recipe.config) if recipe.kind == "train"
-                else _attack_argv(recipe.config))
+        argv = {"train": _train_argv, "attack": _attack_argv,
+                "eval": _eval_argv}[recipe.kind](recipe.config)
     except ParamError as exc:
         raise CliError(f"{file}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -117,6 +121,41 @@ def _attack_argv(config: dict[str, Any]) -> list[str]:
     return argv
 
 
+def _eval_argv(config: dict[str, Any]) -> list[str]:
+    """``explorer eval``'s flags: one model's clean accuracy, or (``models``,
+    as the Evaluate page and ``eval --suite`` record it) a suite comparison."""
+    from explorer.core.launch_args import text
+    from explorer.core.params import ParamError
+
+    if "wrapper" in config:
+        raise ParamError("explorer run does not reproduce evaluations of a "
+                         "wrapped model (--wrap) yet")
+    several = config.get("models")
+    argv: list[str] = []
+    for model in (list(several.values()) if several else [config["model"]]):
+        argv += ["--model", model]
+    argv += ["--data", config["data"], "--split", config["split"]]
+    if config.get("n") is not None:
+        argv += ["--n", str(config["n"])]
+    suite = config.get("suite") if several else None
+    if suite is None:
+        return argv
+    argv += ["--suite", suite, "--seed", str(config.get("seed", 0))]
+    if suite == "custom":
+        argv += ["--attacks", ",".join(config["attacks"]),
+                 "--budgets", ",".join(text(b) for b in config["budgets"])]
+    else:
+        argv += ["--eps", text(config["eps"])]
+    # the CLI records whether it swept, the app the sweep's budgets
+    if config.get("sweep", bool(config.get("sweep_eps", True))):
+        argv.append("--sweep")
+    if config.get("checks"):
+        argv.append("--masking-checks")
+    if int(config.get("eot", 1)) > 1:
+        argv += ["--eot", str(config["eot"])]
+    return argv
+
+
 def _device(args: argparse.Namespace, recipe) -> str:
     """The device to run on: --device, else the recipe's where it exists here."""
     from explorer.core import device as devices
@@ -131,7 +170,7 @@ def _device(args: argparse.Namespace, recipe) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     from explorer.cli import attack, train
-    from explorer.cli.running import print_result
+    from explorer.cli import eval as eval_cli
     from explorer.store import recipe as recipes
 
     recipe = read_recipe(args.file)
@@ -140,16 +179,39 @@ def run_command(args: argparse.Namespace) -> int:
     warnings = recipes.differences(recipe, args.device)
     for line in warnings:
         sys.stderr.write(f"warning: {line}\n")
-    command = train if recipe.kind == "train" else attack
-    if not args.json:
-        args.argv = argv
-        return (train.train_command(args) if recipe.kind == "train"
-                else attack.attack_command(args))
-    ns, _ = command.parse([*argv, "--json"])
-    if recipe.kind == "train":
-        results = train.run_training(args, ns)
-    else:
-        results = attack.run_attack(args, ns)
-    results["warnings"] = [*results.get("warnings", []), *warnings]
-    print_result(results)
-    return 0
+    command = {"train": train.train_command, "attack": attack.attack_command,
+               "eval": eval_cli.eval_command}[recipe.kind]
+    args.argv = [*argv, "--json"] if args.json else argv
+    with contextlib.redirect_stdout(_WithWarnings(sys.stdout, warnings)):
+        return command(args)
+
+
+class _WithWarnings(io.TextIOBase):
+    """stdout, with ``warnings`` added to the command's JSON result line."""
+
+    def __init__(self, out, warnings: list[str]) -> None:
+        super().__init__()
+        self.out, self.warnings, self.pending = out, warnings, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.out.write(self._with_warnings(line) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.write(self.pending)
+            self.pending = ""
+        self.out.flush()
+
+    def _with_warnings(self, line: str) -> str:
+        if not line.startswith('{"type": "result"'):
+            return line
+        result = json.loads(line)
+        result["warnings"] = [*result.get("warnings", []), *self.warnings]
+        return json.dumps(result)

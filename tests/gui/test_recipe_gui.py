@@ -145,6 +145,12 @@ def test_evaluate_copies_its_recipe(qtbot, evaluate_page):
         "quick", 0.05, 16)
     assert set(recipe.checksums) == {"data", "model fmnist-cnn-standard",
                                      "model fmnist-cnn-pgdat"}
+    from explorer.cli import eval as eval_cli
+    from explorer.cli.recipe import run_argv
+
+    ns = eval_cli.parse(run_argv(recipe, "clipboard"))  # what explorer run runs
+    assert (ns.models, ns.suite, ns.eps, ns.n) == (
+        ["fmnist-cnn-standard", "fmnist-cnn-pgdat"], "quick", 0.05, 16)
     check_models(page, [])
     qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
     assert "Check at least one model" in page.status.text()
