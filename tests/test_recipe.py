@@ -201,6 +201,7 @@ def test_a_run_from_before_recipes_exports_without_checksums(capsys, tmp_path):
     ('kind = "train"\n', "missing key 'config'"),
     ('kind = "paint"\n[config]\na = 1\n', "not kind 'paint'"),
     ('kind = "attack"\n[config]\nmodel = "x"\n', "bad attack config"),
+    ('kind = "attack"\n[config]\nmode = "live"\n', "an Attack Lab live run"),
 ])
 def test_a_bad_recipe_file_is_one_line(capsys, tmp_path, text, problem):
     file = tmp_path / "bad.toml"

@@ -109,10 +109,17 @@ def _attack_argv(config: dict[str, Any]) -> list[str]:
     if "wrapper" in config:
         raise ParamError("explorer run does not reproduce attacks on a wrapped "
                          "model (--wrap) yet")
+    mode = config.get("mode", "batch")  # the Attack Lab's tab
+    if mode != "batch":
+        raise ParamError(f"an Attack Lab {mode} run: explorer run reproduces "
+                         "attacks on the first N images (explorer attack, the "
+                         "Batch tab)")
+    # the app's Batch tab records neither: it attacks as explorer attack's defaults
+    batch_size, seed = config.get("batch_size", 256), config.get("seed", 0)
     argv = ["--attack", config["attack"], "--model", config["model"],
             "--data", config["data"], "--split", config["split"],
-            "--n", str(config["n"]), "--batch-size", str(config["batch_size"]),
-            "--seed", str(config["seed"])]
+            "--n", str(config["n"]), "--batch-size", str(batch_size),
+            "--seed", str(seed)]
     taken = vars(attack._common_parser().parse_known_args([])[0])
     flags = param_flags(attacks.spec(config["attack"]), "attack", taken)
     for name, value in config.get("params", {}).items():

@@ -31,6 +31,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,9 @@ def current_versions() -> dict[str, str]:
 
     from explorer import __version__
 
-    try:
-        import torchvision
-
-        vision = torchvision.__version__
-    except ImportError:
+    try:  # its metadata: importing it would cost a second where it is unused
+        vision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
         vision = "absent"
     return {"explorer": __version__, "torch": torch.__version__,
             "torchvision": vision, "python": platform.python_version(),

@@ -4,6 +4,7 @@ form; a bad one is named in the status bar."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gui_helpers import check_models
@@ -154,3 +155,32 @@ def test_evaluate_copies_its_recipe(qtbot, evaluate_page):
     check_models(page, [])
     qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
     assert "Check at least one model" in page.status.text()
+
+
+def test_the_batch_tabs_run_reruns_from_its_stored_recipe(qtbot, ctx, fmnist, capsys):
+    """A Batch attack started in the app records a recipe explorer run takes."""
+    from explorer.cli import main
+    from explorer.core import models
+    from explorer.gui.panels.attack_lab.panel import AttackLabPanel
+
+    page = AttackLabPanel(ctx)
+    qtbot.addWidget(page)
+    ctx.session.set_data(fmnist, "fashion-mnist-mini", "test")
+    ctx.session.set_model(models.load_builtin("fmnist-cnn-standard"),
+                          "fmnist-cnn-standard")
+    page.attack_form.choose("pgd", {"steps": 3, "eps": 0.05, "norm": "linf"})
+    page.batch.n.setValue(16)
+    page.run_batch()
+    qtbot.waitUntil(lambda: any(r.status == "finished"
+                                for r in ctx.workspace.runs(kind="attack")),
+                    timeout=60_000)
+    run = ctx.workspace.runs(kind="attack")[0]
+    file = ctx.workspace.run_dir(run.id) / "recipe.toml"
+    assert recipes.read(file).device == str(ctx.session.device)
+    code = main(["--workspace", str(ctx.workspace.path), "--device", "cpu", "run",
+                 str(file), "--json"])
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 0
+    again = json.loads(out)
+    assert again["robust_acc"] == run.summary["robust_acc"]
+    assert again["clean_acc"] == run.summary["clean_acc"]
