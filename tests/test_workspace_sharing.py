@@ -147,7 +147,7 @@ def _can_mount() -> bool:
 def test_a_really_full_disk_then_space_again(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=324k", "tmpfs", str(disk)],
                    check=True)
     try:
         workspace = disk / "ws"

@@ -45,6 +45,8 @@ COMMANDS = {
     "certify": "explorer.cli.certify:certify_command",
     "detect": "explorer.cli.detect:detect_command",
     "two-sample": "explorer.cli.two_sample:two_sample_command",
+    "recipe": "explorer.cli.recipe:recipe_command",
+    "run": "explorer.cli.recipe:run_command",
 }
 # These parse their own flags (some depend on --attack, --defense or --wrap,
 # so they parse in two passes): everything after the name reaches them.
@@ -160,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from explorer.cli.two_sample import add_parser
 
     add_parser(sub)
+    from explorer.cli import recipe
+
+    recipe.add_parsers(sub)
     return parser
 
 

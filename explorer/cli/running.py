@@ -178,9 +178,10 @@ class RecordedRun:
     ``with RecordedRun(ws, kind, config) as run: ...; run.summary = {...}``
     """
 
-    def __init__(self, ws, kind: str, config: dict[str, Any], title: str = ""):
+    def __init__(self, ws, kind: str, config: dict[str, Any], title: str = "",
+                 device: str = ""):
         self.ws = ws
-        self.id = ws.create_run(kind, config, title=title).id
+        self.id = ws.create_run(kind, config, title=title, device=device).id
         self.summary: dict[str, Any] | None = None
 
     def record(self, event: Event) -> None:

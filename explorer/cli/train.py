@@ -403,7 +403,7 @@ def _train_main(args: argparse.Namespace, ns: argparse.Namespace,
                 run = _ResumedRun(ws, ns.resume)
             else:
                 run = RecordedRun(ws, "train", config.to_json(),
-                                  title=run_title(config))
+                                  title=run_title(config), device=str(device))
         except Exception as exc:
             world.broadcast({"error": str(exc)})  # the others stop quietly
             raise

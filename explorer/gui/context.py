@@ -68,7 +68,8 @@ class AppContext:
         """
         if self.workspace is None:
             return None
-        run = self.workspace.create_run(kind, config, title=title)
+        run = self.workspace.create_run(kind, config, title=title,
+                                        device=str(self.session.device))
         return _RunRecorder(self.workspace, run.id)
 
     def resume_recorder(self, run_id: str) -> _RunRecorder | None:

@@ -304,7 +304,7 @@ class MainWindow(QMainWindow):
 
     # -- drag and drop -------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
-        if any(Path(u.toLocalFile()).suffix.lower() in MODEL_SUFFIXES
+        if any(Path(u.toLocalFile()).suffix.lower() in MODEL_SUFFIXES | {".toml"}
                for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
@@ -313,6 +313,12 @@ class MainWindow(QMainWindow):
             path = url.toLocalFile()
             if Path(path).suffix.lower() in MODEL_SUFFIXES:
                 self.open_model_file(path)
+                event.acceptProposedAction()
+                return
+            if Path(path).suffix.lower() == ".toml":  # a recipe: its page's form
+                from explorer.gui.widgets.recipes import open_recipe
+
+                self.statusBar().showMessage(open_recipe(self, path), 15000)
                 event.acceptProposedAction()
                 return
 

@@ -30,6 +30,7 @@ import platformdirs
 
 from explorer.core.fileio import atomic_write_text
 from explorer.store import owner
+from explorer.store import recipe as recipes
 from explorer.store.database import Database
 from explorer.store.records import (
     COLUMNS,
@@ -120,9 +121,11 @@ class Workspace(RunDataMixin):
     # --- runs -----------------------------------------------------------------
 
     def create_run(
-        self, kind: str, config: dict[str, Any], title: str = ""
+        self, kind: str, config: dict[str, Any], title: str = "", device: str = ""
     ) -> RunRecord:
-        """Register a running run owned by this process and make its folder."""
+        """Register a running run owned by this process and make its folder,
+        with its ``recipe.toml`` (``device``: where it runs, when the config
+        does not say)."""
         if not isinstance(kind, str) or not kind.strip():
             raise WorkspaceError(f"run kind must be a non-empty string, got {kind!r}")
         slug = re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "run"
@@ -143,7 +146,17 @@ class Workspace(RunDataMixin):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        _write_recipe(folder, kind, config, device)
         return self.get(run_id)
+
+    def recipe(self, run_id: str) -> recipes.Recipe:
+        """The run's recipe: its ``recipe.toml``, or for a run from before
+        recipes existed one built from its stored config (no checksums)."""
+        record = self.get(run_id)
+        path = self.path / RUNS_DIR / run_id / recipes.FILENAME
+        if path.is_file():
+            return recipes.read(path)
+        return recipes.from_stored(record.kind, record.config)
 
     def _reserve_folder(self, slug: str) -> Path:
         # mkdir is the atomic claim on an id, across threads and processes.
@@ -302,3 +315,14 @@ class Workspace(RunDataMixin):
             raise WorkspaceError(
                 f"{folder}: run deleted but folder remains: {exc}"
             ) from exc
+
+
+def _write_recipe(folder: Path, kind: str, config: dict[str, Any], device: str
+                  ) -> None:
+    """``recipe.toml`` of a new run; a failure is logged, the run goes on."""
+    try:
+        recipe = recipes.build(kind, config, device or str(config.get("device", "")))
+        recipes.write(recipe, folder / recipes.FILENAME)
+    except Exception as exc:  # noqa: BLE001 - a recipe never ends a run
+        log.warning("run %s: could not write %s: %s", folder.name,
+                    recipes.FILENAME, exc)

@@ -29,6 +29,7 @@ from explorer.gui.panels.attack_lab.sweep_box import SweepBox, default_eps_list
 from explorer.gui.widgets.attack_form import AttackForm
 from explorer.gui.widgets.image_picker import IMAGE_SUFFIXES, ImagePicker
 from explorer.gui.widgets.job_controls import ERROR_STYLE
+from explorer.gui.widgets.recipes import CopyRecipeButton
 
 DEMO_DATA, DEMO_MODEL = "fashion-mnist-mini", "fmnist-cnn-standard"
 
@@ -87,6 +88,10 @@ class AttackLabPanel(QWidget):
         self.cancel_button = self.live_box.cancel_button
         self.save_button = self.live_box.save_button
         self.status = self.live_box.status
+        self.copy_recipe = CopyRecipeButton(self.recipe_settings, self.status)
+        self.copy_recipe.setToolTip("The Batch tab's attack (its first N images). "
+                                    + self.copy_recipe.toolTip())
+        ll.addWidget(self.copy_recipe)
 
         self.batch = BatchBox(self.ctx)
         self.batch.run_requested.connect(self.run_batch)
@@ -171,6 +176,17 @@ class AttackLabPanel(QWidget):
         return {"attack": self.attack_form.name(), "params": params,
                 "model": s.model_source, "data": s.data_name, "split": s.split,
                 "device": str(s.device)}
+
+    def recipe_settings(self) -> tuple[str, dict[str, Any], str]:
+        """"Copy recipe": the Batch tab's attack as ``explorer attack`` records
+        it (``explorer run`` reproduces it)."""
+        if (problem := self.problem()) is not None:
+            raise ParamError(problem)
+        s = self.ctx.session
+        config = {**self._config(self.attack_form.values()),
+                  "n": min(self.batch.n.value(), len(s.dataset)),
+                  "batch_size": batch_size_of_batch_tab(), "seed": 0}
+        return "attack", config, str(s.device)
 
     # -- live -------------------------------------------------------------------
     @Slot()
@@ -275,3 +291,12 @@ class AttackLabPanel(QWidget):
         if s.model is None or self.problem() is not None:
             self.ctx.load_builtin_model(DEMO_MODEL, slot="attack/demo-model")
 
+
+
+def batch_size_of_batch_tab() -> int:
+    """The batch size the Batch tab attacks with: ``attack_dataset``'s default."""
+    import inspect
+
+    from explorer.core.attacks.jobs import attack_dataset
+
+    return int(inspect.signature(attack_dataset).parameters["batch_size"].default)

@@ -53,6 +53,7 @@ from explorer.gui.panels.evaluate.transfer_tab import TransferTab
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
+from explorer.gui.widgets.recipes import CopyRecipeButton
 
 SLOT = "evaluate"
 LAUNCH_KEY = "evaluate/launch"  # in the app or separate process(es), N, devices
@@ -115,6 +116,8 @@ class EvaluatePanel(QWidget, FollowsJob):
         ll.addWidget(settings_group)
         ll.addWidget(self.controls)
         ll.addWidget(self.export_button)
+        self.copy_recipe = CopyRecipeButton(self.recipe_settings, self.status)
+        ll.addWidget(self.copy_recipe)
 
         self.table = CompareTable()
         self.curves = EpsCurves()
@@ -186,6 +189,30 @@ class EvaluatePanel(QWidget, FollowsJob):
     def _say(self, text: str, error: bool = False) -> None:
         self.controls.say(text, error)
 
+    def _run_config(self, chosen, values: dict) -> tuple[dict, dict]:
+        """The job's options and the config the run records."""
+        s, custom = self.ctx.session, values["custom"]
+        options = {"checks": values["checks"], **custom, **self.options}
+        if not values["sweep"]:
+            options["sweep_eps"] = []
+        if values["eot"] > 1:  # every gradient stage averages eot passes
+            options["suite_options"] = {**options.get("suite_options", {}),
+                                        "eot": values["eot"]}
+        sweep = options.get("sweep_eps", values["curve_eps"])
+        config = {"models": {c.name: c.source for c in chosen}, "data": s.data_name,
+                  "split": s.split, "suite": values["suite"], "eps": values["eps"],
+                  "n": values["n"], "device": str(s.device), "sweep_eps": sweep,
+                  "checks": values["checks"], "eot": values["eot"], **custom}
+        return options, config
+
+    def recipe_settings(self) -> tuple[str, dict[str, Any], str]:
+        """"Copy recipe": the evaluation the Run button would start."""
+        if (problem := self.problem()) is not None:
+            raise ParamError(problem)
+        values = self.settings_box.job_settings()
+        _, config = self._run_config(self.models.checked(), values)
+        return "eval", config, str(self.ctx.session.device)
+
     # -- run and cancel -------------------------------------------------------------
     @Slot()
     def run(self) -> None:
@@ -202,17 +229,8 @@ class EvaluatePanel(QWidget, FollowsJob):
                 self._say(str(exc), error=True)
                 return
         self._names = [c.name for c in chosen]
-        options = {"checks": values["checks"], **custom, **self.options}
-        if not values["sweep"]:
-            options["sweep_eps"] = []
-        if values["eot"] > 1:  # every gradient stage averages eot passes
-            options["suite_options"] = {**options.get("suite_options", {}),
-                                        "eot": values["eot"]}
-        sweep = options.get("sweep_eps", values["curve_eps"])
-        config = {"models": {c.name: c.source for c in chosen}, "data": s.data_name,
-                  "split": s.split, "suite": values["suite"], "eps": values["eps"],
-                  "n": values["n"], "device": str(s.device), "sweep_eps": sweep,
-                  "checks": values["checks"], "eot": values["eot"], **custom}
+        options, config = self._run_config(chosen, values)
+        sweep = config["sweep_eps"]
         # one loader a model: the session's model is copied once, here
         loaders = {c.name: c.loader() for c in chosen}
         session = next((c for c in chosen if c.kind == SESSION), None)

@@ -272,6 +272,20 @@ class TrainingForm(QWidget):
         self.defense_form.set_values(params)
         self.general.set_values(general)
 
+    def set_config(self, config: defenses.TrainingConfig) -> None:
+        """Show ``config`` (a recipe's): fresh weights of its architecture
+        (the architecture a fine-tune recorded), defense, NoiLIn, settings."""
+        general = {name: getattr(config, name) for name in (
+            "epochs", "batch_size", "optimizer", "schedule", "seed", "augment",
+            "eval_eps", "eval_steps", "eval_n", "val_fraction")}
+        general.update(lr=config.lr or 0.0, train_images=config.limit_train or 0)
+        self.choose(config.arch, dict(config.arch_params), config.defense,
+                    dict(config.params), general)
+        self.noilin.set_values(None if config.noilin is None else dict(config.noilin))
+        self.choose_freeze(config.freeze)
+        self.new_head.setChecked(config.new_head)
+        self.choose_speed(config.amp, config.compile)
+
     def amp(self) -> str:
         """``"off"``, ``"bf16"`` or ``"fp16"``."""
         return str(self.amp_combo.currentData())

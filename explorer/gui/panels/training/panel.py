@@ -44,6 +44,7 @@ from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
+from explorer.gui.widgets.recipes import CopyRecipeButton
 from explorer.gui.widgets.recorder import RecordControl
 from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_run import TrainingRunControls
@@ -128,6 +129,8 @@ class TrainingPanel(QWidget):
         ll.addWidget(scroll, 1)
         ll.addWidget(self.processes)
         ll.addWidget(self.run_controls)
+        self.copy_recipe = CopyRecipeButton(self.recipe_settings, self.status)
+        ll.addWidget(self.copy_recipe)
 
         self.alarm = AlarmBanner(self.ctx)
         self.split_note = QLabel()  # what chooses the best epoch, from the plan
@@ -223,25 +226,11 @@ class TrainingPanel(QWidget):
         self.start_training()  # clicked(bool) must not reach limit_train
 
     def start_training(self, limit_train: int | None = None) -> None:
-        problem = self.problem()
-        if problem is not None:
-            self.status.setText(problem)
-            return
         try:
-            config = self.form.config()
+            config = self.current_config(limit_train)
         except (ParamError, ValueError) as exc:
             self.status.setText(str(exc))
             return
-        s = self.ctx.session
-        try:  # fp16 on a CPU session: named before a run is recorded
-            check_device(config.amp, s.device, name="mixed precision")
-        except ParamError as exc:
-            self.status.setText(str(exc))
-            return
-        root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
-        config = config.replace(data=s.data_name, root=root or None,
-                                limit_train=limit_train or config.limit_train)
-        config = config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
         if self.processes.separate:
             from explorer.core.launch_args import train_argv
 
@@ -253,6 +242,40 @@ class TrainingPanel(QWidget):
         recorder = self.ctx.run_recorder("train", config.to_json(),
                                          title=run_title(config))
         self._launch(config, recorder, resume=False)
+
+    def current_config(self, limit_train: int | None = None) -> TrainingConfig:
+        """The run the page's settings describe; ParamError says what is wrong."""
+        problem = self.problem()
+        if problem is not None:
+            raise ParamError(problem)
+        config = self.form.config()
+        s = self.ctx.session
+        # fp16 on a CPU session: named before a run is recorded
+        check_device(config.amp, s.device, name="mixed precision")
+        root = str(self.ctx.settings.value(f"data/root/{s.data_name}", "") or "")
+        config = config.replace(data=s.data_name, root=root or None,
+                                limit_train=limit_train or config.limit_train)
+        return config.resolved(tuple(s.dataset.info.shape))  # what "auto" means
+
+    def recipe_settings(self) -> tuple[str, dict, str]:
+        """(kind, config, device) of "Copy recipe"."""
+        return "train", self.current_config().to_json(), str(self.ctx.session.device)
+
+    def apply_recipe(self, recipe) -> str:
+        """Fill the form from a train recipe; what differs from the session
+        (its data set, a model it fine-tunes) is said in the returned text."""
+        config = TrainingConfig.from_json(recipe.config)
+        self.form.set_config(config)
+        said = ["Training form filled from the recipe."]
+        if config.data != self.ctx.session.data_name:
+            said.append(f"It trains on {config.data}: choose it on the Data & "
+                        "Model page.")
+        if config.init_from is not None:
+            said.append(f"It fine-tunes {config.init_from}: open that model and "
+                        "choose to start from it.")
+        text = " ".join(said)
+        self.status.setText(text)
+        return text
 
     @Slot()
     def resume_selected(self) -> None:
