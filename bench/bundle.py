@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "dist" / "explorer",
                         help="the bundle's folder (default: dist/explorer)")
     parser.add_argument("--panel", default="data", help="the page to render")
-    parser.add_argument("--timeout", type=float, default=600,
+    parser.add_argument("--timeout", type=float, default=300,
                         help="seconds each check may take")
     args = parser.parse_args(argv)
     try:

@@ -231,6 +231,10 @@ def test_the_spec_bundles_the_resources_the_icons_and_the_cli(monkeypatch):
                if isinstance(n, ast.ImportFrom)]
     assert ("explorer.cli", ["main"]) in imports
     assert "explorer.cli.main" in analysis["hiddenimports"]  # lazy commands
+    # torchvision's C++ ops, which torch loads as files (import torchvision
+    # fails in the bundle without them)
+    shipped = {Path(source).name: dest for source, dest in analysis["binaries"]}
+    assert shipped.get("_C_stable.so", shipped.get("_C.so")) == "torchvision"
     excludes = set(analysis["excludes"])
     assert {"tkinter", "pytest", "tests"} <= excludes
     assert not excludes & {"torch", "torchvision", "PySide6", "explorer", "scipy"}
