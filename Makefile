@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test test-fast stress bench soak lint screenshots clean
+.PHONY: setup run test test-fast stress bench soak lint screenshots package clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,14 @@ screenshots: setup
 	  QT_QPA_PLATFORM=offscreen $(VENV)/bin/explorer gui \
 	    --screenshot docs/$${shot#*:}.png --panel $${shot%%:*} || exit 1; \
 	done; rm -rf $$home
+
+# The desktop bundle (packaging/README.md): a one-folder PyInstaller build in
+# dist/explorer/. PyInstaller is installed here only, not by setup or test.
+package: setup
+	@$(PY) -c "import PyInstaller" 2>/dev/null || $(PY) -m pip install --quiet pyinstaller
+	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build/pyinstaller \
+	  packaging/explorer.spec
+	$(PY) bench/bundle.py dist/explorer
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,3 +1,5 @@
 """Robustness Explorer: craft adversarial examples, train defenses, compare them."""
 
-__version__ = "0.1.0"
+from explorer._version import __version__
+
+__all__ = ["__version__"]

@@ -45,6 +45,8 @@ def test_the_wheel_holds_the_data_set_and_the_models(wheel):
             "dncnn-fmnist-hat.safetensors", "fmnist-cnn-gaussian.safetensors",
             "fmnist-cnn-rce.safetensors", "dncnn-natural-standard.safetensors",
             "dncnn-natural-hat.safetensors"} <= shipped
+    assert {f"explorer/resources/icons/explorer-{s}.png" for s in (16, 32, 48, 128, 256)
+            } | {"explorer/resources/icons/explorer.svg"} <= names  # the window icon
     assert not any(n.startswith(("tests/", "scripts/", "bench/")) for n in names)
 
 
