@@ -111,9 +111,25 @@ def run(
         # bench/startup.py reads these lines: first paint, then panels ready.
         window.loaded.connect(lambda: _stamp("ready"))
         window.loaded.connect(window.close)
-    app.installEventFilter(_AfterFirstPaint(app, window.finish_loading, startup_probe))
+    failed: list[str] = []
+
+    def load() -> None:
+        try:
+            window.finish_loading()
+        except Exception as exc:
+            if not unattended:
+                raise
+            # nothing would ever emit `loaded`: say why and end, never wait
+            failed.append(f"the window could not be built: {type(exc).__name__}: "
+                          f"{exc}")
+            app.exit(1)
+
+    app.installEventFilter(_AfterFirstPaint(app, load, startup_probe))
     window.show()
     code = app.exec()
+    if failed:
+        sys.stderr.write(f"error: {failed[0]}\n")
+        return 1
     if shot is not None and shot.error:
         sys.stderr.write(f"error: {shot.error}\n")
         return 1
