@@ -19,10 +19,10 @@ ROWS = ("(a) 10 x forward+backward, fp32", "(a) PGD-10, fp32",
         "(a) PGD-10, channels-last + bf16", "(b) raw standard step, bf16",
         "(b) standard via the trainer, bf16", "(b) Fast-AT via the trainer, bf16",
         "(c) raw standard step, 2 processes, bf16",
-        "(c) Fast-AT steps, 2 processes, bf16")
+        "(c) Fast-AT via the trainer, 2 processes, bf16")
 RATIOS = ("(a) PGD-10, fp32", "(a) PGD-10, channels-last",
           "(a) PGD-10, channels-last + bf16", "(b) standard via the trainer, bf16",
-          "(b) Fast-AT via the trainer, bf16", "(c) Fast-AT steps, 2 processes, bf16")
+          "(b) Fast-AT via the trainer, bf16", "(c) Fast-AT via the trainer, 2 processes, bf16")
 
 
 def _table(out: str) -> dict[str, list[str]]:
@@ -52,5 +52,5 @@ def test_quick_prints_each_row_with_a_finite_number(tmp_path):
     for name in RATIOS:
         assert math.isfinite(float(rows[name][2])), name
     for name in ("(b) Fast-AT via the trainer, bf16",
-                 "(c) Fast-AT steps, 2 processes, bf16"):
+                 "(c) Fast-AT via the trainer, 2 processes, bf16"):
         assert rows[name][3].endswith(("meets", "MISSES")), rows[name]

@@ -209,7 +209,7 @@ def test_a_killed_rank_stops_the_run_resumably(tmp_path):
     assert proc.returncode != 0
     with Workspace.open(ws) as store:
         (run,) = store.runs()
-    assert f"resume with explorer train --resume {run.id}" in err
+    assert f"resume with explorer train --resume {run.id}" in err, err[-3000:]
     assert "last.pt holds the weights after 1 epochs and" in err
     assert run.status == "failed"
     assert "another process of the run stopped" in run.error

@@ -279,7 +279,11 @@ def test_about_box_names_version_libraries_licence_and_device(qtbot, open_window
     assert torch.__version__ in text
     assert pg.__version__ in text
     assert "MIT License" in text
-    assert "cpu (1 thread)" in text
+    from explorer.core import device as devices
+
+    # the session's device as the status bar says it ("cpu (N threads)")
+    assert devices.describe(window.ctx.session.device) in text
+    assert "cpu (" in text
     assert "docs/architecture.md" in text
 
 
