@@ -1,6 +1,6 @@
 """Recipes in the app: "Copy recipe" on the Training page puts TOML that
-parses on the clipboard; a recipe dropped on the window fills the Training
-form; a bad one is named in the status bar."""
+parses on the clipboard; a recipe dropped on the window fills the Training,
+Attack Lab or Evaluate form; a bad one is named in the status bar."""
 
 from __future__ import annotations
 
@@ -184,3 +184,129 @@ def test_the_batch_tabs_run_reruns_from_its_stored_recipe(qtbot, ctx, fmnist, ca
     again = json.loads(out)
     assert again["robust_acc"] == run.summary["robust_acc"]
     assert again["clean_acc"] == run.summary["clean_acc"]
+
+
+def _copied(qtbot, page) -> recipes.Recipe:
+    """The recipe the page's own Copy recipe button puts on the clipboard."""
+    QGuiApplication.clipboard().setText("")
+    with qtbot.waitSignal(page.copy_recipe.copied, timeout=10_000):
+        qtbot.mouseClick(page.copy_recipe, Qt.MouseButton.LeftButton)
+    return recipes.loads(QGuiApplication.clipboard().text())
+
+
+def _attack_window(qtbot):
+    window = _window(qtbot)
+    page = window.panels["attack"]
+    qtbot.waitUntil(lambda: page.problem() is None, timeout=60_000)
+    return window, page
+
+
+def test_a_dropped_attack_recipe_fills_the_attack_lab(qtbot, tmp_path):
+    window, page = _attack_window(qtbot)
+    page.attack_form.choose("pgd", {"steps": 7, "eps": 0.06, "norm": "l2",
+                                    "alpha": 0.02})
+    page.batch.n.setValue(37)
+    recipe = _copied(qtbot, page)
+    file = recipes.write(recipe, tmp_path / "attack.toml")
+    page.attack_form.choose("fgsm", {"eps": 0.1})  # reset the form
+    page.batch.n.setValue(5)
+    page.tabs.setCurrentIndex(0)
+    window.show_panel("training")
+    assert _drop(window, file) == (True, True)
+    assert window.stack.currentWidget() is page
+    assert page.attack_form.name() == "pgd"
+    got = page.attack_form.values()
+    assert (got["steps"], got["eps"], got["norm"], got["alpha"]) == (
+        7, 0.06, "l2", 0.02)
+    assert page.batch.n.value() == 37
+    assert page.tabs.currentWidget() is page.batch
+    message = window.statusBar().currentMessage()
+    assert "Attack Lab filled from the recipe" in message
+    assert "open it on the Data & Model page" not in message  # same model
+    # a recipe of another model says so and loads nothing
+    other = recipes.build("attack", {**recipe.config, "model": "fmnist-cnn-pgdat"})
+    source = window.ctx.session.model_source
+    assert _drop(window, recipes.write(other, tmp_path / "other.toml")) == (True, True)
+    assert "It attacks fmnist-cnn-pgdat" in window.statusBar().currentMessage()
+    assert window.ctx.session.model_source == source
+    window.close()
+
+
+def test_a_bad_attack_recipe_is_named_and_changes_nothing(qtbot, tmp_path):
+    window, page = _attack_window(qtbot)
+    page.attack_form.choose("fgsm", {"eps": 0.1})
+    config = {"attack": "pgd", "params": {"steps": -3}, "model": "fmnist-cnn-standard",
+              "data": "fashion-mnist-mini", "split": "test", "n": 16}
+    bad = recipes.write(recipes.build("attack", config), tmp_path / "bad.toml")
+    assert _drop(window, bad) == (True, True)
+    message = window.statusBar().currentMessage()
+    assert str(bad) in message
+    assert "steps" in message
+    assert "\n" not in message
+    unknown = recipes.write(recipes.build("attack", {**config, "attack": "nope",
+                                                     "params": {}}),
+                            tmp_path / "unknown.toml")
+    assert _drop(window, unknown) == (True, True)
+    assert "unknown attack 'nope'" in window.statusBar().currentMessage()
+    assert page.attack_form.name() == "fgsm"
+    window.close()
+
+
+def _evaluate_window(qtbot):
+    window = _window(qtbot)
+    return window, window.panels["evaluate"]
+
+
+def test_a_dropped_eval_recipe_fills_the_evaluate_page(qtbot, tmp_path):
+    window, page = _evaluate_window(qtbot)
+    box = page.settings_box
+    box.set_values({"suite": "custom", "attacks": ["fgsm", "pgd"],
+                    "budgets": "0.02, 0.04", "n": 48, "sweep": False,
+                    "checks": False, "eot": 2})
+    check_models(page, ["fmnist-cnn-standard", "fmnist-cnn-pgdat"])
+    recipe = _copied(qtbot, page)
+    file = recipes.write(recipe, tmp_path / "eval.toml")
+    box.set_values({"suite": "quick", "eps": 0.1, "n": 200, "sweep": True,
+                    "checks": True, "eot": 1, "attacks": ["fgsm"]})
+    check_models(page, [])
+    assert _drop(window, file) == (True, True)
+    assert window.stack.currentWidget() is page
+    got = box.values()
+    assert (got["suite"], got["n"], got["sweep"], got["checks"], got["eot"]) == (
+        "custom", 48, False, False, 2)
+    assert got["attacks"] == ["fgsm", "pgd"]
+    assert box.job_settings()["custom"]["budgets"] == [0.02, 0.04]
+    assert sorted(page.models.checked_names()) == ["fmnist-cnn-pgdat",
+                                                   "fmnist-cnn-standard"]
+    # a plain suite, and a model the list lacks is named
+    plain = {**recipe.config, "suite": "standard", "eps": 0.03, "sweep_eps": [0.03],
+             "models": {"fmnist-cnn-standard": "fmnist-cnn-standard",
+                        "mine": str(tmp_path / "mine.safetensors")}}
+    for key in ("attacks", "budgets"):
+        plain.pop(key)
+    file = recipes.write(recipes.build("eval", plain), tmp_path / "plain.toml")
+    assert _drop(window, file) == (True, True)
+    got = box.values()
+    assert (got["suite"], got["eps"], got["sweep"]) == ("standard", 0.03, True)
+    assert page.models.checked_names() == ["fmnist-cnn-standard"]
+    assert "Not in the model list: mine" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_a_bad_eval_recipe_is_named_and_changes_nothing(qtbot, tmp_path):
+    window, page = _evaluate_window(qtbot)
+    page.settings_box.set_values({"suite": "quick", "n": 64})
+    config = {"models": {"fmnist-cnn-standard": "fmnist-cnn-standard"},
+              "data": "fashion-mnist-mini", "suite": "quick", "eps": 0.05, "n": -4}
+    bad = recipes.write(recipes.build("eval", config), tmp_path / "bad.toml")
+    assert _drop(window, bad) == (True, True)
+    message = window.statusBar().currentMessage()
+    assert str(bad) in message
+    assert "n must be" in message
+    assert "-4" in message
+    suite = recipes.write(recipes.build("eval", {**config, "n": 8, "suite": "huge"}),
+                          tmp_path / "suite.toml")
+    assert _drop(window, suite) == (True, True)
+    assert "unknown suite 'huge'" in window.statusBar().currentMessage()
+    assert page.settings_box.values()["n"] == 64
+    window.close()

@@ -22,7 +22,7 @@ from explorer.core.params import ParamError
 
 SUFFIX = ".toml"
 # a recipe's kind -> the page that fills its form from it
-PAGES = {"train": "training"}
+PAGES = {"train": "training", "attack": "attack", "eval": "evaluate"}
 
 Settings = tuple[str, dict[str, Any], str]  # kind, config, device
 

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core import models
-from explorer.core.params import ParamError
+from explorer.core import attacks, models
+from explorer.core.params import ParamError, validate
 from explorer.gui.context import AppContext
 from explorer.gui.panels.attack_lab.batch_box import BatchBox, JobBox
 from explorer.gui.panels.attack_lab.live_box import LiveAttackBox
@@ -187,6 +187,38 @@ class AttackLabPanel(QWidget):
                   "n": min(self.batch.n.value(), len(s.dataset)),
                   "batch_size": batch_size_of_batch_tab(), "seed": 0}
         return "attack", config, str(s.device)
+
+    def apply_recipe(self, recipe) -> str:
+        """Fill the attack form and the Batch tab's N from an attack recipe
+        (ParamError naming a bad value: nothing is changed then); a model or
+        data set other than the session's is said, not loaded."""
+        config = recipe.config
+        name = str(config.get("attack", ""))
+        params = config.get("params", {})
+        if not isinstance(params, dict):
+            raise ParamError(f"params must be a table, got {params!r}")
+        params = validate(attacks.spec(name), params)  # unknown attack, bad value
+        n = config.get("n", self.batch.n.value())
+        low, high = self.batch.n.minimum(), self.batch.n.maximum()
+        if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= high:
+            raise ParamError(f"n must be a whole number in [{low}, {high}], "
+                             f"got {n!r}")
+        self.attack_form.choose(name, params)
+        self.batch.n.setValue(n)
+        self.tabs.setCurrentWidget(self.batch)
+        said = [f"Attack Lab filled from the recipe: {name}, N = {n} (Batch tab)."]
+        s = self.ctx.session
+        if config.get("model") not in (None, s.model_source):
+            said.append(f"It attacks {config['model']}: open it on the Data & "
+                        "Model page.")
+        if (config.get("data"), config.get("split", s.split)) != (s.data_name,
+                                                                   s.split):
+            said.append(f"It attacks {config.get('data')} "
+                        f"({config.get('split', 'test')}): choose it on the "
+                        "Data & Model page.")
+        text = " ".join(said)
+        self.status.setText(text)
+        return text
 
     # -- live -------------------------------------------------------------------
     @Slot()

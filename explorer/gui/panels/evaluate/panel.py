@@ -33,6 +33,9 @@ from PySide6.QtWidgets import (
 
 from explorer.core.analysis import report
 from explorer.core.analysis.compare import compare_dataset_job
+from explorer.core.analysis.custom_suite import custom_plan
+from explorer.core.analysis.suites import CUSTOM, SUITES
+from explorer.core.attacks.eot import EOT
 from explorer.core.jobs import Metric, Progress, Snapshot
 from explorer.core.launch import launch_job, run_id_of
 from explorer.core.params import ParamError
@@ -66,6 +69,35 @@ DEMO_SETTINGS = {"suite": "quick", "eps": 0.1, "n": 100, "sweep": True,
 DEMO_OPTIONS = {"sweep_eps": [0.05, 0.1, 0.15, 0.2], "sweep_steps": 5,
                 "check_n": 24, "check_options": {"steps": 5, "square_queries": 50,
                                   "spsa_images": 0}}
+
+
+def recipe_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings box's values of an eval recipe's config; ParamError names
+    a bad one."""
+    suite = config.get("suite", "quick")
+    if suite not in (*SUITES, CUSTOM):
+        raise ParamError(f"unknown suite {suite!r} (choose from "
+                         f"{', '.join((*SUITES, CUSTOM))})")
+    values: dict[str, Any] = {"suite": suite,
+                              "sweep": bool(config.get("sweep_eps", True)),
+                              "checks": bool(config.get("checks", True))}
+    for key, low, high, kind in (("eps", 0.0, 1.0, float), ("n", 1, 100_000, int),
+                                 ("eot", int(EOT.minimum), int(EOT.maximum), int)):
+        if key not in config:
+            continue
+        value = config[key]
+        if (isinstance(value, bool) or not isinstance(value, kind | int)
+                or not low <= value <= high):
+            raise ParamError(f"{key} must be a {kind.__name__} in [{low}, {high}], "
+                             f"got {value!r}")
+        values[key] = value
+    if suite == CUSTOM:
+        attacks, budgets = config.get("attacks", []), config.get("budgets", [])
+        if not attacks:
+            raise ParamError("custom suite: the recipe names no attacks")
+        custom_plan(list(attacks), [float(b) for b in budgets])  # bad ones raise
+        values.update(attacks=list(attacks), budgets=list(budgets))
+    return values
 
 
 class EvaluatePanel(QWidget, FollowsJob):
@@ -212,6 +244,37 @@ class EvaluatePanel(QWidget, FollowsJob):
         values = self.settings_box.job_settings()
         _, config = self._run_config(self.models.checked(), values)
         return "eval", config, str(self.ctx.session.device)
+
+    def apply_recipe(self, recipe) -> str:
+        """Fill the settings from an eval recipe and tick its models found in
+        the list (the missing ones are named in the returned text); a bad
+        value raises ParamError and changes nothing."""
+        values = recipe_values(recipe.config)
+        wanted = recipe.config.get("models", {})
+        if not isinstance(wanted, dict):
+            raise ParamError(f"models must be a table of name = source, got "
+                             f"{wanted!r}")
+        found, missing = [], []
+        for name, source in wanted.items():
+            choices = self.models.choices()  # by name, else by its source
+            choice = next((c for c in choices if c.name == name), None) or next(
+                (c for c in choices if c.source == str(source)), None)
+            (found if choice is not None else missing).append(
+                choice.name if choice is not None else name)
+        self.settings_box.set_values(values)
+        self.models.set_checked(found)
+        said = [f"Evaluate form filled from the recipe: {values['suite']} suite, "
+                f"{len(found)} model(s) ticked."]
+        if missing:
+            said.append(f"Not in the model list: {', '.join(missing)} (add them "
+                        "with Add file… or Refresh runs).")
+        s, data = self.ctx.session, recipe.config.get("data")
+        if data is not None and data != s.data_name:
+            said.append(f"It evaluates on {data}: choose it on the Data & Model "
+                        "page.")
+        text = " ".join(said)
+        self._say(text)
+        return text
 
     # -- run and cancel -------------------------------------------------------------
     @Slot()
