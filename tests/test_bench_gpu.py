@@ -22,7 +22,8 @@ ROWS = ("(a) 10 x forward+backward, fp32", "(a) PGD-10, fp32",
         "(c) Fast-AT via the trainer, 2 processes, bf16")
 RATIOS = ("(a) PGD-10, fp32", "(a) PGD-10, channels-last",
           "(a) PGD-10, channels-last + bf16", "(b) standard via the trainer, bf16",
-          "(b) Fast-AT via the trainer, bf16", "(c) Fast-AT via the trainer, 2 processes, bf16")
+          "(b) Fast-AT via the trainer, bf16",
+          "(c) Fast-AT via the trainer, 2 processes, bf16")
 
 
 def _table(out: str) -> dict[str, list[str]]:
