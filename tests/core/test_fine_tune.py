@@ -13,8 +13,9 @@ import torch
 
 from explorer.core import data, models
 from explorer.core.defenses import TrainingConfig
+from explorer.core.defenses.best_weights import EXPORT_NOTE, best_file
 from explorer.core.defenses.run_job import init_source, limited, load_init, train_run
-from explorer.core.defenses.trainer import EXPORT_NOTE, best_file, train
+from explorer.core.defenses.trainer import train
 from explorer.core.jobs import Artifact, Done, Log
 from explorer.core.models import exported
 from explorer.core.params import ParamError

@@ -74,13 +74,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from explorer.core import accel, distributed, models
+from explorer.core import accel, distributed
 from explorer.core import device as devices
+from explorer.core.defenses.best_weights import (
+    BEST_FILES,
+    EXPORT_NOTE,
+    is_program,
+    save_best,
+)
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import (
     adversarial_strip,
     clean_and_robust,
-    step_size,
 )
 from explorer.core.defenses.registry import create_wrapped
 from explorer.core.inference import make_generator
@@ -93,7 +98,6 @@ from explorer.core.jobs import (
     Log,
     Metric,
 )
-from explorer.core.models import exported
 from explorer.core.training.augment import augment, batch_generator, resolve
 from explorer.core.training.fine_tune import freeze_features, head_of, reset_head
 from explorer.core.training.loop import Position, RunState, TrainingLoop
@@ -113,9 +117,6 @@ FIXED_KEYS = ("method", "params", "batch_size", "optimizer", "n_train", "val_n",
               "seed", "noilin", "freeze")
 # what a checkpoint without a key stands for
 OLD_CHECKPOINT = {"val_n": 0, "noilin": None, "freeze": "none"}
-BEST_FILES = ("best.safetensors", "best.pt2")  # what _save_best may write
-EXPORT_NOTE = ("fine-tuning a torch.export program: its dropout/batch-norm stay "
-               "as exported (eval)")
 
 
 class TrainingDiverged(RuntimeError):
@@ -204,7 +205,7 @@ def train(
         config["init_from"] = cfg.init_from  # recorded in the best file's meta
         config["new_head"] = cfg.new_head
     run_dir = Path(run_dir)
-    program = _is_program(model)
+    program = is_program(model)
     last_path = run_dir / "last.pt"
     best_path = run_dir / BEST_FILES[1 if program else 0]
     if program:
@@ -347,7 +348,7 @@ def train(
             pos.next_epoch(metrics, loop.seconds())
             unsaved = None
             if improved and world.main:
-                unsaved = _save_best(model, best_path, config, epoch + 1, metrics,
+                unsaved = save_best(model, best_path, config, epoch + 1, metrics,
                                      train_set)
             run.save(pos)
             if improved and unsaved is None:
@@ -439,57 +440,3 @@ def _diverged(value: float, epoch: int, batch: int, path: Path,
     return (f"loss became {what} at epoch {epoch + 1} batch {batch + 1}; the last "
             f"good checkpoint is kept: {path} (after {saved[0]} epochs and "
             f"{saved[1]} batches)")
-
-
-def best_file(run_dir: str | Path) -> Path | None:
-    """The best weights a training run wrote (``best.safetensors`` or, for a
-    fine-tuned torch.export program, ``best.pt2``), or None."""
-    found = [Path(run_dir) / name for name in BEST_FILES]
-    found = [p for p in found if p.is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def _is_program(model: nn.Module) -> bool:
-    """A torch.export program (ONNX graphs share its class, not its format)."""
-    meta = getattr(model, "meta", None)
-    return (isinstance(model, exported.ExportedModel) and meta is not None
-            and meta.format == "export")
-
-
-def _save_best(model, path: Path, config: dict[str, Any], epoch: int,
-               metrics: dict[str, float], train_set) -> str | None:
-    """Write the best weights to ``path``; None, or why they cannot be."""
-    if getattr(model, "meta", None) is None:
-        return (f"the trained {type(model).__name__} has no model metadata: an "
-                "architecture models.load cannot rebuild")
-    info = getattr(train_set, "info", None)
-    training = {**config, "epoch": epoch,
-                "clean_acc": metrics["test_clean_acc"],
-                "robust_acc": metrics["test_robust_acc"],
-                **{k: metrics[k] for k in ("val_clean_acc", "val_robust_acc")
-                   if k in metrics},
-                "eval": {"attack": "pgd", "norm": "linf", "eps": config["eval_eps"],
-                         "steps": config["eval_steps"],
-                         "alpha": step_size(config["eval_eps"],
-                                            config["eval_steps"]),
-                         "n": config["eval_n"]},
-                "data": getattr(info, "name", "")}
-    meta = dataclasses.replace(model.meta, training=training)
-    try:
-        if path.suffix == ".pt2":
-            _export_with(model, meta, path)
-        else:
-            models.save(model, path, meta)
-    except models.ModelError as exc:  # ONNX, TorchScript, model code, ...
-        return str(exc)
-    return None
-
-
-def _export_with(model: nn.Module, meta: models.ModelMeta, path: Path) -> None:
-    """``exported.export`` with ``meta`` in the archive (it reads the model's)."""
-    kept = model.meta
-    model.meta = meta
-    try:
-        exported.export(model, path)
-    finally:
-        model.meta = kept

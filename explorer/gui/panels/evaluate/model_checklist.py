@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import models
-from explorer.core.defenses.trainer import best_file
+from explorer.core.defenses.best_weights import best_file
 from explorer.core.models import files as model_files
 from explorer.store import Workspace
 

@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.defenses import alarms
+from explorer.core.defenses.best_weights import BEST_FILES, best_file
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.defenses.registry import figure_name, selection_key
 from explorer.core.defenses.run_job import PLAN, run_title, train_run
-from explorer.core.defenses.trainer import BEST_FILES, best_file
 from explorer.core.jobs import Metric, Snapshot
 from explorer.core.launch import launch_job, run_id_of
 from explorer.core.params import ParamError
