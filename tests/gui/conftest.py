@@ -136,3 +136,27 @@ def training_page(qtbot, ctx, fmnist):
     if page.handle is not None and page.handle.running:
         with qtbot.waitSignal(page.handle.finished, timeout=20_000):
             page.stop()
+
+
+@pytest.fixture
+def loaded_window(qtbot, one_thread):
+    """Main windows opened as app.run does (show, then load), each returned
+    once its Data & Model page has evaluated; closed afterwards. Keyword
+    arguments go to MainWindow (``tour=True`` is an interactive launch's)."""
+    from explorer.gui.main_window import MainWindow
+
+    windows: list[MainWindow] = []
+
+    def open_(**kwargs) -> MainWindow:
+        window = MainWindow(ask_on_close=False, **kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        window.finish_loading()
+        with qtbot.waitSignal(window.data_panel.evaluated, timeout=60_000):
+            pass
+        windows.append(window)
+        return window
+
+    yield open_
+    for window in windows:
+        window.close()

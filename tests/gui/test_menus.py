@@ -14,28 +14,12 @@ from explorer.gui import menus, theme
 from explorer.gui.main_window import MainWindow
 from explorer.gui.panels import PANELS
 
-EVAL_TIMEOUT_MS = 60_000
-
 
 @pytest.fixture
-def open_window(qtbot, one_thread):
-    """Main windows opened as app.run does (show, then load); the application's
+def open_window(loaded_window):
+    """Main windows (tests/gui/conftest.py's loaded_window); the application's
     font and theme are put back afterwards (they outlive a window)."""
-    windows: list[MainWindow] = []
-
-    def open_(**kwargs) -> MainWindow:
-        window = MainWindow(ask_on_close=False, **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        window.finish_loading()
-        with qtbot.waitSignal(window.data_panel.evaluated, timeout=EVAL_TIMEOUT_MS):
-            pass
-        windows.append(window)
-        return window
-
-    yield open_
-    for window in windows:
-        window.close()
+    yield loaded_window
     fresh_process()
 
 

@@ -10,28 +10,13 @@ from explorer.gui import tour as tour_mod
 from explorer.gui.main_window import MainWindow
 from explorer.gui.tour import Bubble
 
-EVAL_TIMEOUT_MS = 60_000
-
 
 @pytest.fixture
-def open_window(qtbot, one_thread):
-    """Main windows opened as app.run does; ``tour=True`` is what an interactive
-    launch passes (tests and --screenshot runs leave it off)."""
-    windows: list[MainWindow] = []
-
-    def open_(**kwargs) -> MainWindow:
-        window = MainWindow(ask_on_close=False, **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        window.finish_loading()
-        with qtbot.waitSignal(window.data_panel.evaluated, timeout=EVAL_TIMEOUT_MS):
-            pass
-        windows.append(window)
-        return window
-
-    yield open_
-    for window in windows:
-        window.close()
+def open_window(loaded_window):
+    """Main windows as app.run opens them (tests/gui/conftest.py); ``tour=True``
+    is what an interactive launch passes (tests and --screenshot runs leave it
+    off)."""
+    return loaded_window
 
 
 def shown_bubbles(window: MainWindow) -> list[Bubble]:
