@@ -1,6 +1,11 @@
 """Loss landscapes: a 1-D curve of loss and accuracy, or a 2-D heat map with
 contour lines, in weight space (filter-normalised directions, or the path to
-another checkpoint) or in input space around one image."""
+another checkpoint) or in input space around one image.
+
+A heat map whose two axes share a unit (input space: l-inf pixels; weight
+space: filter-normalised directions) keeps a square view box at one scale and
+shows exactly the computed grid; only the path to another checkpoint, whose α
+is no distance, stretches to the box."""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QWidget,
 )
+
+from explorer.gui.panels.inside.square_fit import SquareMapsWidget, map_bounds
 
 CONTOURS = 8
 MODEL_FILTER = "Models (*.safetensors *.pt *.pth *.ts);;All files (*)"
@@ -55,7 +62,7 @@ class LandscapeView(QStackedWidget):
                                               symbol="o", symbolSize=5)
         self.acc_curve = self.acc_plot.plot(pen=pg.mkPen("#2ca02c", width=2),
                                             symbol="o", symbolSize=5)
-        self.map = pg.GraphicsLayoutWidget()
+        self.map = SquareMapsWidget()
         self.map_plot = self.map.addPlot(row=0, col=0)
         self.map_plot.setAspectLocked(False)
         self.map_plot.hideButtons()
@@ -134,18 +141,25 @@ class LandscapeView(QStackedWidget):
             square = np.array([[-eps, -eps], [eps, -eps], [eps, eps], [-eps, eps],
                                [-eps, -eps]])
             self.ball.setData(square[:, 0], square[:, 1])
-            title = (f"input space: {meta.get('model', 'model')} around the image "
-                     f"(red: the prediction changes; dashed: eps {eps:.3g})")
+            marks = np.vstack([[[0.0, 0.0]], square])  # centre and eps square
+            # Two lines: one would make the plot wider than its square needs.
+            title = (f"input space: {meta.get('model', 'model')} around the image"
+                     "<br><span style='font-size:9pt'>red: the prediction changes; "
+                     f"dashed: eps {eps:.3g}</span>")
         else:
             self.boundary.setData(None, 0.5)
             self.ball.setData([], [])
+            marks = np.zeros((1, 2))  # the centre: the model itself
             n = int(r.get("n_images", meta.get("n", 0)))
             title = f"weight space: {meta.get('model', 'model')}, loss on {n} images"
         self.centre.setData([0.0], [0.0])
         self.map_plot.setTitle(title, size="10pt")
         self.map_plot.setLabel("bottom", self._x_label(r, 0))
         self.map_plot.setLabel("left", self._x_label(r, 1))
-        self.map_plot.setRange(rect, padding=0)
+        same_unit = not bool(r.get("interpolated", False))
+        self.map_plot.setAspectLocked(same_unit)
+        self.map.set_square([self.map_plot] if same_unit else [])
+        self.map_plot.setRange(map_bounds(rect, marks), padding=0)
 
     def export_target(self):
         return self.currentWidget().scene()

@@ -3,7 +3,9 @@
 Each map colours the plane's grid by the predicted class; paler means less
 sure (lightness follows the top softmax probability). The image sits at the
 origin, each model's adversarial point is projected onto the plane, and the
-l-inf eps-ball cut by the plane is drawn as an outline.
+l-inf eps-ball cut by the plane is drawn as an outline. Both axes are l2
+distances in pixels, so each map keeps a square view box at one scale and
+shows exactly the computed grid (grown only to hold a mark outside it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.panels.inside.result_tab import LegendSceneView
+from explorer.gui.panels.inside.square_fit import SquareMapsWidget, map_bounds
 from explorer.gui.widgets.image_grid import chw_to_hwc
 from explorer.gui.widgets.plots import CLASS_COLORS
 
@@ -68,7 +71,7 @@ class _SliceMap:
             self.plot.addItem(item)
 
 
-class SliceView(LegendSceneView, pg.GraphicsLayoutWidget):
+class SliceView(LegendSceneView, SquareMapsWidget):
     """Maps side by side, then the image and a legend on the right."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -107,6 +110,7 @@ class SliceView(LegendSceneView, pg.GraphicsLayoutWidget):
                       coords[-1] - coords[0] + step, coords[-1] - coords[0] + step)
         ball = np.asarray(result["ball"], float)
         ball = np.vstack([ball, ball[:1]])
+        adv_points = np.asarray(result["adv_points"], float).reshape(-1, 2)
         adv_pred = np.atleast_1d(result.get("adv_pred", []))
         for m, view in enumerate(self._shown):
             view.image.setImage(slice_rgb(pred[m], probs[m], n_classes),
@@ -114,7 +118,7 @@ class SliceView(LegendSceneView, pg.GraphicsLayoutWidget):
             view.image.setRect(rect)
             view.ball.setData(ball[:, 0], ball[:, 1])
             view.origin.setData([0.0], [0.0])
-            a, b = np.asarray(result["adv_points"], float)[m]
+            a, b = adv_points[m]
             view.adv.setData([a], [b])
             went = ""
             if m < len(adv_pred):
@@ -127,13 +131,16 @@ class SliceView(LegendSceneView, pg.GraphicsLayoutWidget):
                 word = KIND_WORDS.get(kinds[i], kinds[i]) if i < len(kinds) else "?"
                 view.plot.setLabel(side, f"direction {i + 1}: {word} "
                                    "(l2 pixel units)")
-            view.plot.setRange(rect, padding=0)
+            # The grid, the ball, the image and this model's adversarial point.
+            marks = np.vstack([ball, [[0.0, 0.0]], adv_points[m:m + 1]])
+            view.plot.setRange(map_bounds(rect, marks), padding=0)
         # Equal columns whatever the titles say, so the maps share one scale:
         # the layout gives each column its minimum plus an equal share.
         widest = max(v.plot.titleLabel.minimumWidth() for v in self._shown)
         for view in self._shown:
             view.plot.setMinimumWidth(widest + 60)
         self._show_side(result, classes, n_classes)
+        self.set_square([v.plot for v in self._shown])
 
     def _use_maps(self, n: int) -> None:
         while len(self._pool) < n:
