@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gui_helpers import check_models
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from explorer.core import data, models
+from explorer.gui.panels.evaluate.compare_views import SHORT_CHECKS, CheckVerdicts
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"sweep_eps": [0.05, 0.1], "sweep_steps": 2, "check_n": 8, "examples": 4,
@@ -119,3 +121,42 @@ def test_a_toy_data_set_or_none_says_what_to_choose(qtbot, ctx, panel):
     ctx.session.set_data(None, "", "")
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     assert "Choose a data set" in panel.status.text()
+
+
+def _verdicts(passed: list[bool]) -> dict[str, np.ndarray]:
+    keys = list(SHORT_CHECKS)[:len(passed)]
+    n = len(keys)
+    return {"key": np.array(keys), "name": np.array(keys), "passed": np.array(passed),
+            "value_text": np.array(["measured"] * n),
+            "explanation": np.array(["what it means"] * n)}
+
+
+def test_masking_table_gives_model_names_room_and_their_full_text(qtbot):
+    long = "checkpoints-of-a-long-training-run-with-many-settings-epoch-0042"
+    names = ["fmnist-cnn-standard", "fmnist-cnn-gaussian", long]
+    view = CheckVerdicts()
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()
+    view.prepare(names)
+    for row in range(3):
+        view.set_checks(row, _verdicts([True, row != 2]))
+    table = view.table
+    assert table.horizontalHeaderItem(0).text() == "model"
+    assert [table.item(r, 0).text() for r in range(3)] == names
+    assert [table.item(r, 0).toolTip() for r in range(3)] == names
+    metrics = table.fontMetrics()
+    qtbot.waitUntil(lambda: table.columnWidth(0) > 0, timeout=5000)
+    width = table.columnWidth(0)
+    for name in names[:2]:  # the built-in names show whole
+        assert metrics.horizontalAdvance(name) <= width
+    # The long one is cut in the middle at a bounded width, on one line.
+    assert width < metrics.horizontalAdvance(long)
+    assert width <= 30 * metrics.averageCharWidth()
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert not table.wordWrap()
+    assert table.rowHeight(2) == table.rowHeight(0)
+    # A verdict names its model in full too, and so does the note below.
+    assert table.item(2, 2).text() == "⚠"
+    assert table.item(2, 2).toolTip().startswith(f"{long} — ")
+    assert f"⚠ {long} — " in view.notes.text()

@@ -5,6 +5,7 @@ model. All items are built once and updated in place."""
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
@@ -30,6 +31,7 @@ from explorer.gui.widgets.triplet_view import FOOLED, HELD
 MAX_MODELS = 8
 PASS, WARN = "#2e7d32", "#b26a00"
 PICTURE = 40  # px per example image
+NAME_CHARS = 26  # the masking table's name column: at most this many average chars
 
 
 class EpsCurves(pg.PlotWidget):
@@ -119,9 +121,10 @@ def _short(name: str, width: int = 16) -> str:
 
 
 class CheckVerdicts(QWidget):
-    """Rows are models, columns checks: a green tick or an amber warning
-    (tooltip: what was measured and what it means); the warnings' one-line
-    explanations are spelled out below."""
+    """Rows are models (named in full in the first column and every
+    tooltip), columns checks: a green tick or an amber warning (tooltip: what
+    was measured and what it means); the warnings' one-line explanations are
+    spelled out below."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +133,13 @@ class CheckVerdicts(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
             header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Names are a column of their own (a row header cannot elide or be
+        # sized apart): as wide as the longest, up to NAME_CHARS characters,
+        # then cut in the middle, where two runs of one model differ least.
+        self.table.verticalHeader().hide()
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # nothing to act on
         self.title = QLabel("<b>Gradient-masking checks</b>")
         self.notes = QLabel()
         self.notes.setWordWrap(True)
@@ -148,14 +158,18 @@ class CheckVerdicts(QWidget):
         self.notes.setStyleSheet(f"font-size: 11px; color: {color};")
 
     def prepare(self, names: Sequence[str]) -> None:
-        self.names = [_short(n, 14) for n in names]
+        self.names = list(names)
         self.verdicts, self._warnings = {}, {}
         self.table.clear()
-        self.table.setColumnCount(0)
+        self.table.setColumnCount(1)
         self.table.setRowCount(len(names))
-        self.table.setVerticalHeaderLabels(self.names)
+        self.table.setHorizontalHeaderItem(0, QTableWidgetItem("model"))
         for row, name in enumerate(names):
-            self.table.verticalHeaderItem(row).setToolTip(name)
+            item = QTableWidgetItem(name)
+            item.setToolTip(name)
+            self.table.setItem(row, 0, item)
+        self.table.horizontalHeader().setMaximumSectionSize(
+            NAME_CHARS * self.table.fontMetrics().averageCharWidth())
         self._say("Verdicts appear here per model.", "#444")
 
     def set_checks(self, row: int, arrays: dict[str, np.ndarray]) -> None:
@@ -166,14 +180,14 @@ class CheckVerdicts(QWidget):
             item = QTableWidgetItem("✔" if passed else "⚠")
             item.setForeground(QBrush(QColor(PASS if passed else WARN)))
             item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            item.setToolTip(f"{name}: {'pass' if passed else 'warning'}\n"
-                            f"{measured}\n{why}")
+            item.setToolTip(f"{self.names[row]} — {name}: "
+                            f"{'pass' if passed else 'warning'}\n{measured}\n{why}")
             self.table.setItem(row, col, item)
             self.verdicts[(row, str(key))] = bool(passed)
             if not passed:
                 self._warnings.setdefault(row, []).append(f"{name}: {why}")
-        lines = [f"⚠ {self.names[r]} — {w}" for r in sorted(self._warnings)
-                 for w in self._warnings[r]]
+        lines = [f"⚠ {html.escape(self.names[r], quote=False)} — {w}"
+                 for r in sorted(self._warnings) for w in self._warnings[r]]
         if lines:
             self._say("<br>".join(lines), WARN)
         else:
@@ -181,7 +195,7 @@ class CheckVerdicts(QWidget):
                       "no sign of gradient masking.", PASS)
 
     def _column(self, key: str, name: str) -> int:
-        for col in range(self.table.columnCount()):
+        for col in range(1, self.table.columnCount()):  # 0: the model names
             item = self.table.horizontalHeaderItem(col)
             if item.data(Qt.ItemDataRole.UserRole) == key:
                 return col

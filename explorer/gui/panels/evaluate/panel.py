@@ -164,8 +164,9 @@ class EvaluatePanel(QWidget, FollowsJob):
         scroll.setWidget(self.examples)
         scroll.setWidgetResizable(True)
         middle, right = QSplitter(), QSplitter(Qt.Orientation.Vertical)
+        # The checks get the wider half: model names and six verdict columns.
         for splitter, widgets, sizes in ((middle, (self.curves, self.checks),
-                                          [400, 400]),
+                                          [370, 430]),
                                          (right, (self.table, middle, scroll),
                                           [130, 330, 270])):
             for widget in widgets:
