@@ -132,6 +132,7 @@ class CurrentModelStrip(QFrame):
         self.change_button.setText("Change…")
         self.change_button.setToolTip(CHANGE_TIP)
         self.change_button.setAutoRaise(True)
+        self.change_button.setStyleSheet("color: palette(link);")  # reads as a link
         self.change_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.change_button.clicked.connect(self.change_requested)
         row = QHBoxLayout(self)
@@ -139,8 +140,9 @@ class CurrentModelStrip(QFrame):
             row.setContentsMargins(0, 0, 0, 0)
         else:
             row.setContentsMargins(8, 2, 8, 2)
-            self.setStyleSheet(
-                "#currentModel { border-bottom: 1px solid palette(mid); }")
+            self.setFrameShape(QFrame.Shape.StyledPanel)  # draws the rule below
+            self.setStyleSheet("#currentModel { border: none; "
+                               "border-bottom: 1px solid palette(mid); }")
         row.setSpacing(8)
         row.addWidget(self.model_label)
         row.addWidget(self.badge)
