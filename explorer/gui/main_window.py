@@ -53,6 +53,9 @@ class MainWindow(QMainWindow):
         self.ask_on_close = ask_on_close
         self._workspace_arg, self._device_arg = workspace, device
         self._panel_arg = panel  # explorer gui --panel: the page to open first
+        # No page was ever opened: a new user starts on Data & Model, where the
+        # built-in data set and model load (later launches: the last page).
+        self.first_launch = not self.settings.contains("window/panel")
         self._tour_arg = tour  # the first-run tour (interactive launches only)
         self.tour = None
         self.ctx = None
@@ -92,6 +95,7 @@ class MainWindow(QMainWindow):
         from explorer.gui.panels import PANELS
         from explorer.gui.runner import JobRunner
         from explorer.gui.session import Session
+        from explorer.gui.widgets.current_model import CurrentModelStrip
         from explorer.gui.widgets.jobs_bar import JobsBar
 
         devices.configure_threads(leave_for_ui=1)
@@ -110,19 +114,24 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.jobs_bar)
         self.device_label.setText(f"Device: {devices.describe(device)}")
         self.ctx.session.device_changed.connect(self._on_device)
+        self.model_strip = CurrentModelStrip(self.ctx.session, compact=True)
+        self.statusBar().insertWidget(1, self.model_strip, 3)
         for spec in PANELS:
             panel = spec.load()(self.ctx)
             self.panels[spec.key] = panel
             self.stack.addWidget(panel)
             self.nav.addItem(spec.title)
         self.nav.currentRowChanged.connect(self._show_row)
+        # "Change…" on any page's current-model strip, and the status bar's
+        for strip in self.findChildren(CurrentModelStrip):
+            strip.change_requested.connect(self.show_data_page)
         # Move the start-up objects (torch, Qt wrappers) out of the collector's
         # way: full collections then take ~1 ms instead of tens of ms that
         # would stall the UI thread while jobs allocate.
         gc.collect()
         gc.freeze()
-        last = self._panel_arg or str(self.settings.value("window/panel",
-                                                          PANELS[0].key))
+        last = self._panel_arg or ("data" if self.first_launch else str(
+            self.settings.value("window/panel", PANELS[0].key)))
         self.show_panel(last if last in self.panels else PANELS[0].key)
         self.warm_up_handle = None
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self.warm_up)
@@ -173,6 +182,12 @@ class MainWindow(QMainWindow):
         keys = list(self.panels)
         self.nav.setCurrentRow(keys.index(key))
         self._show_row(keys.index(key))
+
+    @Slot()
+    def show_data_page(self) -> None:
+        """Where the session's model and data are chosen."""
+        if "data" in self.panels:
+            self.show_panel("data")
 
     @Slot(int)
     def _show_row(self, row: int) -> None:

@@ -27,6 +27,7 @@ from explorer.gui.panels.attack_lab.batch_box import BatchBox, JobBox
 from explorer.gui.panels.attack_lab.live_box import LiveAttackBox
 from explorer.gui.panels.attack_lab.sweep_box import SweepBox, default_eps_list
 from explorer.gui.widgets.attack_form import AttackForm
+from explorer.gui.widgets.current_model import above
 from explorer.gui.widgets.image_picker import IMAGE_SUFFIXES, ImagePicker
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 from explorer.gui.widgets.recipes import CopyRecipeButton
@@ -102,7 +103,8 @@ class AttackLabPanel(QWidget):
         self.tabs.addTab(self.batch, "Batch")
         self.tabs.addTab(self.sweep, "Accuracy vs eps")
 
-        root = QHBoxLayout(self)
+        root = QHBoxLayout()
+        self.model_strip = above(self, self.ctx, root)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
         root.addWidget(self.tabs, 1)

@@ -16,6 +16,7 @@ from explorer.gui.context import AppContext
 from explorer.gui.panels.certify.detect_tab import DetectTab
 from explorer.gui.panels.certify.smoothing_tab import SmoothingTab
 from explorer.gui.panels.certify.two_sample_tab import TwoSampleTab
+from explorer.gui.widgets.current_model import above
 
 DEMO_DATA = "fashion-mnist-mini"
 DEMO_MODELS = ("fmnist-cnn-gaussian", "fmnist-cnn-standard")  # first present
@@ -40,7 +41,8 @@ class CertifyPanel(QWidget):
         self.tabs.addTab(self.detect, "Detectors")
         self.two_sample = TwoSampleTab(ctx)
         self.tabs.addTab(self.two_sample, "Two-sample tests")
-        box = QVBoxLayout(self)
+        box = QVBoxLayout()
+        self.model_strip = above(self, ctx, box)
         box.setContentsMargins(6, 6, 6, 6)
         box.addWidget(self.tabs)
         self.smoothing.certified.connect(self._on_certified)

@@ -275,6 +275,8 @@ class ModelBox(QGroupBox):
         if self._wrapper_warnings or wrapper is not None:
             self._wrapper_warnings = []
             self._show_badge()
+        else:
+            self._publish_badge()  # the session's new model starts without one
         if wrapper is not None:
             job = self.ctx.runner.start(check_model_job, name="check wrapped model",
                                         slot="model-box/check", job_args=(model,))
@@ -323,6 +325,17 @@ class ModelBox(QGroupBox):
         self.badge.setText("⚠ " + ", ".join(w.code for w in found) if found else "")
         self.badge.setToolTip("\n\n".join(f"{w.code}: {w.message}.\nFix: {w.fix}."
                                             for w in found))
+        self._publish_badge()
+
+    def _publish_badge(self) -> None:
+        """The badge's findings go to the session (the pages' current-model
+        strips) when the session's model is this box's, wrapped or not."""
+        model = self.ctx.session.model
+        if self._model is None or model is None or not any(
+                m is self._model for m in model.modules()):
+            return
+        self.ctx.session.set_model_warnings(
+            model, tuple(w.code for w in self.warnings()), self.badge.toolTip())
 
     # -- export ---------------------------------------------------------------------
     def _say_export(self, text: str) -> None:

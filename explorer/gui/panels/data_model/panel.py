@@ -36,6 +36,7 @@ class DataModelPanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._eval_job = None
+        self._eval_for: tuple = (None, None)  # the model and data measured last
         self._build()
         ctx.session.data_changed.connect(self.on_data_changed)
         ctx.session.model_changed.connect(self.on_model_changed)
@@ -163,8 +164,10 @@ class DataModelPanel(QWidget):
         both = session.model is not None and session.dataset is not None
         self.banner.setVisible(problem is not None and both)
         self.banner.setText(problem or "")
+        self._eval_for = (session.model, session.dataset)
         if problem is not None:
             self.accuracy.clear(f"Clean accuracy: — ({problem})")
+            session.set_clean_accuracy(*self._eval_for, None)
             return
         recorder = self.ctx.run_recorder("eval", {
             "model": session.model_source, "data": session.data_name,
@@ -179,6 +182,7 @@ class DataModelPanel(QWidget):
         )
         self.eval_controls.follow(job)
         self.accuracy.headline.setText("Clean accuracy: computing…")
+        session.set_clean_accuracy(*self._eval_for, None, measuring=True)
         job.done.connect(self._on_eval_done)
         job.failed.connect(self._on_eval_failed)
         job.cancelled.connect(self._on_eval_cancelled)
@@ -194,16 +198,19 @@ class DataModelPanel(QWidget):
         self.accuracy.show_result(
             result, f"{session.model_source} on {session.data_name} ({session.split})"
         )
+        session.set_clean_accuracy(*self._eval_for, result["clean_acc"])
         self.model_box.show_accuracy(result["clean_acc"], len(result["classes"]))
         self.evaluated.emit(result)
 
     @Slot(str)
     def _on_eval_failed(self, message: str) -> None:
         self.accuracy.clear(f"Clean accuracy failed: {message}")
+        self.ctx.session.set_clean_accuracy(*self._eval_for, None)
 
     @Slot()
     def _on_eval_cancelled(self) -> None:
         self.accuracy.clear("Clean accuracy: cancelled")
+        self.ctx.session.set_clean_accuracy(*self._eval_for, None)
 
     # -- demo (screenshots, `python -m explorer.gui.panels.data_model`) --------
     def run_demo(self) -> None:

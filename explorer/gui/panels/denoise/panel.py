@@ -41,6 +41,7 @@ from explorer.gui.panels.denoise.real_image import (
 from explorer.gui.panels.denoise.rho_curve import RhoCurve, RhoSweep
 from explorer.gui.panels.denoise.rows import DenoiseRows
 from explorer.gui.panels.denoise.train_box import DenoiseTrainBox
+from explorer.gui.widgets.current_model import above
 from explorer.gui.widgets.image_picker import ImagePicker
 from explorer.gui.widgets.job_controls import ERROR_STYLE, JobControls
 
@@ -135,7 +136,8 @@ class DenoiserLabPanel(QWidget):
         self.defense = ClassifierDefenseBox(self.ctx, self.denoisers, self.form,
                                             self.problem)
         self.tabs.addTab(self.defense, "Defend a classifier")
-        root = QVBoxLayout(self)
+        root = QVBoxLayout()
+        self.model_strip = above(self, self.ctx, root)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(self.banner)
         root.addWidget(self.tabs, 1)

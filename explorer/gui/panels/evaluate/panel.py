@@ -53,6 +53,7 @@ from explorer.gui.panels.evaluate.remedy import EvaluationPlan, RemedyBox
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.panels.evaluate.tradeoff_view import TradeoffView
 from explorer.gui.panels.evaluate.transfer_tab import TransferTab
+from explorer.gui.widgets.current_model import above
 from explorer.gui.widgets.eps_gallery import EpsGallery, GallerySource
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
@@ -172,7 +173,8 @@ class EvaluatePanel(QWidget, FollowsJob):
             for widget in widgets:
                 splitter.addWidget(widget)
             splitter.setSizes(sizes)
-        root = QHBoxLayout(self)
+        root = QHBoxLayout()
+        self.model_strip = above(self, self.ctx, root)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
         self.tabs = QTabWidget()

@@ -40,6 +40,7 @@ from explorer.gui.panels.inside.feature_view import FeatureForm, FeatureView
 from explorer.gui.panels.inside.landscape_view import LandscapeForm, LandscapeView
 from explorer.gui.panels.inside.result_tab import ResultTab
 from explorer.gui.panels.inside.slice_view import SliceForm, SliceView, class_name
+from explorer.gui.widgets.current_model import above
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 
@@ -115,7 +116,8 @@ class InsidePanel(QWidget):
         self.tab["features"].controls.run_requested.connect(self.run_features)
         self.tab["cifs"].controls.run_requested.connect(self.run_channels)
         self.tab["slice"].result_shown.connect(self._on_slice_shown)
-        root = QHBoxLayout(self)
+        root = QHBoxLayout()
+        self.model_strip = above(self, self.ctx, root)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
         root.addWidget(self.tabs, 1)

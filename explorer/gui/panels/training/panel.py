@@ -42,6 +42,7 @@ from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
 from explorer.gui.panels.training.alarm_banner import AlarmBanner
 from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
+from explorer.gui.widgets.current_model import above
 from explorer.gui.widgets.job_controls import ERROR_STYLE
 from explorer.gui.widgets.processes_box import ProcessesBox, close_dangling
 from explorer.gui.widgets.recipes import CopyRecipeButton
@@ -152,7 +153,8 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(live, "Live")
         self.tabs.addTab(self.runs, "Runs")
-        root = QHBoxLayout(self)
+        root = QHBoxLayout()
+        self.model_strip = above(self, self.ctx, root)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(left)
         root.addWidget(self.tabs, 1)

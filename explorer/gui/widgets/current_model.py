@@ -1,0 +1,187 @@
+"""Which model and data the page works on: a one-line strip at the top of
+every page that uses the session's model or data, and in the status bar.
+
+"Model: fmnist-cnn-standard (SmallCNN) · clean 91.3 % [⚠ softmax]
+Data: Fashion-MNIST mini (built-in), test split, 1,000 images [Change…]"
+
+It only listens to the session (``data_changed``, ``model_changed``,
+``model_info_changed``); "Change…" emits :attr:`CurrentModelStrip.change_requested`,
+which the main window connects to its Data & Model page (pages never call
+each other).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui.session import ModelInfo, Session
+
+# The guardrail badge's look (as on the Data & Model page's model box).
+BADGE_STYLE = ("background: #fff3cd; color: #664d03; border: 1px solid #ffda6a; "
+               "border-radius: 3px; padding: 0px 4px;")
+NO_MODEL = "No model loaded"
+CHANGE_TIP = "Choose another model or data set on the Data & Model page"
+
+
+class ElidedLabel(QLabel):
+    """One line that shortens itself with "…" to the width it gets; the
+    tooltip holds the whole text."""
+
+    def __init__(self, mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._mode = mode
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self.updateGeometry()
+        self._elide()
+
+    def sizeHint(self) -> QSize:
+        margins = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self._full)
+        return QSize(width + margins.left() + margins.right() + 2,
+                     super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:
+        height = super().minimumSizeHint().height()
+        return QSize(min(60, self.sizeHint().width()), height)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = self.fontMetrics().elidedText(self._full, self._mode, max(width, 0))
+        if shown != self.text():
+            self.setText(shown)
+
+
+def model_text(info: ModelInfo, has_model: bool) -> str:
+    """"Model: NAME (ARCH) · clean 91.3 %"; a clean accuracy only when one
+    was measured on the session's data."""
+    if not has_model:
+        return NO_MODEL
+    arch = f" ({info.arch})" if info.arch else ""
+    if info.clean_acc is not None:
+        acc = f"clean {100 * info.clean_acc:.1f} %"
+    elif info.measuring:
+        acc = "clean acc. measuring…"
+    else:
+        acc = "clean acc. not measured"
+    return f"Model: {info.name or 'unnamed'}{arch} · {acc}"
+
+
+def data_text(session: Session, compact: bool = False) -> str:
+    """"Data: Fashion-MNIST mini (built-in), test split, 1,000 images";
+    ``compact``: "Data: Fashion-MNIST mini (built-in), test"."""
+    ds = session.dataset
+    if ds is None:
+        return "Data: none loaded"
+    info = session.data_info
+    title = getattr(info, "title", "") or session.data_name or "unnamed"
+    if compact:
+        return f"Data: {title}, {session.split}" if session.split else f"Data: {title}"
+    split = f", {session.split} split" if session.split else ""
+    try:
+        n = len(ds)
+    except TypeError:
+        return f"Data: {title}{split}"
+    shape = tuple(getattr(info, "shape", ()) or ())
+    noun = "points" if len(shape) == 1 else "images"
+    return f"Data: {title}{split}, {n:,} {noun}"
+
+
+class CurrentModelStrip(QFrame):
+    """The session's model and data on one line, with the guardrail badge and
+    a "Change…" button. ``compact``: the status bar's version (no frame)."""
+
+    change_requested = Signal()
+
+    def __init__(self, session: Session, compact: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session, self.compact = session, compact
+        self.setObjectName("currentModel")
+        self.model_label = ElidedLabel(Qt.TextElideMode.ElideMiddle)
+        self.data_label = ElidedLabel(Qt.TextElideMode.ElideRight)
+        self.badge = QLabel()
+        self.badge.setStyleSheet(BADGE_STYLE)
+        self.badge.setVisible(False)
+        self.change_button = QToolButton()
+        self.change_button.setText("Change…")
+        self.change_button.setToolTip(CHANGE_TIP)
+        self.change_button.setAutoRaise(True)
+        self.change_button.setStyleSheet("color: palette(link);")  # reads as a link
+        self.change_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.change_button.clicked.connect(self.change_requested)
+        row = QHBoxLayout(self)
+        if compact:
+            row.setContentsMargins(0, 0, 0, 0)
+        else:
+            row.setContentsMargins(8, 2, 8, 2)
+            self.setFrameShape(QFrame.Shape.StyledPanel)  # draws the rule below
+            self.setStyleSheet("#currentModel { border: none; "
+                               "border-bottom: 1px solid palette(mid); }")
+        row.setSpacing(8)
+        row.addWidget(self.model_label)
+        row.addWidget(self.badge)
+        row.addWidget(self.data_label)
+        row.addWidget(self.change_button)
+        row.addStretch(1)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        session.data_changed.connect(self.refresh)
+        session.model_changed.connect(self.refresh)
+        session.model_info_changed.connect(self.refresh)
+        self.refresh()
+
+    def text(self) -> str:
+        """The whole line as it reads, before any shortening."""
+        parts = [self.model_label.full_text()]
+        if not self.badge.isHidden():
+            parts.append(self.badge.text())
+        parts.append(self.data_label.full_text())
+        return " · ".join(parts)
+
+    @Slot()
+    def refresh(self) -> None:
+        s = self.session
+        info = s.model_info
+        self.model_label.set_full_text(model_text(info, s.model is not None))
+        self.data_label.set_full_text(data_text(s, self.compact))
+        found = info.warnings if s.model is not None else ()
+        self.badge.setText("⚠ " + ", ".join(found) if found else "")
+        self.badge.setToolTip(info.warnings_tip)
+        self.badge.setVisible(bool(found))
+
+
+def above(page: QWidget, ctx: Any, body: QLayout) -> CurrentModelStrip:
+    """Make ``page``'s layout the strip over ``body`` (the page's own layout,
+    margins and all); returns the strip."""
+    strip = CurrentModelStrip(ctx.session)
+    outer = QVBoxLayout(page)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.setSpacing(0)
+    outer.addWidget(strip)
+    outer.addLayout(body, 1)
+    return strip
