@@ -21,10 +21,12 @@ from explorer.core.defenses.registry import REGISTRY
 
 @dataclass(frozen=True)
 class AlarmScope:
-    """The alarm kinds a run can raise, and why (one or two sentences)."""
+    """The alarm kinds a run can raise, and why (one or two sentences); for
+    clean training ``headline`` says in one line that none is watched."""
 
     kinds: tuple[str, ...]
     reason: str
+    headline: str = ""
 
 
 def _steps_text(steps: int) -> str:
@@ -43,11 +45,12 @@ def scope(defense: str, params: Mapping[str, Any]) -> AlarmScope:
                           f"does not know how {defense!r} trains.")
     steps = cls.training_attack_steps(params)
     if steps is None:
+        headline = (f"No overfitting alarm for {cls.title}: it trains on no "
+                    "adversarial examples.")
         return AlarmScope((), (
-            f"No overfitting alarm for {cls.title}: it trains on no adversarial "
-            "examples. Robust and catastrophic overfitting are failures of "
+            f"{headline} Robust and catastrophic overfitting are failures of "
             "adversarial training; on such a model robust accuracy simply "
-            "falls as it fits the clean images."))
+            "falls as it fits the clean images."), headline)
     if steps == 1:
         return AlarmScope((CATASTROPHIC, ROBUST_OVERFITTING), (
             f"Shown because {cls.title} trains on single-step adversarial "

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.defenses import alarms
+from explorer.core.defenses.alarm_scope import AlarmScope, scope
 from explorer.core.defenses.best_weights import BEST_FILES, best_file
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
@@ -39,7 +40,7 @@ from explorer.core.training.precision import check_device
 from explorer.core.training.split import VAL_FRACTION
 from explorer.gui.context import AppContext
 from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
-from explorer.gui.panels.training.alarm_banner import AlarmBanner
+from explorer.gui.panels.training.alarm_banner import AlarmBanner, rich_tip
 from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.job_controls import ERROR_STYLE
@@ -63,15 +64,20 @@ LAUNCH_KEY = "training/launch"  # in the app or separate process(es), N, devices
 REDRAW_MS = 100
 
 
-def split_text(val_n: int, n_train: int, selection: str = "robust_acc") -> str:
+def split_text(val_n: int, n_train: int, selection: str = "robust_acc",
+               no_alarm: str = "") -> str:
+    """What chooses the best epoch; ``no_alarm``: why a run of clean
+    training watches for no overfitting alarm (AlarmScope.headline)."""
     if not val_n:
         return (f"No validation split: training on all {n_train} images; the best "
                 "checkpoint is the last epoch (nothing is chosen).")
     star = ("★" if selection == "robust_acc" else
             f"★, on validation {figure_name(selection)} accuracy in Method figures")
+    follow = "follows" if no_alarm else "and the alarms follow"
     return (f"{val_n} training images held out for validation, {n_train} trained "
-            f"on. The best checkpoint ({star}) and the alarms follow the validation "
-            "curves; the dashed test curves are shown, never used to choose.")
+            f"on. The best checkpoint ({star}) {follow} the validation curves; the "
+            f"dashed test curves are shown, never used to choose. {no_alarm}"
+            ).rstrip()
 
 
 class TrainingPanel(QWidget):
@@ -85,6 +91,7 @@ class TrainingPanel(QWidget):
         self.run_id: str | None = None
         self.run_dir: Path | None = None
         self.history = alarms.EpochHistory()
+        self.alarm_scope = AlarmScope((), "")  # which alarms the run can raise
         self._shown_epoch = 0
         self._demo = False
         self._classes: tuple[str, ...] = ()  # names of the training set's labels
@@ -338,9 +345,11 @@ class TrainingPanel(QWidget):
         self.banner.setVisible(self.problem() is not None)
         validation = config.selected_on == "validation"
         self.history = alarms.EpochHistory(validation)
+        self.alarm_scope = scope(config.defense, config.params)
         self._shown_epoch = 0
         self.alarm.clear()
         self.split_note.clear()
+        self.split_note.setToolTip(rich_tip(self.alarm_scope.reason))
         self.curves.reset(config.epochs, validation, selection_key(config.defense))
         self.strip.clear()
         same_data = s.data_name == config.data and s.dataset is not None
@@ -363,10 +372,10 @@ class TrainingPanel(QWidget):
             self.refresh_runs()
         elif event.label == PLAN:
             self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
-            self.split_note.setText(split_text(int(event.arrays["val_n"]),
-                                               int(event.arrays["n_train"]),
-                                               self.curves.selection.removeprefix(
-                                                   "val_")))
+            self.split_note.setText(split_text(
+                int(event.arrays["val_n"]), int(event.arrays["n_train"]),
+                self.curves.selection.removeprefix("val_"),
+                self.alarm_scope.headline))
         elif event.label == STRIP:
             self.strip.show_snapshot(event, self._classes)
 
@@ -381,11 +390,12 @@ class TrainingPanel(QWidget):
             return
         self.curves.add_epoch(event.name, event.step, event.value)
         if self.history.add(event.name, event.step, event.value) and check:
-            alarm, shown = alarms.check(self.history.rows()), self.alarm.alarm
+            alarm = alarms.check(self.history.rows(), kinds=self.alarm_scope.kinds)
+            shown = self.alarm.alarm
             if alarm is not None and self.run_dir is not None and (
                     shown is None or shown.kind != alarm.kind):
                 best = best_file(self.run_dir) or self.run_dir / BEST_FILES[0]
-                self.alarm.show_alarm(alarm, best)
+                self.alarm.show_alarm(alarm, best, self.alarm_scope.reason)
 
     def _schedule(self) -> None:
         if not self._redraw.isActive():
