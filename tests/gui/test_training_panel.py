@@ -235,10 +235,10 @@ def test_a_toy_set_gives_a_clear_message(qtbot, ctx, panel):
 
 
 def test_run_demo_finishes(qtbot, ctx, monkeypatch):
-    # The real demo (4 epochs on 2,000 images) runs in the screenshot test.
-    monkeypatch.setattr(training, "DEMO_TRAIN", 100)
+    # The real demo (the form's defaults: 8 epochs on 6,000 images) runs in
+    # the screenshot test.
     monkeypatch.setattr(training, "DEMO_GENERAL",
-                        {**training.DEMO_GENERAL, "epochs": 2, "eval_n": 20})
+                        {"epochs": 2, "eval_n": 20, "train_images": 100})
     p = TrainingPanel(ctx)
     qtbot.addWidget(p)
     with qtbot.waitSignal(p.demo_finished, timeout=60000):
