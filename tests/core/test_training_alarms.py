@@ -21,7 +21,8 @@ def test_catastrophic_fires_on_a_collapse_while_training_rises():
     assert alarm is not None
     assert (alarm.kind, alarm.epoch, alarm.best_epoch) == ("catastrophic", 4, 3)
     assert "epoch 3 is kept" in alarm.explanation
-    assert alarms.check(_history([0.2, 0.35, 0.40, 0.02])) == alarm
+    history = _history([0.2, 0.35, 0.40, 0.02])
+    assert alarms.check(history, kinds=alarms.KINDS) == alarm
 
 
 def test_catastrophic_fires_on_a_large_drop():
@@ -51,7 +52,7 @@ def test_robust_overfitting_waits_for_patience_and_ignores_noise():
     assert alarms.robust_overfitting(_history([0.30, 0.42, 0.40, 0.39])) is None
     assert alarms.robust_overfitting(_history([0.3, 0.42, 0.419, 0.418, 0.4])) is None
     assert alarms.robust_overfitting(_history([0.1, 0.2, 0.3, 0.4, 0.5])) is None
-    assert alarms.check([]) is None
+    assert alarms.check([], kinds=alarms.KINDS) is None
 
 
 def test_alarms_read_validation_figures_only():
@@ -59,8 +60,9 @@ def test_alarms_read_validation_figures_only():
     same in the validation figures does."""
     steady = [0.2, 0.3, 0.35, 0.4, 0.41]
     collapsing = [0.2, 0.35, 0.40, 0.38, 0.02]
-    assert alarms.check(_history(steady, test=collapsing)) is None
-    alarm = alarms.check(_history(collapsing, test=steady))
+    assert alarms.check(_history(steady, test=collapsing),
+                        kinds=alarms.KINDS) is None
+    alarm = alarms.check(_history(collapsing, test=steady), kinds=alarms.KINDS)
     assert alarm is not None
     assert (alarm.kind, alarm.best_epoch) == ("catastrophic", 3)
     assert "Validation robust accuracy fell from 40.0%" in alarm.explanation
@@ -70,7 +72,7 @@ def test_alarms_read_validation_figures_only():
     # A run without a validation split has no figures to warn on.
     test_only = [{k: v for k, v in row.items() if not k.startswith("val_")}
                  for row in _history(steady, test=collapsing)]
-    assert alarms.check(test_only) is None
+    assert alarms.check(test_only, kinds=alarms.KINDS) is None
 
 
 def test_epoch_history_assembles_rows():

@@ -1,6 +1,7 @@
 """The Training page's "training images" field: 0 (shown as "all") trains on
-every image, N on the first N; the run records it, the split note shows it,
-a value that leaves nothing to train on is named."""
+every image, N on the first N (6,000 in the quick first run it starts with);
+the run records it, the split note shows it, a value that leaves nothing to
+train on is named."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ def _type(qtbot, spin, text: str) -> None:
     qtbot.keyClick(spin, Qt.Key.Key_Return)
 
 
-def test_the_field_defaults_to_all_and_explains_itself(panel):
+def test_the_field_starts_at_the_quick_run_and_0_means_all(qtbot, panel):
     spin = panel.form.general.editor("train_images")
-    assert spin.value() == 0
-    assert spin.text() == "all"
+    assert spin.value() == 6000  # the page's quick first run
+    assert panel.form.config().limit_train == 6000
     assert "0 = all" in spin.toolTip()
     assert spin.minimum() == 0
+    _type(qtbot, spin, "0")
+    assert spin.text() == "all"
     assert panel.form.config().limit_train is None
 
 

@@ -91,8 +91,8 @@ def test_the_best_epoch_is_chosen_on_validation_and_drawn_apart(qtbot, ctx, pane
     run list says what chose the best epoch."""
     checked: list[list[dict]] = []
     check = alarms.check
-    monkeypatch.setattr(alarms, "check", lambda history: checked.append(
-        [dict(row) for row in history]) or check(history))
+    monkeypatch.setattr(alarms, "check", lambda history, kinds: checked.append(
+        [dict(row) for row in history]) or check(history, kinds=kinds))
     spin = panel.form.general.editor("val_fraction")
     spin.clear()
     qtbot.keyClicks(spin, "0.25")
@@ -160,11 +160,12 @@ def test_alarm_banner_and_use_best_checkpoint(qtbot, ctx, panel, monkeypatch):
     fake = alarms.Alarm("catastrophic", 2, "Catastrophic overfitting at epoch 2",
                         "Robust accuracy collapsed. The best checkpoint from "
                         "epoch 1 is kept.", 1)
-    monkeypatch.setattr(alarms, "check", lambda history: fake
-                        if len(history) >= 2 else None)
-    _run(qtbot, panel)
+    monkeypatch.setattr(alarms, "check", lambda history, kinds: fake
+                        if len(history) >= 2 and fake.kind in kinds else None)
+    _run(qtbot, panel)  # Fast-AT: single-step, so catastrophic is watched for
     assert not panel.alarm.isHidden()
     assert "Catastrophic" in panel.alarm.title.text()
+    assert "Wong et al. 2020" in panel.alarm.toolTip()
     assert panel.alarm.button.text() == "Use best checkpoint (epoch 1)"
     assert panel.alarm.button.isEnabled()
     with qtbot.waitSignal(ctx.session.model_changed, timeout=10000):
@@ -234,10 +235,10 @@ def test_a_toy_set_gives_a_clear_message(qtbot, ctx, panel):
 
 
 def test_run_demo_finishes(qtbot, ctx, monkeypatch):
-    # The real demo (4 epochs on 2,000 images) runs in the screenshot test.
-    monkeypatch.setattr(training, "DEMO_TRAIN", 100)
+    # The real demo (the form's defaults: 8 epochs on 6,000 images) runs in
+    # the screenshot test.
     monkeypatch.setattr(training, "DEMO_GENERAL",
-                        {**training.DEMO_GENERAL, "epochs": 2, "eval_n": 20})
+                        {"epochs": 2, "eval_n": 20, "train_images": 100})
     p = TrainingPanel(ctx)
     qtbot.addWidget(p)
     with qtbot.waitSignal(p.demo_finished, timeout=60000):

@@ -13,11 +13,16 @@ without a validation split (``val_fraction`` 0) raises none.
   attack only.
 - Robust overfitting (Rice et al. 2020): validation robust accuracy peaks
   and then declines for several epochs while training goes on.
+
+Both are failures of adversarial training: on a model trained on clean
+images robust accuracy simply falls as the model fits, which is no alarm.
+:func:`check` therefore raises only the ``kinds`` a run's method admits,
+which :mod:`explorer.core.defenses.alarm_scope` reads from the method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 History = Sequence[Mapping[str, float]]
@@ -26,6 +31,25 @@ ROBUST = "val_robust_acc"  # the figure every alarm reads
 COLLAPSE_DROP = 0.30  # robust accuracy lost since its best (fraction)
 COLLAPSE_FLOOR = 0.05  # or robust accuracy below this after having been useful
 USEFUL = 0.10  # a best robust accuracy below this never "collapses"
+
+
+CATASTROPHIC, ROBUST_OVERFITTING = "catastrophic", "robust"
+KINDS = (CATASTROPHIC, ROBUST_OVERFITTING)
+# What each alarm means, in words (the banner's tooltip).
+MEANING = {
+    CATASTROPHIC: (
+        "Catastrophic overfitting (Wong et al. 2020): in single-step "
+        "adversarial training (FGSM, Fast-AT, Free-AT) robust accuracy against "
+        "multi-step PGD collapses within an epoch while training accuracy "
+        "keeps rising: the model has learnt to defeat its cheap training "
+        "attack, not to resist attacks."),
+    ROBUST_OVERFITTING: (
+        "Robust overfitting (Rice et al. 2020): in adversarial training, "
+        "robust accuracy on held-out images peaks and then declines for "
+        "several epochs while training goes on: the model fits the training "
+        "set's adversarial examples instead of generalising. Early stopping "
+        "at the best epoch is the remedy."),
+}
 
 
 @dataclass(frozen=True)
@@ -97,12 +121,20 @@ def robust_overfitting(history: History, patience: int = 3,
     )
 
 
-def check(history: History) -> Alarm | None:
-    """The most serious alarm for ``history``, if any (none without
-    validation figures)."""
+def check(history: History, *, kinds: Collection[str]) -> Alarm | None:
+    """The most serious alarm of ``kinds`` for ``history``, if any (none
+    without validation figures). ``kinds``: the alarms that fit the run's
+    method (``alarm_scope.scope(...).kinds``), empty for clean training."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown alarm kind(s) {sorted(unknown)}; known: "
+                         f"{', '.join(KINDS)}")
     if not history or any(ROBUST not in h for h in history):
         return None
-    return catastrophic_overfitting(history) or robust_overfitting(history)
+    found = (catastrophic_overfitting(history) if CATASTROPHIC in kinds else None)
+    if found is None and ROBUST_OVERFITTING in kinds:
+        found = robust_overfitting(history)
+    return found
 
 
 class EpochHistory:

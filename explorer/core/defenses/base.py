@@ -9,6 +9,7 @@ norm statistics come from the update pass only (Madry et al.'s practice).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -36,6 +37,27 @@ class Defense(ABC):
     # torch.autograd.grad (the trainer then averages the gradients itself);
     # any other text is why the method cannot train on several processes.
     sync: ClassVar[str] = "ddp"
+    # The attack that crafts the training examples, for the overfitting
+    # alarms that fit a run (explorer.core.defenses.alarm_scope): None when
+    # the method trains on no adversarial examples, a number of steps, or the
+    # name of the parameter that holds them (PGD-AT's "steps": 1 makes it a
+    # single-step method).
+    attack_steps: ClassVar[int | str | None] = None
+
+    @classmethod
+    def training_attack_steps(cls, params: Mapping[str, Any]) -> int | None:
+        """Steps per update of the attack behind the training examples with
+        ``params`` (a run's parameters; missing ones take their defaults),
+        or None: clean (or only randomly perturbed) training images."""
+        steps = cls.attack_steps
+        return int(cls.param_value(params, steps)) if isinstance(steps, str) else steps
+
+    @classmethod
+    def param_value(cls, params: Mapping[str, Any], name: str) -> Any:
+        """``params[name]``, else the declared default of parameter ``name``."""
+        if name in params:
+            return params[name]
+        return next(p.default for p in cls.params if p.name == name)
 
     def __init__(self, **values: Any) -> None:
         self.cfg = validate(self.params, values)

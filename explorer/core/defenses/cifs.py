@@ -61,6 +61,7 @@ def with_cifs(model: nn.Module) -> nn.Module:
 
 class CIFSTraining(Defense):
     name = "cifs"
+    attack_steps = "steps"
     title = "CIFS (channel-wise importance-based feature selection)"
     params = (EPS, ALPHA,
               Param("steps", int, 7, "PGD steps per batch", minimum=1,

@@ -124,6 +124,7 @@ class DefensiveDistillation(Defense):
 
 class EnsembleAdversarialTraining(Defense):
     name = "ensemble-at"
+    attack_steps = 1  # FGSM
     title = "Ensemble adversarial training"
     params = (
         EPS,

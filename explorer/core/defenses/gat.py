@@ -158,6 +158,7 @@ def transform(task: str, x: Tensor, labels: Tensor) -> Tensor:
 
 class GuidedAdversarialTraining(Defense):
     name = "gat"
+    attack_steps = "steps"
     sync = "average"  # model.features; weight gradients via torch.autograd.grad
     title = "GAT (guided adversarial training, auxiliary tasks)"
     params = (

@@ -63,6 +63,7 @@ def _mean_over_noise(model: nn.Module, x: Tensor, noise: Tensor) -> Tensor:
 
 class SmoothAdv(_NoiseDefense):
     name = "smoothadv"
+    attack_steps = "steps"
     title = "SmoothAdv (adversarial training of the smoothed classifier)"
     params = (
         SIGMA,

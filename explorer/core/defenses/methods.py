@@ -48,6 +48,7 @@ class Standard(Defense):
 
 class PGDAdversarialTraining(Defense):
     name = "pgd-at"
+    attack_steps = "steps"
     title = "PGD adversarial training"
     params = (EPS, ALPHA, Param("steps", int, 7, "PGD steps per batch",
                                 minimum=1, maximum=1000))
@@ -66,6 +67,7 @@ class PGDAdversarialTraining(Defense):
 
 class FastAdversarialTraining(Defense):
     name = "fast-at"
+    attack_steps = 1
     title = "Fast adversarial training (FGSM-RS)"
     params = (EPS, Param("alpha_ratio", float, 1.25, "FGSM step as a multiple of eps",
                          minimum=0.0, maximum=10.0))
@@ -90,6 +92,7 @@ def _kl(logits_adv: Tensor, probs_nat: Tensor, reduction: str) -> Tensor:
 
 class Trades(Defense):
     name = "trades"
+    attack_steps = "steps"
     title = "TRADES"
     params = (Param("beta", float, 6.0, "weight of the robustness (KL) term",
                     minimum=0.0, maximum=1000.0),
@@ -128,6 +131,7 @@ class Trades(Defense):
 
 class FreeAdversarialTraining(Defense):
     name = "free-at"
+    attack_steps = 1  # one signed step per replay
     title = "Free adversarial training"
     params = (EPS, Param("replays", int, 4, "replays m of each minibatch",
                          minimum=1, maximum=100))

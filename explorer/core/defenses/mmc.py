@@ -20,6 +20,8 @@ the Max-Mahalanobis geometry, the loss landscape and the nearest-centre rule.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -90,6 +92,13 @@ class MaxMahalanobisCenter(Defense):
                    "penultimate features; predict the nearest centre. Optionally "
                    "on PGD examples. The loss is larger than cross-entropy: use "
                    "a ~10x smaller learning rate (e.g. SGD 0.002-0.01).")
+
+    @classmethod
+    def training_attack_steps(cls, params: Mapping[str, Any]) -> int | None:
+        """PGD's steps when adversarial (MMC + AT); else clean images."""
+        if not cls.param_value(params, "adversarial"):
+            return None
+        return int(cls.param_value(params, "steps"))
 
     def prepare(self, model: nn.Module) -> nn.Module:
         head = getattr(model, "head", None)

@@ -63,6 +63,7 @@ class _MultiNorm(Defense):
 
     params = PARAMS
     selection_key = "union_acc"
+    attack_steps = "steps"
     # The threat models extra_scores attacks (the single-norm methods: one).
     scored_norms: tuple[str, ...] = NORMS
 

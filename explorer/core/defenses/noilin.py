@@ -155,6 +155,7 @@ class NoiLIn(NoiLInWrapper):
     parameters and state keys are those of runs stored before the wrapper)."""
 
     name = "noilin"
+    attack_steps = "steps"
     title = "NoiLIn (noisy labels in adversarial training)"
     params = (
         EPS, ALPHA,

@@ -10,6 +10,9 @@ blocks do that, so they are refused rather than half converted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch.nn.functional as F
 from torch import nn
 
@@ -56,6 +59,13 @@ class SmoothActivations(Defense):
     description = ("Xie et al. 2020: every ReLU module becomes softplus, GELU "
                    "or SiLU before training, then PGD-AT (or standard "
                    "training) as usual.")
+
+    @classmethod
+    def training_attack_steps(cls, params: Mapping[str, Any]) -> int | None:
+        """PGD's steps with base pgd-at; standard training crafts nothing."""
+        if cls.param_value(params, "base") != "pgd-at":
+            return None
+        return int(cls.param_value(params, "steps"))
 
     def prepare(self, model: nn.Module) -> None:
         swap_relu(model, self.cfg["activation"])

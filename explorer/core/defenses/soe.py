@@ -91,6 +91,7 @@ def posterior_loss(logits: list[Tensor], heads: list[Tensor], y: Tensor) -> Tens
 
 class SynergyOfExperts(Defense):
     name = "soe"
+    attack_steps = "steps"
     sync = "average"  # model.member_outputs; one expert per example
     title = "Synergy-of-Experts (collaborating sub-models)"
     params = (

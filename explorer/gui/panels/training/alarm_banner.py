@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from explorer.core.defenses.alarms import Alarm
+from explorer.core.defenses.alarms import MEANING, Alarm
 from explorer.core.loading import load_model_job
 from explorer.gui.context import AppContext
+
+
+def rich_tip(*paragraphs: str) -> str:
+    """A tooltip Qt wraps (rich text), one paragraph each."""
+    return "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs if p)
 
 
 class AlarmBanner(QFrame):
@@ -49,8 +55,11 @@ class AlarmBanner(QFrame):
         self.best_path: Path | None = None
         self.hide()
 
-    def show_alarm(self, alarm: Alarm, best_path: Path) -> None:
+    def show_alarm(self, alarm: Alarm, best_path: Path, reason: str) -> None:
+        """Show ``alarm``; its tooltip says what the alarm means and
+        ``reason``, why it is watched for this run (its method)."""
         self.alarm, self.best_path = alarm, best_path
+        self.setToolTip(rich_tip(MEANING[alarm.kind], reason))
         self.title.setText(alarm.title)
         self.text.setText(alarm.explanation)
         self.note.setText("")

@@ -30,13 +30,21 @@ from explorer.core.training.split import VAL_PARAM
 from explorer.gui.panels.training.noilin_box import NoiLInBox
 from explorer.gui.widgets.param_form import ParamForm
 
+# The page's defaults are a quick first run that visibly learns: Fast-AT on
+# the small CNN, Adam with a cyclic schedule, 8 epochs of 6,000 images scored
+# on 200. Measured with `explorer train` on the built-in set (one torch
+# thread on 2 CPU cores): 29 s (65 s with the cores shared by other work);
+# test clean accuracy 62% -> 84% and PGD-10 robust accuracy 40% -> 64%.
+DEFAULT_ARCH, DEFAULT_DEFENSE = "small-cnn", "fast-at"
+QUICK = "; the default is a quick first run: raise it for a real one"
 GENERAL = (
-    Param("epochs", int, 10, "passes over the training set", 1, 1000),
-    Param("batch_size", int, 128, "images per update", 1, 4096, label="batch size"),
-    Param("optimizer", str, "sgd", "update rule", choices=("sgd", "adam")),
-    Param("lr", float, 0.0, "learning rate; 0 = default (sgd 0.1, adam 0.001)",
-          0.0, 10.0, label="learning rate"),
-    Param("schedule", str, "piecewise", "learning-rate schedule",
+    Param("epochs", int, 8, f"passes over the training set{QUICK}", 1, 1000),
+    Param("batch_size", int, 50, "images per update", 1, 4096, label="batch size"),
+    Param("optimizer", str, "adam", "update rule", choices=("sgd", "adam")),
+    Param("lr", float, 0.005, "learning rate (the peak of a cyclic schedule); 0 = "
+          "default (sgd 0.1, adam 0.001)", 0.0, 10.0, label="learning rate"),
+    Param("schedule", str, "cyclic", "learning-rate schedule (cyclic: up, then "
+          "down to 0, as Fast-AT trains)",
           choices=("piecewise", "cosine", "cyclic", "constant")),
     Param("seed", int, 0, "random seed (same seed, same run)", 0, 2**31 - 1),
     AUGMENT,
@@ -44,16 +52,20 @@ GENERAL = (
           0.0, 1.0, unit="px", label="eval eps"),
     Param("eval_steps", int, 10, "PGD steps of the per-epoch evaluation", 1, 1000,
           label="eval steps"),
-    Param("eval_n", int, 500, "score each epoch on the first N validation images "
+    Param("eval_n", int, 200, "score each epoch on the first N validation images "
           "(they choose the best epoch) and the first N test images (reported "
-          "beside them, never used to choose)", 1, 100000, label="eval images"),
+          f"beside them, never used to choose){QUICK}", 1, 100000,
+          label="eval images"),
     VAL_PARAM,
-    Param("train_images", int, 0, "train on the first N training images only "
+    Param("train_images", int, 6000, "train on the first N training images only "
           "(the validation split is drawn from them); 0 = all, and so is more "
           "than the set has. Few images show how a method copes with little "
-          "data (GAT's case)", 0, 10_000_000,
+          f"data (GAT's case){QUICK}", 0, 10_000_000,
           label="training images"),
 )
+QUICK_NOTE = ("The defaults are a quick first run (half a minute to a minute on "
+              "two CPU cores). For a real run raise epochs, eval images and "
+              "training images (0 = all).")
 
 
 FRESH, SESSION = "fresh", "session"  # the "start from" choices
@@ -101,10 +113,12 @@ class TrainingForm(QWidget):
         self.new_head = QCheckBox("re-initialise the classifier head")
         self.arch_combo = QComboBox()
         self.arch_combo.addItems(models.names())
+        self.arch_combo.setCurrentText(DEFAULT_ARCH)
         self.arch_form = ParamForm()
         self.defense_combo = QComboBox()
         for name in defenses.names():
             self.defense_combo.addItem(defenses.defense_class(name).title, name)
+        self.defense_combo.setCurrentIndex(self.defense_combo.findData(DEFAULT_DEFENSE))
         self._fit_narrow(self.defense_combo)
         self.description = QLabel()
         self.description.setWordWrap(True)
@@ -145,7 +159,12 @@ class TrainingForm(QWidget):
         db.addWidget(self.defense_form)
         db.addWidget(self.noilin)
         general_box = QGroupBox("Training")
-        QVBoxLayout(general_box).addWidget(self.general)
+        self.quick_note = QLabel(QUICK_NOTE)
+        self.quick_note.setWordWrap(True)
+        self.quick_note.setStyleSheet("color: #555;")
+        gb = QVBoxLayout(general_box)
+        gb.addWidget(self.quick_note)
+        gb.addWidget(self.general)
         speed_box = QGroupBox("Speed")
         sb = QFormLayout(speed_box)
         sb.addRow("mixed precision", self.amp_combo)
@@ -271,6 +290,16 @@ class TrainingForm(QWidget):
         self.defense_combo.setCurrentIndex(self.defense_combo.findData(defense))
         self.defense_form.set_values(params)
         self.general.set_values(general)
+
+    @staticmethod
+    def defaults() -> tuple[str, dict[str, Any], str, dict[str, Any], dict[str, Any]]:
+        """The page's default choices, as :meth:`choose` takes them: the
+        quick first run (see GENERAL)."""
+        def of(params) -> dict[str, Any]:
+            return {p.name: p.default for p in params}
+
+        return (DEFAULT_ARCH, of(models.spec(DEFAULT_ARCH)), DEFAULT_DEFENSE,
+                of(defenses.spec(DEFAULT_DEFENSE)), of(GENERAL))
 
     def set_config(self, config: defenses.TrainingConfig) -> None:
         """Show ``config`` (a recipe's): fresh weights of its architecture

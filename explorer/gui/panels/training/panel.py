@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.defenses import alarms
+from explorer.core.defenses.alarm_scope import AlarmScope, scope
 from explorer.core.defenses.best_weights import BEST_FILES, best_file
 from explorer.core.defenses.config import TrainingConfig
 from explorer.core.defenses.evaluation import STRIP
@@ -39,7 +40,7 @@ from explorer.core.training.precision import check_device
 from explorer.core.training.split import VAL_FRACTION
 from explorer.gui.context import AppContext
 from explorer.gui.panels.training.adversarial_strip import AdversarialStrip
-from explorer.gui.panels.training.alarm_banner import AlarmBanner
+from explorer.gui.panels.training.alarm_banner import AlarmBanner, rich_tip
 from explorer.gui.panels.training.form import TrainingForm
 from explorer.gui.panels.training.run_list import RESUMABLE, RunList, best_text
 from explorer.gui.widgets.current_model import above
@@ -51,12 +52,10 @@ from explorer.gui.widgets.training_curves import TrainingCurves
 from explorer.gui.widgets.training_run import TrainingRunControls
 
 DEMO_DATA = "fashion-mnist-mini"
-# Fast-AT (Wong et al.: one FGSM step from a random start, cyclic learning
-# rate) learns visibly in 4 short epochs: about 10-20 s on 2 CPU cores.
-DEMO_TRAIN = 2000
-DEMO_GENERAL = {"epochs": 4, "batch_size": 50, "optimizer": "adam", "lr": 0.005,
-                "schedule": "cyclic", "eval_n": 200, "eval_steps": 5,
-                "augment": "auto"}  # not a remembered crop-flip: none here
+# The demo is what a first Start does: the form's defaults (Fast-AT on the
+# small CNN, half a minute to a minute on 2 CPU cores) on the built-in set,
+# with the remembered validation share. Entries here change it (the tests shrink it).
+DEMO_GENERAL: dict = {}
 SLOT = "training/run"
 AUGMENT_KEY = "training/augment"  # the last augmentation chosen, kept between launches
 VAL_KEY = "training/val_fraction"  # the last validation share, likewise
@@ -64,15 +63,20 @@ LAUNCH_KEY = "training/launch"  # in the app or separate process(es), N, devices
 REDRAW_MS = 100
 
 
-def split_text(val_n: int, n_train: int, selection: str = "robust_acc") -> str:
+def split_text(val_n: int, n_train: int, selection: str = "robust_acc",
+               no_alarm: str = "") -> str:
+    """What chooses the best epoch; ``no_alarm``: why a run of clean
+    training watches for no overfitting alarm (AlarmScope.headline)."""
     if not val_n:
         return (f"No validation split: training on all {n_train} images; the best "
                 "checkpoint is the last epoch (nothing is chosen).")
     star = ("★" if selection == "robust_acc" else
             f"★, on validation {figure_name(selection)} accuracy in Method figures")
+    follow = "follows" if no_alarm else "and the alarms follow"
     return (f"{val_n} training images held out for validation, {n_train} trained "
-            f"on. The best checkpoint ({star}) and the alarms follow the validation "
-            "curves; the dashed test curves are shown, never used to choose.")
+            f"on. The best checkpoint ({star}) {follow} the validation curves; the "
+            f"dashed test curves are shown, never used to choose. {no_alarm}"
+            ).rstrip()
 
 
 class TrainingPanel(QWidget):
@@ -86,6 +90,7 @@ class TrainingPanel(QWidget):
         self.run_id: str | None = None
         self.run_dir: Path | None = None
         self.history = alarms.EpochHistory()
+        self.alarm_scope = AlarmScope((), "")  # which alarms the run can raise
         self._shown_epoch = 0
         self._demo = False
         self._classes: tuple[str, ...] = ()  # names of the training set's labels
@@ -340,9 +345,11 @@ class TrainingPanel(QWidget):
         self.banner.setVisible(self.problem() is not None)
         validation = config.selected_on == "validation"
         self.history = alarms.EpochHistory(validation)
+        self.alarm_scope = scope(config.defense, config.params)
         self._shown_epoch = 0
         self.alarm.clear()
         self.split_note.clear()
+        self.split_note.setToolTip(rich_tip(self.alarm_scope.reason))
         self.curves.reset(config.epochs, validation, selection_key(config.defense))
         self.strip.clear()
         same_data = s.data_name == config.data and s.dataset is not None
@@ -365,10 +372,10 @@ class TrainingPanel(QWidget):
             self.refresh_runs()
         elif event.label == PLAN:
             self.curves.set_steps_per_epoch(int(event.arrays["steps_per_epoch"]))
-            self.split_note.setText(split_text(int(event.arrays["val_n"]),
-                                               int(event.arrays["n_train"]),
-                                               self.curves.selection.removeprefix(
-                                                   "val_")))
+            self.split_note.setText(split_text(
+                int(event.arrays["val_n"]), int(event.arrays["n_train"]),
+                self.curves.selection.removeprefix("val_"),
+                self.alarm_scope.headline))
         elif event.label == STRIP:
             self.strip.show_snapshot(event, self._classes)
 
@@ -383,11 +390,12 @@ class TrainingPanel(QWidget):
             return
         self.curves.add_epoch(event.name, event.step, event.value)
         if self.history.add(event.name, event.step, event.value) and check:
-            alarm, shown = alarms.check(self.history.rows()), self.alarm.alarm
+            alarm = alarms.check(self.history.rows(), kinds=self.alarm_scope.kinds)
+            shown = self.alarm.alarm
             if alarm is not None and self.run_dir is not None and (
                     shown is None or shown.kind != alarm.kind):
                 best = best_file(self.run_dir) or self.run_dir / BEST_FILES[0]
-                self.alarm.show_alarm(alarm, best)
+                self.alarm.show_alarm(alarm, best, self.alarm_scope.reason)
 
     def _schedule(self) -> None:
         if not self._redraw.isActive():
@@ -429,18 +437,20 @@ class TrainingPanel(QWidget):
 
     # -- demo (screenshots, `python -m explorer.gui.panels.training`) -------------
     def run_demo(self) -> None:
-        """Fast-AT, small-cnn, a few epochs on the first ``DEMO_TRAIN`` images."""
+        """The form's defaults (see ``DEMO_GENERAL``) on ``DEMO_DATA``."""
         self._demo = True
-        self.form.choose("small-cnn", {"width": 8, "dense": 64}, "fast-at", {},
-                         DEMO_GENERAL)
+        arch, arch_params, defense, params, general = self.form.defaults()
+        del general["val_fraction"]  # the remembered share, as a user's Start
+        self.form.choose(arch, arch_params, defense, params,
+                         {**general, **DEMO_GENERAL})
         s = self.ctx.session
         if s.dataset is not None and s.data_name == DEMO_DATA and s.split == "test":
-            self.start_training(limit_train=DEMO_TRAIN)
+            self.start_training()
             return
         job = self.ctx.load_data(DEMO_DATA, "test", slot="training/demo-data")
         job.done.connect(self._on_demo_data)
 
     @Slot(dict)
     def _on_demo_data(self, _result: dict) -> None:
-        self.start_training(limit_train=DEMO_TRAIN)
+        self.start_training()
 
