@@ -35,7 +35,8 @@ class RhoCurve(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.hideButtons()
         self.getPlotItem().getAxis("left").setWidth(44)
-        self.legend = OutsideLegend(self.getPlotItem())
+        # two columns: each denoiser's ObsAtk and random curves on one row
+        self.legend = OutsideLegend(self.getPlotItem(), max_columns=2)
         dotted = pg.mkPen("#555", width=1, style=Qt.PenStyle.DotLine)
         self.marker = pg.InfiniteLine(angle=90, pen=dotted)
         self.addItem(self.marker)
