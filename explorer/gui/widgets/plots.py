@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsLayoutItem, QWidget
 
 from explorer.gui.widgets.copy_image import add_copy_action
 
@@ -152,3 +152,99 @@ class ScatterView(pg.PlotWidget):
 
 def _short(label: str, width: int = 9) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
+
+
+# Where a plot's legend goes: the row of its (hidden) top axis, between the
+# title and the view box, so no curve can ever run under it.
+LEGEND_ROW = 1
+LEGEND_MAX_CHARS = 40  # longer entry names are cut; the full name is the tooltip
+_ENTRY_GAP = 10  # pixels between legend columns
+
+
+class OutsideLegend(pg.LegendItem):
+    """A legend above a plot's data area, never over its curves.
+
+    pyqtgraph's own legend floats inside the view box, where growing curves
+    run under it (the Training page's accuracy legend covered the train curve
+    past 80 %). This one sits in a band of the plot reserved for it between
+    the title and the view box (the row of the hidden top axis): the view box
+    shrinks by the legend's height, whatever the data and the range do. Its
+    entries flow into as many columns as the plot's width holds, so a narrow
+    plot gets more rows, not a legend wider than itself. Without a plot it
+    is a plain legend for a caller's own layout (beside an image, say).
+    ``max_columns`` caps the columns where the entries' order pairs them up.
+    """
+
+    def __init__(self, plot: pg.PlotItem | None = None, *, size: str = "8pt",
+                 max_columns: int = 0, max_chars: int = LEGEND_MAX_CHARS,
+                 **kwargs) -> None:
+        kwargs.setdefault("verSpacing", -4)
+        super().__init__(offset=None, labelTextSize=size, **kwargs)
+        self.max_chars = max_chars
+        self.max_columns = max_columns  # 0: as many as fit
+        self.plot = plot
+        self.layout.setContentsMargins(2, 0, 2, 0)
+        if plot is not None:
+            plot.legend = self  # plot(name=...) adds its curve here
+            self.setParentItem(plot)
+            plot.geometryChanged.connect(self.updateSize)
+            plot.vb.geometryChanged.connect(self._place)
+
+    def addItem(self, item, name: str) -> None:
+        shown = _short(name, self.max_chars)
+        super().addItem(item, shown)
+        if shown != name:
+            self.items[-1][1].setToolTip(name)
+
+    def updateSize(self) -> None:
+        """Re-flow the entries into the columns that fit, then reserve the
+        legend's height above the view box (pyqtgraph's version only resizes
+        the legend where it floats)."""
+        columns = self._columns_that_fit()
+        self.columnCount = columns
+        for i in range(self.layout.count() - 1, -1, -1):
+            self.layout.removeAt(i)
+        for k, (sample, label) in enumerate(self.items):
+            row, col = divmod(k, columns)
+            self.layout.addItem(sample, row, 2 * col, Qt.AlignmentFlag.AlignVCenter)
+            self.layout.addItem(label, row, 2 * col + 1)
+        for col in range(columns - 1):
+            self.layout.setColumnSpacing(2 * col + 1, _ENTRY_GAP)
+        self.rowCount = -(-len(self.items) // columns) if self.items else 1
+        self.layout.invalidate()
+        size = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+        if not self.items:
+            size = QSizeF(0, 0)
+        self.resize(size)
+        if self.plot is None:
+            self.updateGeometry()  # the caller's layout asks for the new size
+        else:
+            self.plot.layout.setRowFixedHeight(LEGEND_ROW, size.height())
+            self._place()
+
+    def _place(self) -> None:
+        """Centre the legend over the view box, just above it."""
+        box = self.plot.vb.geometry()
+        right = self.plot.geometry().width() - self.width()
+        x = min(box.center().x() - self.width() / 2, right)
+        self.setPos(max(0.0, x), box.top() - self.height())
+
+    def _columns_that_fit(self) -> int:
+        n = len(self.items)
+        if self.plot is None or n < 2:
+            return max(1, min(n, self.columnCount))
+        room = self.plot.geometry().width() - 8  # margins of plot and legend
+        spacing = self.layout.horizontalSpacing()
+        widths = [_hint_width(s) + spacing + _hint_width(lab) for s, lab in self.items]
+        for columns in range(min(n, self.max_columns or n), 1, -1):
+            used = sum(max(widths[c::columns]) for c in range(columns))
+            if used + (columns - 1) * _ENTRY_GAP <= room:
+                return columns
+        return 1
+
+    def mouseDragEvent(self, ev) -> None:
+        ev.ignore()  # it stays in its band: dragged, it would cover the data
+
+
+def _hint_width(item: QGraphicsLayoutItem) -> float:
+    return item.effectiveSizeHint(Qt.SizeHint.PreferredSize).width()

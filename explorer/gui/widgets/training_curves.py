@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.core.training.figures import method_figure
 from explorer.gui.widgets.copy_image import add_copy_action
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 
 EPOCH_KEYS = ("train_loss", "train_acc", "val_clean_acc", "val_robust_acc",
               "test_clean_acc", "test_robust_acc", "lr")  # fmt: skip
@@ -36,7 +36,9 @@ ACC_CURVES = (("train_acc", "train", 1, False),
               ("val_robust_acc", "val robust", 3, False),
               ("test_clean_acc", "test clean", 2, True),
               ("test_robust_acc", "test robust", 3, True))  # fmt: skip
-LEGEND_ORDER = ("train_acc", "val_clean_acc", "test_clean_acc", "val_robust_acc",
+# Three columns: train and validation on top, the best star and the test
+# figures under them (a narrower plot wraps them into more rows).
+LEGEND_ORDER = ("train_acc", "val_clean_acc", "val_robust_acc", "test_clean_acc",
                 "test_robust_acc")  # fmt: skip
 
 
@@ -72,7 +74,7 @@ class TrainingCurves(QWidget):
         self.lr_plot = make_plot(self.view, "Learning rate", "lr")
         self.method_plot = make_plot(self.view, "Method figures", "accuracy (%)")
         self.method_plot.setYRange(0, 100, padding=0.02)
-        self.method_plot.addLegend(offset=(5, 5), labelTextSize="7pt", colCount=2)
+        OutsideLegend(self.method_plot, size="7pt")
         self.method_note = pg.TextItem("this method reports no further figures",
                                        color=(120, 120, 120), anchor=(0.5, 0.5))
         self.method_plot.addItem(self.method_note)
@@ -83,10 +85,9 @@ class TrainingCurves(QWidget):
         self.view.ci.layout.setRowStretchFactor(0, 3)
         self.view.ci.layout.setRowStretchFactor(1, 1)
         self.acc_plot.setYRange(0, 100, padding=0.02)
-        self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
-        # top left, two columns: rising accuracy curves (and the best star)
-        # stay clear of it
-        self.acc_plot.addLegend(offset=(5, 5), labelTextSize="8pt", colCount=2)
+        # Legends above the data: rising accuracy curves never run under them.
+        OutsideLegend(self.loss_plot)
+        OutsideLegend(self.acc_plot, max_columns=3)
         self.batch_curve = self.loss_plot.plot(
             pen=pg.mkPen((150, 150, 150), width=1), name="batch")
         self.batch_curve.setDownsampling(auto=True, method="peak")
@@ -132,12 +133,12 @@ class TrainingCurves(QWidget):
         legend.clear()
         labels = {key: label for key, label, _, _ in ACC_CURVES}
         entries = [(self.acc_curves[key], labels[key]) for key in LEGEND_ORDER]
-        entries.insert(1, (self.best_marker, "best (on validation)"))
+        entries.insert(3, (self.best_marker, "best (on validation)"))
         for item, label in entries:
             shown = validation or item is self.acc_curves["train_acc"] or \
                 label.startswith("test")
             item.setVisible(shown)
-            if shown:  # two columns: validation on the left, test on the right
+            if shown:
                 legend.addItem(item, label)
         self.steps_per_epoch = 0
         self._batch: list[tuple[int, float]] = []

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 
 MAX_CURVES = 48
 _THIN = (120, 120, 120, 90)
@@ -51,7 +51,7 @@ class LiveCurves(QWidget):
         self.loss_plot = _plot(self.loss_view, "Attack loss", "loss")
         self.conf_plot = _plot(self.conf_view, "Confidence", "probability (%)")
         self.conf_plot.setYRange(0, 100, padding=0.02)
-        self.legend = self.conf_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.legend = OutsideLegend(self.conf_plot)
         # All per-image lines of a plot are one item, NaN-separated: one path
         # to paint instead of dozens of items (each repaint measured ~3x
         # cheaper), and no antialiasing for these thin grey lines.

@@ -37,7 +37,7 @@ from explorer.core.params import Param, ParamError
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
 from explorer.gui.widgets.param_form import ParamForm
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 
 SLOT = "certify/detect"
 PARAMS = (
@@ -72,7 +72,7 @@ class RocPlot(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.diagonal = plot.plot([0, 1], [0, 1], pen=pg.mkPen(
             "#999", width=1, style=Qt.PenStyle.DotLine))
-        self.legend = plot.addLegend(offset=(-5, -5), labelTextSize="8pt")
+        self.legend = OutsideLegend(plot)
         self.curves: dict[str, pg.PlotDataItem] = {}  # "kd", "kd (adaptive)", …
         self.order: list[str] = []
 

@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from explorer.core.certify.smoothing import certified_accuracy
-from explorer.gui.widgets.plots import BarChart
+from explorer.gui.widgets.plots import BarChart, OutsideLegend
 
 GRID_POINTS = 201  # radii where the certified curve is drawn
 CERTIFIED_PEN = pg.mkPen("#2ca02c", width=2)
@@ -36,8 +36,7 @@ class RadiusPlot(pg.PlotWidget):
         plot.setYRange(0, 100, padding=0.05)
         plot.getAxis("bottom").setSIPrefixEnableRanges(((math.inf, math.inf),))
         self.setMouseEnabled(x=False, y=False)
-        # the curves fall to the right: the low left corner stays free
-        self.legend = plot.addLegend(offset=(5, -5), labelTextSize="8pt")
+        self.legend = OutsideLegend(plot)
         self.certified = plot.plot(pen=CERTIFIED_PEN, name="certified (smoothed)")
         self.marks = plot.plot(pen=None, symbol="o", symbolSize=7,
                                symbolBrush="#2ca02c")

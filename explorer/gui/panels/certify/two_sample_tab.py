@@ -41,6 +41,7 @@ from explorer.core.jobs import Snapshot
 from explorer.gui.context import AppContext
 from explorer.gui.widgets.image_grid import ImageGrid, chw_to_hwc
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
+from explorer.gui.widgets.plots import OutsideLegend
 
 SLOT = "certify/two-sample"
 DATA, SPLIT = "fashion-mnist-mini", "train"
@@ -79,7 +80,7 @@ class NullHistogram(pg.PlotWidget):
         self.setTitle("Deep-kernel MMD² against its permutation null")
         self.setLabel("bottom", "MMD² (unbiased)")
         self.setLabel("left", "permutations")
-        self.addLegend(offset=(-10, 10), labelTextColor="k")
+        OutsideLegend(self.getPlotItem(), size="9pt", labelTextColor="k")
         self.clean_null = self.plot([], [], stepMode="center", fillLevel=0,
                                     brush=(120, 120, 120, 110), pen="#555",
                                     name="null, clean pair")
@@ -88,7 +89,7 @@ class NullHistogram(pg.PlotWidget):
                                        name="null, attacked pair")
         self.stat_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#1f77b4", width=3),
                                          label="clean",
-                                         # below the legend in the top corner
+                                         # the labels at two heights
                                          labelOpts={"position": 0.6,
                                                     "color": "#1f77b4"})
         self.attacked_line = pg.InfiniteLine(

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 from explorer.gui.widgets.training_curves import make_plot
 
 PSNR_KEYS = {"test_psnr_clean": "denoised f(v)",
@@ -26,7 +26,7 @@ class DenoiseCurves(QWidget):
         self.loss_plot = make_plot(self.view, "Training loss", "MSE")
         self.psnr_plot = make_plot(self.view, "Test PSNR", "PSNR (dB)")
         for plot in (self.loss_plot, self.psnr_plot):
-            plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            OutsideLegend(plot)
         self.batch_curve = self.loss_plot.plot(pen=pg.mkPen((150, 150, 150), width=1),
                                                name="batch")
         self.batch_curve.setDownsampling(auto=True, method="peak")

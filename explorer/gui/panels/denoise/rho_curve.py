@@ -14,7 +14,7 @@ from torch import nn
 
 from explorer.core.denoise import psnr_vs_rho, rms_to_rho
 from explorer.core.jobs import Metric, Progress
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 
 SWEEP_RMS = (0.0, 1.0, 2.0, 4.0, 6.0, 8.0)  # k/255
 SWEEP_STEPS = 10  # ObsAtk steps at most, per point of the curve
@@ -35,8 +35,8 @@ class RhoCurve(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.hideButtons()
         self.getPlotItem().getAxis("left").setWidth(44)
-        # the curves fall to the right, so the low left corner is free
-        self.legend = self.addLegend(offset=(8, -8), labelTextSize="8pt")
+        # two columns: each denoiser's ObsAtk and random curves on one row
+        self.legend = OutsideLegend(self.getPlotItem(), max_columns=2)
         dotted = pg.mkPen("#555", width=1, style=Qt.PenStyle.DotLine)
         self.marker = pg.InfiniteLine(angle=90, pen=dotted)
         self.addItem(self.marker)

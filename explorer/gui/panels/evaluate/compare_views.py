@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.widgets.image_grid import chw_to_hwc, to_qimage
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 from explorer.gui.widgets.triplet_view import FOOLED, HELD
 
 MAX_MODELS = 8
@@ -57,7 +57,7 @@ class EpsCurves(pg.PlotWidget):
         # 0.14 scales by an SI prefix inside these ranges whatever the flag.
         plot.getAxis("bottom").setSIPrefixEnableRanges(((math.inf, math.inf),))
         self.setMouseEnabled(x=False, y=False)
-        self.legend = plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.legend = OutsideLegend(plot)
         self.curves = [plot.plot(pen=pg.mkPen(CLASS_COLORS[i], width=2), symbol="o",
                                  symbolSize=5, symbolBrush=CLASS_COLORS[i])
                        for i in range(MAX_MODELS)]

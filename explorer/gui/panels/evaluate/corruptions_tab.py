@@ -41,7 +41,7 @@ from explorer.gui.panels.evaluate.compare_views import MAX_MODELS
 from explorer.gui.panels.evaluate.model_checklist import ModelChecklist
 from explorer.gui.panels.evaluate.settings_box import EvalSettings
 from explorer.gui.widgets.job_controls import FollowsJob, JobControls
-from explorer.gui.widgets.plots import CLASS_COLORS, HeatMap
+from explorer.gui.widgets.plots import CLASS_COLORS, HeatMap, OutsideLegend
 
 SLOT = "evaluate/corruptions"
 COLUMN_CHARS = 5  # a class name under a heat map column, in small type
@@ -75,8 +75,7 @@ class AccuracyCurves(pg.PlotWidget):
         # sigma reads as itself (0.05), never as "50 (x0.001)"
         plot.getAxis("bottom").setSIPrefixEnableRanges(((math.inf, math.inf),))
         self.setMouseEnabled(x=False, y=False)
-        # the curves fall to the right: the low left corner stays free
-        self.legend = plot.addLegend(offset=(5, -5), labelTextSize="8pt")
+        self.legend = OutsideLegend(plot, max_chars=24)
         self.curves = [plot.plot(pen=pg.mkPen(CLASS_COLORS[i], width=2), symbol="o",
                                  symbolSize=5, symbolBrush=CLASS_COLORS[i])
                        for i in range(MAX_MODELS)]
@@ -87,7 +86,7 @@ class AccuracyCurves(pg.PlotWidget):
         for i, curve in enumerate(self.curves):
             curve.setData([], [])
             if i < len(names):
-                self.legend.addItem(curve, _short(names[i], 24))
+                self.legend.addItem(curve, names[i])
 
     def set_curve(self, i: int, arrays: dict[str, np.ndarray]) -> None:
         if i < len(self.curves):

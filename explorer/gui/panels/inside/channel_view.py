@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from explorer.gui.panels.inside.result_tab import LegendSceneView
 from explorer.gui.panels.inside.slice_view import class_name
+from explorer.gui.widgets.plots import OutsideLegend
 
 CLEAN_COLOUR, ADV_COLOUR = "#1f77b4", "#d62728"
 
@@ -34,7 +35,7 @@ class ChannelView(LegendSceneView, pg.PlotWidget):
         self.plot.showGrid(y=True, alpha=0.2)
         self.plot.setLabel("bottom", "channel, by decreasing clean importance")
         self.plot.setLabel("left", "importance (CIFS mask; mean 1)")
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = OutsideLegend(self.plot, size="9pt")
         self.clean = pg.BarGraphItem(x=[], height=[], width=0.4,
                                      brush=CLEAN_COLOUR, pen=None, name="clean")
         self.adv = pg.BarGraphItem(x=[], height=[], width=0.4, brush=ADV_COLOUR,

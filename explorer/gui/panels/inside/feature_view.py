@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from explorer.gui.panels.inside.result_tab import LegendSceneView
 from explorer.gui.panels.inside.slice_view import class_name
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 
 
 def _colour(k: int) -> str:
@@ -44,7 +44,7 @@ class FeatureView(LegendSceneView, pg.GraphicsLayoutWidget):
                                           pen=pg.mkPen("k", width=1.5))
         for item in (self.arrows, self.clean, self.adv, self.centres):
             self.plot.addItem(item)
-        self.legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-4)
+        self.legend = OutsideLegend(size="9pt")
         self.addItem(self.legend, row=0, col=1)
 
     def show_result(self, result: dict[str, Any]) -> None:

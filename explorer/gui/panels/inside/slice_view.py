@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from explorer.gui.panels.inside.result_tab import LegendSceneView
 from explorer.gui.panels.inside.square_fit import SquareMapsWidget, map_bounds
 from explorer.gui.widgets.image_grid import chw_to_hwc
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 
 DIRECTION_CHOICES = (("adversarial + random", ("adv", "random")),
                      ("two adversarial", ("adv", "adv")),
@@ -86,7 +86,7 @@ class SliceView(LegendSceneView, SquareMapsWidget):
         self.image_box.setMaximumHeight(110)
         self.thumb = pg.ImageItem(axisOrder="row-major")
         self.image_box.addItem(self.thumb)
-        self.legend = pg.LegendItem(labelTextSize="9pt", verSpacing=-4)
+        self.legend = OutsideLegend(size="9pt")
         self.side.addItem(self.legend, row=2, col=0)
         self._pool: list[_SliceMap] = []
         self._shown: list[_SliceMap] = []

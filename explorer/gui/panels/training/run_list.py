@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.defenses.registry import figure_name
 from explorer.gui.context import workspace_runs
-from explorer.gui.widgets.plots import CLASS_COLORS
+from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 from explorer.gui.widgets.training_curves import make_plot
 from explorer.store import Workspace
 
@@ -100,7 +100,7 @@ class RunList(QWidget):
                               "robust accuracy (%)")
         self.plot.setYRange(0, 100, padding=0.02)
         self.plot.setXRange(0, 10, padding=0.02)
-        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.legend = OutsideLegend(self.plot)
         self.curves = [self.plot.plot(pen=pg.mkPen(CLASS_COLORS[i], width=2),
                                       symbol="o", symbolSize=4,
                                       symbolBrush=CLASS_COLORS[i])
