@@ -1,0 +1,145 @@
+"""Tiled images keep their shape and captions elide: the shared AspectImage,
+ElidedLabel and ImageGrid, resized like a user resizes the window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from explorer.gui.widgets.aspect_image import AspectImage, ElidedLabel
+from explorer.gui.widgets.image_grid import ImageGrid
+
+LONG = "Ankle boot with a very long class name that cannot fit"
+
+
+def assert_shape_kept(picture: AspectImage, height: int, width: int) -> None:
+    """The drawn rectangle has the image's width/height ratio (±1 px) and lies
+    inside the widget."""
+    drawn = picture.image_rect()
+    assert drawn.width() > 0 and drawn.height() > 0
+    assert picture.rect().contains(drawn)
+    # one side follows from the other to within a pixel (integer rounding)
+    off_w = abs(drawn.width() - drawn.height() * width / height)
+    off_h = abs(drawn.height() - drawn.width() * height / width)
+    assert min(off_w, off_h) <= 1, (drawn, width, height)
+    assert picture.pixmap().size() == drawn.size()
+
+
+def assert_apart(widgets) -> None:
+    """No two of the widgets' rectangles (in window coordinates) overlap."""
+    rects = [w.geometry().translated(w.parentWidget().mapTo(w.window(), w.pos())
+                                     - w.pos()) for w in widgets]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not a.intersects(b), (a, b)
+
+
+@pytest.mark.parametrize(("height", "width"), [(28, 28), (36, 40), (20, 60)])
+@pytest.mark.parametrize(("w", "h"), [(300, 80), (80, 300), (84, 84), (1280, 800)])
+def test_an_image_keeps_its_shape_at_any_widget_size(qtbot, height, width, w, h):
+    picture = AspectImage(48)
+    qtbot.addWidget(picture)
+    picture.set_image(np.random.default_rng(0).random((height, width)))
+    picture.resize(w, h)
+    picture.show()
+    qtbot.waitUntil(lambda: picture.size().width() == w)
+    assert_shape_kept(picture, height, width)
+    # as large as the room allows: it touches two opposite sides
+    drawn = picture.image_rect()
+    assert drawn.width() >= w - 1 or drawn.height() >= h - 1
+
+
+def test_small_images_are_enlarged_pixel_by_pixel(qtbot):
+    picture = AspectImage(84)
+    qtbot.addWidget(picture)
+    checker = np.indices((28, 28)).sum(axis=0) % 2  # alternating black/white
+    picture.set_image(checker.astype(np.float32))
+    picture.resize(84, 84)
+    picture.show()
+    qtbot.waitUntil(lambda: picture.pixmap().width() == 84)
+    shown = picture.pixmap().toImage()
+    grays = {shown.pixelColor(x, y).value() for x in range(84) for y in (0, 41)}
+    assert grays == {0, 255}  # no blended grays from smoothing
+
+
+def test_clearing_leaves_nothing_drawn(qtbot):
+    picture = AspectImage(40)
+    qtbot.addWidget(picture)
+    picture.set_image(np.ones((8, 8)))
+    picture.clear()
+    assert picture.pixmap().isNull()
+    assert picture.image_rect().isEmpty()
+
+
+def test_a_long_caption_is_elided_with_the_full_text_in_its_tooltip(qtbot):
+    row = QWidget()
+    qtbot.addWidget(row)
+    box = QHBoxLayout(row)
+    labels = [ElidedLabel(LONG), ElidedLabel("Coat")]
+    for label in labels:
+        box.addWidget(label)
+    row.resize(160, 40)
+    row.show()
+    qtbot.waitUntil(lambda: labels[0].is_elided())
+    first = labels[0]
+    assert first.text().endswith("…")
+    assert first.fontMetrics().horizontalAdvance(first.text()) <= first.width()
+    assert first.full_text() == LONG
+    assert first.toolTip() == LONG
+    assert labels[1].text() == "Coat" and not labels[1].is_elided()
+    assert_apart(labels)
+    row.resize(900, 40)  # room again: the whole text comes back
+    qtbot.waitUntil(lambda: not first.is_elided())
+    assert first.text() == LONG
+
+
+def test_each_line_of_a_two_line_caption_is_elided_alone(qtbot):
+    label = ElidedLabel(f"{LONG}\n→ Bag")
+    qtbot.addWidget(label)
+    label.setFixedWidth(70)
+    label.show()
+    qtbot.waitUntil(label.is_elided)
+    first, second = label.text().split("\n")
+    assert first.endswith("…")
+    assert second == "→ Bag"
+
+
+@pytest.fixture(scope="module")
+def grid_images():
+    rng = np.random.default_rng(1)
+    return [rng.random((28, 28)) for _ in range(16)]
+
+
+@pytest.mark.parametrize(("w", "h"), [(1280, 800), (400, 900), (1200, 260)])
+def test_grid_tiles_stay_square_and_captions_apart(qtbot, grid_images, w, h):
+    grid = ImageGrid(columns=8, tile=28)
+    qtbot.addWidget(grid)
+    captions = [LONG if i % 2 else "Bag" for i in range(len(grid_images))]
+    grid.set_images(grid_images, captions)
+    grid.resize(w, h)
+    grid.show()
+    qtbot.waitUntil(lambda: grid._tiles[1].caption.is_elided())
+    for tile in grid._tiles:
+        assert_shape_kept(tile.picture, 28, 28)
+    tile = grid._tiles[1]
+    assert tile.caption.text().endswith("…")
+    assert tile.toolTip() == LONG and tile.caption.toolTip() == LONG
+    assert grid.captions[1] == LONG
+    first_row = grid._tiles[:8]
+    assert_apart([t.caption for t in first_row])
+    assert_apart([t.picture for t in grid._tiles])
+
+
+def test_a_grid_squeezed_below_its_size_shrinks_images_without_stretching(
+        qtbot, grid_images):
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    grid = ImageGrid(columns=8, tile=28, parent=holder)
+    grid.set_images(grid_images, ["Trouser"] * len(grid_images))
+    holder.resize(500, 60)
+    grid.setGeometry(0, 0, 500, 60)  # less height than two rows ask for
+    holder.show()
+    qtbot.waitUntil(lambda: grid._tiles[0].picture.height() < 28)
+    for tile in grid._tiles:
+        assert_shape_kept(tile.picture, 28, 28)
