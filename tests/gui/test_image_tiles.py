@@ -5,34 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import assert_apart, assert_shape_kept
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from explorer.gui.widgets.aspect_image import AspectImage, ElidedLabel
 from explorer.gui.widgets.image_grid import ImageGrid
 
 LONG = "Ankle boot with a very long class name that cannot fit"
-
-
-def assert_shape_kept(picture: AspectImage, height: int, width: int) -> None:
-    """The drawn rectangle has the image's width/height ratio (±1 px) and lies
-    inside the widget."""
-    drawn = picture.image_rect()
-    assert drawn.width() > 0 and drawn.height() > 0
-    assert picture.rect().contains(drawn)
-    # one side follows from the other to within a pixel (integer rounding)
-    off_w = abs(drawn.width() - drawn.height() * width / height)
-    off_h = abs(drawn.height() - drawn.width() * height / width)
-    assert min(off_w, off_h) <= 1, (drawn, width, height)
-    assert picture.pixmap().size() == drawn.size()
-
-
-def assert_apart(widgets) -> None:
-    """No two of the widgets' rectangles (in window coordinates) overlap."""
-    rects = [w.geometry().translated(w.parentWidget().mapTo(w.window(), w.pos())
-                                     - w.pos()) for w in widgets]
-    for i, a in enumerate(rects):
-        for b in rects[i + 1:]:
-            assert not a.intersects(b), (a, b)
 
 
 @pytest.mark.parametrize(("height", "width"), [(28, 28), (36, 40), (20, 60)])
@@ -87,7 +66,8 @@ def test_a_long_caption_is_elided_with_the_full_text_in_its_tooltip(qtbot):
     assert first.fontMetrics().horizontalAdvance(first.text()) <= first.width()
     assert first.full_text() == LONG
     assert first.toolTip() == LONG
-    assert labels[1].text() == "Coat" and not labels[1].is_elided()
+    assert labels[1].text() == "Coat"
+    assert not labels[1].is_elided()
     assert_apart(labels)
     row.resize(900, 40)  # room again: the whole text comes back
     qtbot.waitUntil(lambda: not first.is_elided())
@@ -124,7 +104,8 @@ def test_grid_tiles_stay_square_and_captions_apart(qtbot, grid_images, w, h):
         assert_shape_kept(tile.picture, 28, 28)
     tile = grid._tiles[1]
     assert tile.caption.text().endswith("…")
-    assert tile.toolTip() == LONG and tile.caption.toolTip() == LONG
+    assert tile.toolTip() == LONG
+    assert tile.caption.toolTip() == LONG
     assert grid.captions[1] == LONG
     first_row = grid._tiles[:8]
     assert_apart([t.caption for t in first_row])

@@ -38,6 +38,7 @@ def chw_to_hwc(x: np.ndarray) -> np.ndarray:
 # Images this small or smaller are enlarged pixel by pixel (a 28×28 digit
 # smoothed up to 84 px is a blur); larger ones are scaled smoothly.
 CRISP_UP_TO = 128
+MIN_LETTERS = 3  # a squeezed caption still shows this many letters and "…"
 
 
 def fitted_rect(image: QSize, room: QRect) -> QRect:
@@ -126,10 +127,6 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self._own_tip = True
-        # Width comes from the layout, never from the text: a long caption
-        # must not push its neighbours away.
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setMinimumWidth(8)
         self.setText(text)
 
     def setText(self, text: str) -> None:
@@ -151,14 +148,25 @@ class ElidedLabel(QLabel):
     def is_elided(self) -> bool:
         return self.text() != self._full
 
+    # It asks for its whole text but gives way down to a few letters and "…",
+    # so a long caption never pushes its neighbours away, and a short one
+    # beside it ("Coat") keeps all of its text.
     def minimumSizeHint(self) -> QSize:
-        return QSize(self.minimumWidth(), super().minimumSizeHint().height())
+        lines = self._full.split("\n")
+        stub = max(lines, key=len)[:MIN_LETTERS] + "…"
+        wide = min(self._text_width(lines), self.fontMetrics().horizontalAdvance(stub))
+        return QSize(wide + self._padding(), super().minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:
-        metrics = self.fontMetrics()
-        wide = max((metrics.horizontalAdvance(line) for line in self._full.split("\n")),
-                   default=0)
-        return QSize(wide + 2 * self.margin() + 4, super().sizeHint().height())
+        wide = self._text_width(self._full.split("\n"))
+        return QSize(wide + self._padding(), super().sizeHint().height())
+
+    def _text_width(self, lines: list[str]) -> int:
+        return max(self.fontMetrics().horizontalAdvance(line) for line in lines)
+
+    def _padding(self) -> int:
+        margins = self.contentsMargins()
+        return margins.left() + margins.right() + 2 * self.margin()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -171,7 +179,7 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         metrics = self.fontMetrics()
-        room = max(0, self.contentsRect().width() - 2 * self.margin() - 2)
+        room = max(0, self.width() - self._padding())
         shown = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, room)
                           for line in self._full.split("\n"))
         if shown != super().text():
