@@ -124,3 +124,26 @@ def test_a_grid_squeezed_below_its_size_shrinks_images_without_stretching(
     qtbot.waitUntil(lambda: grid._tiles[0].picture.height() < 28)
     for tile in grid._tiles:
         assert_shape_kept(tile.picture, 28, 28)
+
+
+def test_a_grid_narrower_than_its_columns_shrinks_tiles_apart(qtbot, grid_images):
+    """Six columns of 28 px tiles in 240 px (the Look Inside column): the
+    tiles give way instead of overlapping; pictures stay square."""
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    box = QHBoxLayout(holder)
+    box.setContentsMargins(0, 0, 0, 0)
+    grid = ImageGrid(columns=6, tile=28)
+    box.addWidget(grid)
+    grid.set_images(grid_images[:12], ["T-shirt/top", "Ankle boot", "Trouser"] * 4)
+    holder.setFixedWidth(240)
+    with qtbot.waitExposed(holder):
+        holder.show()
+    qtbot.waitUntil(lambda: grid._tiles[0].width() < 28 + 14)
+    assert_apart(grid._tiles)
+    assert_apart([t.caption for t in grid._tiles[:6]])
+    for tile in grid._tiles:
+        assert_shape_kept(tile.picture, 28, 28)
+        assert tile.caption.is_elided()
+    widths = [tile.width() for tile in grid._tiles]
+    assert max(widths) - min(widths) <= 1  # columns stay equal (to rounding)

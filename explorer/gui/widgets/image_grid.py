@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
@@ -20,7 +20,11 @@ class _Tile(QWidget):
         super().__init__(grid)
         self.index = index
         self._grid = grid
-        self.setFixedWidth(grid.tile + 14)  # long captions are elided, not widened
+        # At most tile + 14 wide (long captions are elided, not widened); a
+        # column narrower than the grid asks for shrinks the tiles instead of
+        # piling them onto each other.
+        self.setMaximumWidth(grid.tile + 14)
+        self.setMinimumWidth(min(grid.tile, 16) + 14)
         box = QVBoxLayout(self)
         box.setContentsMargins(2, 2, 2, 2)
         box.setSpacing(1)
@@ -32,6 +36,11 @@ class _Tile(QWidget):
         box.addWidget(self.picture, 1)
         box.addWidget(self.caption)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def sizeHint(self) -> QSize:
+        # the same for every tile whatever its caption, so squeezed columns
+        # stay equal
+        return QSize(self.maximumWidth(), super().sizeHint().height())
 
     def mousePressEvent(self, event) -> None:
         self._grid.clicked.emit(self.index)
