@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from gui_helpers import assert_apart, assert_shape_kept
 
 from explorer.core.defenses.evaluation import STRIP
 from explorer.core.jobs import Snapshot
@@ -63,3 +64,34 @@ def test_a_new_epoch_reuses_cells_and_keeps_the_strip_size(qtbot):
     assert strip.captions == []
     assert all(adv.picture.pixmap().isNull() for _, adv in strip._pairs)
     assert strip.sizeHint() == size
+
+
+def test_wide_images_keep_their_shape_and_long_names_elide(qtbot):
+    """A 16×32 image is drawn twice as wide as high, whatever the strip's
+    size; a long class name is shortened with "…", whole in the tooltip,
+    and neighbouring captions never overlap."""
+    strip = AdversarialStrip()
+    qtbot.addWidget(strip)
+    strip.show()
+    rng = np.random.default_rng(1)
+    clean = rng.random((3, 3, 16, 32), dtype=np.float32)
+    long_name = "a class name far too long for one column"
+    strip.show_snapshot(Snapshot(1, 5, {
+        "clean": clean, "adversarial": clean, "labels": np.array([0, 1, 2]),
+        "pred_clean": np.array([0, 1, 2]), "pred_adv": np.array([1, 1, 2]),
+        "eps": np.array(0.1)}, STRIP), (long_name, "dog", "ship"))
+    for w, h in ((1280, 800), (760, 300), (1600, 200)):  # (≥ 8 columns)
+        strip.resize(w, h)
+        qtbot.waitUntil(lambda w=w: strip.width() == w)
+        for clean_cell, adv_cell in strip._pairs[:3]:
+            assert_shape_kept(clean_cell.picture, 16, 32)
+            assert_shape_kept(adv_cell.picture, 16, 32)
+        adv_row = [adv for _, adv in strip._pairs]
+        assert_apart([cell.caption for cell in adv_row])
+        assert_apart([cell.picture for cell in adv_row])
+    caption = strip._pairs[0][1].caption
+    first_line, second_line = caption.text().split("\n")
+    assert first_line.endswith("…")
+    assert second_line == "→ dog"
+    assert caption.toolTip() == f"{long_name} → dog"
+    assert strip.captions[0] == f"{long_name} → dog"

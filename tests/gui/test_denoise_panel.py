@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from gui_helpers import assert_apart, assert_shape_kept
 
 from explorer.core import data, denoise, models
-from explorer.gui.panels.denoise.panel import DenoiserLabPanel
+from explorer.gui.panels.denoise.panel import PICKER_IMAGES, DenoiserLabPanel
 from explorer.gui.panels.denoise.rho_curve import SWEEP_RMS
 from explorer.gui.panels.denoise.rows import COLUMNS
 
@@ -83,6 +84,24 @@ def test_rho_slider_shows_k_over_255_and_rho(panel):
     assert "16/255" in panel.form.budget.text()
     assert "ρ = 1.76" in panel.form.budget.text()
     assert panel.form.rho() == pytest.approx(16 / 255 * 28)
+
+
+def test_the_picker_shows_square_thumbnails_and_the_run_button(qtbot, panel):
+    """At about 1280×800 the image grid is not squeezed flat (the left column
+    grows with its content), captions do not touch, and Run stays in view."""
+    grid = panel.picker.grid
+    shown = [t for t in grid._tiles if t.isVisible()]
+    assert len(shown) == PICKER_IMAGES
+    qtbot.waitUntil(lambda: shown[0].picture.image_rect().height() >= grid.tile)
+    for tile in shown:
+        assert_shape_kept(tile.picture, 28, 28)
+        assert tile.picture.image_rect().width() >= grid.tile  # full size
+    assert_apart([t.caption for t in shown])
+    long_names = [t for t in shown if t.caption.is_elided()]
+    assert long_names  # "T-shirt/top", "Ankle boot" at 28 px
+    assert all(t.caption.toolTip() == t.caption.full_text() for t in long_names)
+    run = panel.run_button
+    assert run.visibleRegion().boundingRect() == run.rect()
 
 
 def test_a_classifier_file_is_refused_with_its_reason(panel, tmp_path):

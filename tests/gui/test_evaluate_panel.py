@@ -6,12 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import check_models
+from gui_helpers import assert_apart, assert_shape_kept, check_models
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from explorer.core import data, models
-from explorer.gui.panels.evaluate.compare_views import SHORT_CHECKS, CheckVerdicts
+from explorer.gui.panels.evaluate.compare_views import (
+    SHORT_CHECKS,
+    CheckVerdicts,
+    ExampleMatrix,
+)
 
 TWO = ["fmnist-cnn-standard", "fmnist-cnn-trades"]
 FAST = {"sweep_eps": [0.05, 0.1], "sweep_steps": 2, "check_n": 8, "examples": 4,
@@ -160,3 +164,32 @@ def test_masking_table_gives_model_names_room_and_their_full_text(qtbot):
     assert table.item(2, 2).text() == "⚠"
     assert table.item(2, 2).toolTip().startswith(f"{long} — ")
     assert f"⚠ {long} — " in view.notes.text()
+
+
+def test_example_captions_elide_and_images_keep_their_shape(qtbot):
+    """The example matrix: a 20×40 image is drawn twice as wide as high, a
+    long class name is elided to the column with all of it in the tooltip,
+    and the captions of neighbouring examples never overlap."""
+    matrix = ExampleMatrix()
+    qtbot.addWidget(matrix)
+    classes = ("a class name far too long for an example column", "Bag", "Coat")
+    matrix.prepare(["fmnist-cnn-standard"], classes)
+    images = np.random.default_rng(0).random((3, 1, 20, 40), dtype=np.float32)
+    y = np.array([0, 1, 2])
+    matrix.set_row(0, images, y, None)
+    matrix.set_row(1, images, y, np.array([1, 1, 0]))
+    matrix.resize(900, 300)
+    with qtbot.waitExposed(matrix):
+        matrix.show()
+    cells = [matrix.grid.itemAtPosition(r, c).widget()
+             for r in (2, 3) for c in (1, 2, 3)]
+    pictures, captions = cells[:3], cells[3:]
+    for picture in pictures:
+        assert_shape_kept(picture, 20, 40)
+    assert_apart(captions)
+    first, second = captions[0].text().split("\n")
+    assert first.endswith("…")
+    assert second == "→ Bag"
+    assert captions[0].toolTip() == f"{classes[0]} → Bag"
+    assert captions[1].text() == "Bag\n→ Bag"  # short names stay whole
+    assert matrix.captions[1][0] == f"{classes[0]} → Bag"

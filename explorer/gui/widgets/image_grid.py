@@ -5,32 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPalette, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QGridLayout, QVBoxLayout, QWidget
 
+from explorer.gui.widgets.aspect_image import AspectImage, ElidedLabel
+from explorer.gui.widgets.aspect_image import chw_to_hwc as chw_to_hwc
+from explorer.gui.widgets.aspect_image import to_qimage as to_qimage
 from explorer.gui.widgets.copy_image import add_copy_action
-
-
-def to_qimage(array: np.ndarray) -> QImage:
-    """HxW or HxWxC float array in [0, 1] (or uint8) → an owned QImage."""
-    a = np.asarray(array)
-    if a.dtype != np.uint8:
-        a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    a = np.ascontiguousarray(a)
-    h, w = a.shape[:2]
-    if a.ndim == 2:
-        return QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    if a.shape[2] != 3:
-        raise ValueError(f"expected 1 or 3 channels, got {a.shape[2]}")
-    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-def chw_to_hwc(x: np.ndarray) -> np.ndarray:
-    """C×H×W (as models take them) → H×W×C (as images are shown)."""
-    return np.transpose(x, (1, 2, 0)) if x.ndim == 3 else x
 
 
 class _Tile(QWidget):
@@ -38,18 +20,27 @@ class _Tile(QWidget):
         super().__init__(grid)
         self.index = index
         self._grid = grid
-        self.setFixedWidth(grid.tile + 14)  # long captions are elided, not widened
+        # At most tile + 14 wide (long captions are elided, not widened); a
+        # column narrower than the grid asks for shrinks the tiles instead of
+        # piling them onto each other.
+        self.setMaximumWidth(grid.tile + 14)
+        self.setMinimumWidth(min(grid.tile, 16) + 14)
         box = QVBoxLayout(self)
         box.setContentsMargins(2, 2, 2, 2)
         box.setSpacing(1)
-        self.picture = QLabel()
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.caption = QLabel()
+        # The picture keeps the image's shape however the layout sizes it.
+        self.picture = AspectImage(grid.tile)
+        self.caption = ElidedLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setStyleSheet("font-size: 10px;")
-        box.addWidget(self.picture)
+        box.addWidget(self.picture, 1)
         box.addWidget(self.caption)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def sizeHint(self) -> QSize:
+        # the same for every tile whatever its caption, so squeezed columns
+        # stay equal
+        return QSize(self.maximumWidth(), super().sizeHint().height())
 
     def mousePressEvent(self, event) -> None:
         self._grid.clicked.emit(self.index)
@@ -82,26 +73,15 @@ class ImageGrid(QWidget):
             tile.setVisible(i < len(images))
         shown = self._tiles[: len(images)]
         for tile, image, caption in zip(shown, images, captions, strict=True):
-            pixmap = QPixmap.fromImage(to_qimage(image)).scaled(
-                self.tile,
-                self.tile,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.FastTransformation,  # crisp pixels
-            )
-            tile.picture.setPixmap(pixmap)
-            metrics = tile.caption.fontMetrics()
-            tile.caption.setText(
-                metrics.elidedText(caption, Qt.TextElideMode.ElideRight, self.tile + 12)
-            )
+            tile.picture.set_image(image)
+            tile.caption.setText(caption)
             tile.setToolTip(caption)
         self.captions = list(captions)
 
     def set_caption(self, index: int, caption: str) -> None:
         """Change one tile's caption (live views: no other tile is redrawn)."""
         tile = self._tiles[index]
-        metrics = tile.caption.fontMetrics()
-        tile.caption.setText(
-            metrics.elidedText(caption, Qt.TextElideMode.ElideRight, self.tile + 12))
+        tile.caption.setText(caption)
         tile.setToolTip(caption)
         self.captions[index] = caption
 

@@ -53,8 +53,10 @@ class ImagePicker(QWidget):
 
     selection_changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *,
+                 grid_images: int = GRID_IMAGES) -> None:
         super().__init__(parent)
+        self.grid_images = grid_images  # how many of the data set's images to offer
         self._dataset = None
         self._shape: tuple[int, ...] | None = None
         self._classes: tuple[str, ...] = ()
@@ -67,7 +69,7 @@ class ImagePicker(QWidget):
         self.grid = ImageGrid(columns=8, tile=28)
         self.grid.clicked.connect(self.toggle)
         self.first_n = QSpinBox()
-        self.first_n.setRange(1, GRID_IMAGES)
+        self.first_n.setRange(1, self.grid_images)
         self.first_n.setValue(8)
         self.first_button = QPushButton("Select first")
         self.first_button.clicked.connect(self._select_first_clicked)
@@ -156,7 +158,7 @@ class ImagePicker(QWidget):
         self._grid_items = []
         images, captions = [], []
         if dataset is not None and shape is not None:
-            for i in range(min(GRID_IMAGES, len(dataset))):
+            for i in range(min(self.grid_images, len(dataset))):
                 x, y = dataset[i]
                 item = Chosen(x.numpy().astype(np.float32), int(y), f"#{i}")
                 self._grid_items.append(item)

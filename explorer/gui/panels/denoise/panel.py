@@ -46,6 +46,7 @@ from explorer.gui.widgets.image_picker import ImagePicker
 from explorer.gui.widgets.job_controls import ERROR_STYLE, JobControls
 
 SWEEP_N = 32
+PICKER_IMAGES = 24  # three rows of thumbnails: the column fits at 800 px high
 LIVE_SNAPSHOTS = 50  # at most this many steps kept for the scrubber
 NOISE_KEY = "denoise/noise"  # settings: the last noise choice
 
@@ -70,7 +71,7 @@ class DenoiserLabPanel(QWidget):
     # -- layout -------------------------------------------------------------------
     def _build(self) -> None:
         self.banner = QLabel(wordWrap=True, styleSheet=ERROR_STYLE)
-        self.picker = ImagePicker()
+        self.picker = ImagePicker(grid_images=PICKER_IMAGES)
         self.picker.selection_changed.connect(self._update_buttons)
         self.denoisers = DenoiserList()
         self.denoisers.changed.connect(self._on_noise_source)
@@ -106,6 +107,9 @@ class DenoiserLabPanel(QWidget):
         ll.addStretch(1)
         left_scroll = QScrollArea(frameShape=QScrollArea.Shape.NoFrame)
         left_scroll.setWidget(left)
+        # Resizable: the column grows when the picker fills with images
+        # (scrolling if it must) instead of squeezing the thumbnails flat.
+        left_scroll.setWidgetResizable(True)
         left_scroll.setFixedWidth(380)
 
         self.rows = DenoiseRows()

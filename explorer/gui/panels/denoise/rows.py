@@ -27,9 +27,15 @@ from PySide6.QtWidgets import (
 
 from explorer.core.denoise import psnr, ssim
 from explorer.core.jobs import Snapshot
-from explorer.gui.widgets.image_grid import chw_to_hwc, to_qimage
+from explorer.gui.widgets.aspect_image import (
+    AspectImage,
+    ElidedLabel,
+    chw_to_hwc,
+    to_qimage,
+)
 
-TILE = 84
+TILE = 84  # preferred side of a picture; it shrinks to SMALLEST in narrow windows
+SMALLEST = 48
 ERROR_TOP = 0.25  # error maps share this fixed scale, so rows compare
 COLUMNS = ("clean x", "noisy v", "denoised f(v)", "ObsAtk v+d", "attacked f(v+d)",
            "error |f(v+d)−x|")
@@ -59,27 +65,21 @@ def quality(clean: np.ndarray, test: np.ndarray) -> tuple[float, float]:
     return float(psnr(clean, test)[0]), float(ssim(clean, test)[0])
 
 
-def _pixmap(hwc: np.ndarray) -> QPixmap:
-    return QPixmap.fromImage(to_qimage(hwc)).scaled(
-        TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio,
-        Qt.TransformationMode.FastTransformation)  # crisp pixels
-
-
 class _Tile(QWidget):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         box = QVBoxLayout(self)
         box.setContentsMargins(1, 1, 1, 1)
         box.setSpacing(1)
-        self.picture = QLabel()
-        self.picture.setFixedSize(TILE, TILE)
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setStyleSheet("background: #eee;")
-        self.caption = QLabel()
+        # Images keep their shape (a real image may be 40×36) whatever room
+        # the window leaves the column; captions elide rather than overlap.
+        self.picture = AspectImage(TILE)
+        self.picture.setMinimumSize(SMALLEST, SMALLEST)
+        self.caption = ElidedLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setStyleSheet("font-size: 10px;")
         self.caption.setFixedHeight(28)  # two lines; changing text must not re-lay out
-        box.addWidget(self.picture, 0, Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(self.picture, 1)
         box.addWidget(self.caption)
 
 
@@ -121,8 +121,8 @@ class DenoiseRows(QWidget):
         self.grid.setHorizontalSpacing(4)
         self.grid.setVerticalSpacing(2)
         for col, (title, tip) in enumerate(zip(COLUMNS, COLUMN_TIPS, strict=True)):
-            label = QLabel(title)
-            label.setToolTip(tip)
+            label = ElidedLabel(title)
+            label.setToolTip(f"{title}: {tip}")
             label.setStyleSheet("font-weight: 600; font-size: 10px;")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.grid.addWidget(label, 0, col + 1)
@@ -186,8 +186,9 @@ class DenoiseRows(QWidget):
         titles = {c: (t, why) for c, t, why in NO_REFERENCE_COLUMNS} if tip else {}
         for col, (label, title, why) in enumerate(zip(self.headers, COLUMNS,
                                                       COLUMN_TIPS, strict=True)):
-            label.setText(titles.get(col, (title,))[0])
-            label.setToolTip(titles.get(col, (title, why))[1])
+            shown, tip = titles.get(col, (title, why))
+            label.setText(shown)
+            label.setToolTip(f"{shown}: {tip}")
 
     def add_snapshot(self, name: str, snap: Snapshot) -> None:
         if name not in self.snapshots:
@@ -236,10 +237,10 @@ class DenoiseRows(QWidget):
         if clean is None:
             tiles[0].picture.clear()
         else:
-            tiles[0].picture.setPixmap(_pixmap(chw_to_hwc(clean)))
+            tiles[0].picture.set_image(chw_to_hwc(clean))
         tiles[0].caption.setText("reference" if clean is not None else "—")
         for tile, image in zip(tiles[1:5], shown, strict=True):
-            tile.picture.setPixmap(_pixmap(chw_to_hwc(image)))
+            tile.picture.set_image(chw_to_hwc(image))
             if clean is None:
                 tile.caption.setText(NO_VALUE)
             else:
@@ -247,13 +248,13 @@ class DenoiseRows(QWidget):
                 tile.caption.setText(f"PSNR {p:.2f} dB\nSSIM {s:.3f}")
         for tile in tiles[:5]:
             tile.setToolTip(self.no_reference_tip if clean is None else "")
-        tiles[5].picture.setPixmap(_pixmap(error_rgb(denoised_err)))
+        tiles[5].picture.set_image(error_rgb(denoised_err))
         tiles[5].caption.setText(f"mean {denoised_err.mean():.3f}\n"
                                  f"max {denoised_err.max():.3f}")
 
     # -- reading (tests, the panel) -------------------------------------------------
     def captions(self, name: str) -> list[str]:
-        return [t.caption.text() for t in self.tiles.get(name, [])]
+        return [t.caption.full_text() for t in self.tiles.get(name, [])]
 
     def caption_psnr(self, name: str, column: int) -> float:
         """The PSNR a tile's caption shows (dB)."""

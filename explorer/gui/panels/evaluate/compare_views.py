@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.gui.widgets.image_grid import chw_to_hwc, to_qimage
+from explorer.gui.widgets.aspect_image import AspectImage, ElidedLabel, chw_to_hwc
 from explorer.gui.widgets.plots import CLASS_COLORS, OutsideLegend
 from explorer.gui.widgets.triplet_view import FOOLED, HELD
 
@@ -32,6 +32,7 @@ MAX_MODELS = 8
 PASS, WARN = "#2e7d32", "#b26a00"
 PICTURE = 40  # px per example image
 NAME_CHARS = 26  # the masking table's name column: at most this many average chars
+CAPTION = 64  # px per example caption (elided; the tooltip has it all)
 
 
 class EpsCurves(pg.PlotWidget):
@@ -241,19 +242,19 @@ class ExampleMatrix(QWidget):
         """``row`` 0 is the clean images (``pred`` None), model i is row i + 1."""
         captions = []
         for j, image in enumerate(images):
-            picture = QLabel()
-            picture.setPixmap(QPixmap.fromImage(to_qimage(chw_to_hwc(image))).scaled(
-                PICTURE, PICTURE, Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.FastTransformation))
+            picture = AspectImage(PICTURE)
+            picture.setFixedSize(PICTURE, PICTURE)
+            picture.set_image(chw_to_hwc(image))
             true = self._name(int(y[j]))
             text = true if pred is None else f"{true} → {self._name(int(pred[j]))}"
-            shown = _short(true, 11) if pred is None else (
-                f"{_short(true, 11)}\n→ {_short(self._name(int(pred[j])), 9)}")
+            shown = true if pred is None else f"{true}\n→ {self._name(int(pred[j]))}"
             color = ("#222" if pred is None else
                      HELD if int(pred[j]) == int(y[j]) else FOOLED)
-            caption = QLabel(shown)
+            caption = ElidedLabel()
+            caption.setFixedWidth(CAPTION)
             caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             caption.setStyleSheet(f"font-size: 9px; color: {color};")
+            caption.setText(shown)  # after the style: elided in its own font
             caption.setToolTip(text)
             self.grid.addWidget(picture, 2 * row, j + 1, Qt.AlignmentFlag.AlignHCenter)
             self.grid.addWidget(caption, 2 * row + 1, j + 1,

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetrics, QPixmap
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.core.defenses.evaluation import STRIP_SIZE
 from explorer.core.jobs import Snapshot
-from explorer.gui.widgets.image_grid import chw_to_hwc, to_qimage
+from explorer.gui.widgets.aspect_image import AspectImage, ElidedLabel, chw_to_hwc
 from explorer.gui.widgets.triplet_view import FOOLED, HELD
 
 PICTURE = 48  # px; fits two rows and captions under the curves at 800 px high
@@ -35,10 +35,9 @@ class _Cell:
     """One image and its caption, placed in the strip's grid."""
 
     def __init__(self, grid: QGridLayout, row: int, column: int) -> None:
-        self.picture = QLabel()
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture = AspectImage(PICTURE)  # any image shape, never stretched
         self.picture.setFixedSize(PICTURE, PICTURE)
-        self.caption = QLabel()
+        self.caption = ElidedLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         font = self.caption.font()
         font.setPixelSize(10)
@@ -50,16 +49,11 @@ class _Cell:
         grid.addWidget(self.caption, row + 1, column, Qt.AlignmentFlag.AlignHCenter)
 
     def show(self, image: np.ndarray, text: str, correct: bool) -> None:
-        pixmap = QPixmap.fromImage(to_qimage(chw_to_hwc(image))).scaled(
-            PICTURE, PICTURE, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.FastTransformation)  # crisp pixels
-        self.picture.setPixmap(pixmap)
-        # Two lines (true, then "→ predicted") so long class names still fit.
-        metrics = self.caption.fontMetrics()
+        self.picture.set_image(chw_to_hwc(image))
+        # Two lines (true, then "→ predicted") so long class names still fit;
+        # each line is elided to the column, the tooltip has the whole text.
         true, _, predicted = text.partition(" → ")
-        self.caption.setText("\n".join(
-            metrics.elidedText(line, Qt.TextElideMode.ElideRight, COLUMN - 4)
-            for line in (true, f"→ {predicted}")))
+        self.caption.setText(f"{true}\n→ {predicted}")
         self.caption.setToolTip(text)
         self.picture.setToolTip(text)
         color = HELD if correct else FOOLED
