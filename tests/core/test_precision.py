@@ -81,9 +81,12 @@ def test_bf16_training_matches_float32_within_tolerance(method, sets, tmp_path):
     """512 images, 2 epochs of 16 batches. bf16 keeps 8 significant bits (about
     2-3 decimal digits, a relative rounding of 2^-9 per operation), so the
     weights drift apart step by step (and PGD's sign steps flip where a
-    gradient component is near 0): the epoch losses stay within 0.05 (2 % of
-    ln 10, measured ≤ 0.025) and the accuracies on 256 images within 6 points
-    (measured ≤ 1.2)."""
+    gradient component is near 0): the epoch losses stay within 0.1 (4 % of
+    ln 10) and the accuracies on 256 images within 6 points. Measured: losses
+    ≤ 0.025 and accuracies ≤ 1.2 points apart on an AVX2 CPU; on a CPU with
+    AMX-bf16 (whose bf16 kernels accumulate differently) PGD-AT's second-epoch
+    loss was 0.065 apart. A bf16 path that stopped learning would be ≥ 0.3
+    apart (float32's loss falls from 2.30 to 1.99)."""
     full = data.load("fashion-mnist-mini", "train")
     train = ArrayDataset(full.images[:512], full.labels[:512], full.classes,
                          full.info)
@@ -106,7 +109,7 @@ def test_bf16_training_matches_float32_within_tolerance(method, sets, tmp_path):
     assert all(p.dtype == torch.float32 for p in low_model.parameters())
     # the trainer placed the model channels-last (accel.place); inputs need nothing
     assert low_model.body[0].weight.is_contiguous(memory_format=torch.channels_last)
-    for name, tol in (("train_loss", 0.05), ("train_acc", 0.06),
+    for name, tol in (("train_loss", 0.1), ("train_acc", 0.06),
                       ("test_clean_acc", 0.06), ("test_robust_acc", 0.06)):
         a, b = _metric(ref, name), _metric(low, name)
         assert len(a) == len(b) == 2
