@@ -184,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds before measuring (default 60)")
     parser.add_argument("--json", action="store_true",
                         help="progress on stderr; the last stdout line is JSON")
+    parser.add_argument("--short-training", action="store_true",
+                        help="the Training page's demo for one epoch on 500 "
+                             "images instead of its default run (a quick check "
+                             "that the loop works, not a soak)")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error(f"--minutes must be positive, got {args.minutes}")
@@ -194,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.main_window import MainWindow
 
     application()
+    if args.short_training:
+        from explorer.gui.panels.training import panel as training
+
+        training.DEMO_GENERAL = {"epochs": 1, "train_images": 500, "eval_n": 50}
     window = MainWindow(ask_on_close=False)
     window.resize(1280, 800)
     window.show()

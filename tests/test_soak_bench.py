@@ -18,7 +18,8 @@ def test_soak_runs_every_page_and_reports_its_figures(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", EXPLORER_THREADS="1")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "0.01",
-         "--warmup", "0", "--json"],
+         "--warmup", "0", "--json",
+         "--short-training"],
         capture_output=True, text=True, timeout=280, env=env, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -137,7 +137,8 @@ def test_the_training_pages_best_checkpoint_shows_on_its_strip(
                        tmp_path / "best.safetensors")
     alarm = alarms.Alarm("catastrophic", 2, "Catastrophic overfitting at epoch 2",
                          "Robust accuracy collapsed.", 1)
-    training_page.alarm.show_alarm(alarm, best)
+    training_page.alarm.show_alarm(
+        alarm, best, "Shown because Fast-AT trains on one-step adversarial examples.")
     with qtbot.waitSignal(ctx.session.model_changed, timeout=20_000):
         qtbot.mouseClick(training_page.alarm.button, Qt.MouseButton.LeftButton)
     assert strip.model_label.full_text() == (
