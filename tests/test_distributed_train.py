@@ -211,10 +211,15 @@ def test_a_killed_rank_stops_the_run_resumably(tmp_path):
     assert proc.returncode != 0
     with Workspace.open(ws) as store:
         (run,) = store.runs()
+    # Rank 0 sees the dead peer in its next collective (the run failed), or
+    # torchrun's SIGTERM to the survivors gets there first (the run stopped);
+    # either way it says so, keeps last.pt and names the resume command.
     assert f"resume with explorer train --resume {run.id}" in err, err[-3000:]
-    assert "last.pt holds the weights after 1 epochs and" in err
-    assert run.status == "failed"
+    assert "last.pt holds the weights after 1 epochs and" in err, err[-3000:]
     assert "another process of the run stopped" in run.error
+    assert run.status in ("failed", "cancelled")
+    if run.status == "cancelled":
+        assert "torchrun ending the run after another process failed" in err
     code, lines, err = _train(ws, ["--resume", run.id, "--json"], 1)
     assert code == 0, err
     assert [e["epoch"] for e in lines if e["type"] == "epoch"] == [2]
@@ -273,3 +278,25 @@ def test_a_bad_flag_is_said_once_not_once_per_process(monkeypatch, capsys):
     monkeypatch.setenv("RANK", "0")
     assert main(argv) == 2
     assert "--no-such-flag" in capsys.readouterr().err
+
+
+def test_a_stop_that_says_why_keeps_its_words_in_the_message_and_the_run(tmp_path):
+    """A job that stops with a reason (a stop signal while a peer was lost)
+    says it instead of "cancelled by the user", and the run records it; a
+    plain stop records no error."""
+    from explorer.cli.running import JobInterrupted, RecordedRun, run_job
+    from explorer.core.jobs import Cancelled, CancelToken
+
+    def stopping(reason: str):
+        yield from ()
+        raise Cancelled(reason)
+
+    why = "stopped by a signal; rank 0 of 2: another process of the run stopped"
+    with Workspace.open(tmp_path / "ws") as ws:
+        for reason in (why, ""):
+            with (pytest.raises(JobInterrupted) as caught,
+                  RecordedRun(ws, "train", {}) as run):
+                run_job(stopping(reason), CancelToken(), as_json=True)
+            assert str(caught.value) == (reason or "cancelled by the user")
+            stored = ws.get(run.id)
+            assert (stored.status, stored.error) == ("cancelled", reason or None)

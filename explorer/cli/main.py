@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from explorer.cli.common import (
     EXIT_CANCELLED,
@@ -193,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"error: {refusal}\n")
         return EXIT_USAGE
     module, function = COMMANDS[command].split(":")
+    term = signal.getsignal(signal.SIGTERM)  # a job may set it (term_cancels)
     try:
         return getattr(importlib.import_module(module), function)(args)
     except KeyboardInterrupt:
@@ -202,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _report(exc)
+    finally:
+        if term is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, term)
 
 
 # the commands that split their work over torchrun's processes

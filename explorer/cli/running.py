@@ -80,6 +80,9 @@ def print_result(results: dict[str, Any]) -> None:
     print_line("result", results)
 
 
+PLAIN_STOP = "cancelled by the user"
+
+
 class JobInterrupted(Exception):
     pass
 
@@ -122,12 +125,12 @@ def run_job(
                     on_event(event)
                 if isinstance(event, Done):
                     results = event.results
-    except Cancelled:
-        raise JobInterrupted("cancelled by the user") from None
+    except Cancelled as exc:  # its text, when it has one, says why it stopped
+        raise JobInterrupted(str(exc) or PLAIN_STOP) from None
     finally:
         signal.signal(signal.SIGINT, previous)
     if token.cancelled:
-        raise JobInterrupted("cancelled by the user")
+        raise JobInterrupted(PLAIN_STOP)
     return results
 
 
@@ -199,7 +202,9 @@ class RecordedRun:
         stopped = issubclass(exc_type, JobInterrupted | KeyboardInterrupt)
         try:
             if stopped:
-                self.ws.finish(self.id, "cancelled")
+                said = str(exc)  # kept when it says more than the usual words
+                self.ws.finish(self.id, "cancelled", error=(
+                    None if not said or said.startswith(PLAIN_STOP) else said))
             else:
                 self.ws.finish(self.id, "failed", error=str(exc))
         except (WorkspaceError, OSError) as secondary:

@@ -425,9 +425,9 @@ def _train_main(args: argparse.Namespace, ns: argparse.Namespace,
                                       on_event=EpochLines(
                                           ns.json, config.val_fraction > 0,
                                           selection_key(config.defense)))
-            except JobInterrupted:
-                raise JobInterrupted("cancelled by the user; resume with explorer "
-                                     f"train --resume {run.id}") from None
+            except JobInterrupted as exc:
+                raise JobInterrupted(f"{exc}; resume with explorer train --resume "
+                                     f"{run.id}") from None
             except distributed.PeerLost as exc:
                 raise CliError(f"{exc}; resume with explorer train --resume "
                                f"{run.id}") from None

@@ -75,12 +75,15 @@ def train_other(args: argparse.Namespace, world) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def term_cancels(token) -> Iterator[None]:
-    """SIGTERM (torchrun's and the app's stop) cancels like Ctrl+C."""
-    previous = signal.getsignal(signal.SIGTERM)
+    """SIGTERM (torchrun's and the app's stop) cancels like Ctrl+C. After the
+    job, SIGTERM is ignored until :func:`explorer.cli.main.main` returns (it
+    restores the handler): torchrun sends it to the survivors when a rank
+    dies, and it must not kill rank 0 between its failure and the line and
+    run record that say where to resume."""
     signal.signal(signal.SIGTERM, lambda _signum, _frame: token.cancel())
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 

@@ -364,9 +364,15 @@ def train(
         lost = distributed.lost_peer(exc, world)
         if lost is None:
             raise
-        if token.cancelled:  # a stop that reached the ranks at different points
+        if token.cancelled:
+            # A stop signal and a lost peer: the ranks got a stop at different
+            # points, or torchrun is ending the run because another process
+            # failed (it sends SIGTERM); which came first cannot be told here.
             loop.save()
-            raise Cancelled from None
+            raise Cancelled(
+                f"stopped by a signal (Stop, Ctrl+C, or torchrun ending the run "
+                f"after another process failed); {lost}; last.pt holds the "
+                f"weights after {pos.epoch} epochs and {pos.batch} batches") from None
         # The weights are those of the last finished step (a failed step's
         # backward or all-reduce never reached the optimizer), and so is pos.
         loop.save()
