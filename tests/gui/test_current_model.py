@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from explorer.core import models
 from explorer.core.defenses import alarms
 from explorer.gui import settings as settings_mod
-from explorer.gui.widgets.current_model import NO_MODEL, CurrentModelStrip
+from explorer.gui.widgets.current_model import NO_MODEL, CurrentModelStrip, shown_name
 
 FMNIST_TEST = "Data: Fashion-MNIST mini (built-in), test split, 1,000 images"
 STRIP_PAGES = ("attack", "training", "evaluate", "inside", "denoise", "certify")
@@ -79,8 +79,8 @@ def test_the_guardrail_badge_shows_what_was_found_until_the_model_changes(
 
 
 def test_a_long_name_is_shortened_and_whole_in_the_tooltip(qtbot, ctx, strip):
-    name = "/data/runs/20261203-212227-train-pgd-at-small-cnn-width-64/" \
-           "best-epoch-12.safetensors"
+    name = ("a-paper-repository-checkpoint-resnet50-linf-8-255-trades-beta-6-"
+            "best-epoch-12")
     ctx.session.set_model(_tiny(), name)
     strip.resize(420, strip.height())
     label = strip.model_label
@@ -133,17 +133,30 @@ def test_the_training_pages_best_checkpoint_shows_on_its_strip(
     strip = training_page.model_strip
     assert strip.data_label.full_text() == FMNIST_TEST
     assert strip.model_label.full_text() == NO_MODEL
+    run_folder = tmp_path / "runs" / "20261203-221424-train-bc9e"
+    run_folder.mkdir(parents=True)
     best = models.save(models.load_builtin("fmnist-cnn-standard"),
-                       tmp_path / "best.safetensors")
+                       run_folder / "best.safetensors")
     alarm = alarms.Alarm("catastrophic", 2, "Catastrophic overfitting at epoch 2",
                          "Robust accuracy collapsed.", 1)
     training_page.alarm.show_alarm(
         alarm, best, "Shown because Fast-AT trains on one-step adversarial examples.")
     with qtbot.waitSignal(ctx.session.model_changed, timeout=20_000):
         qtbot.mouseClick(training_page.alarm.button, Qt.MouseButton.LeftButton)
+    # the run's checkpoint by its run and file; the whole path in the tooltip
     assert strip.model_label.full_text() == (
-        f"Model: {best} (SmallCNN) · clean acc. not measured")
-    assert strip.model_label.toolTip() == strip.model_label.full_text()
+        "Model: run 20261203-221424-train-bc9e: best.safetensors (SmallCNN) · "
+        "clean acc. not measured")
+    assert strip.model_label.toolTip() == (
+        f"{strip.model_label.full_text()}\n{best}")
+    assert ctx.session.model_source == str(best)  # what recipes record
+
+
+def test_a_model_file_outside_a_run_shows_by_its_file_name():
+    assert shown_name("fmnist-cnn-standard") == "fmnist-cnn-standard"
+    assert shown_name("/data/models/resnet18.pt") == "resnet18.pt"
+    assert shown_name("/ws/runs/20261203-221424-train-bc9e/last.pt") == (
+        "run 20261203-221424-train-bc9e: last.pt")
 
 
 # -- the main window ----------------------------------------------------------------

@@ -12,6 +12,8 @@ each other).
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
@@ -33,6 +35,8 @@ BADGE_STYLE = ("background: #fff3cd; color: #664d03; border: 1px solid #ffda6a; 
                "border-radius: 3px; padding: 0px 4px;")
 NO_MODEL = "No model loaded"
 CHANGE_TIP = "Choose another model or data set on the Data & Model page"
+# a workspace run's folder: 20261203-221424-train-bc9e (store.workspace)
+RUN_FOLDER = re.compile(r"\d{8}-\d{6}-[\w-]+-[0-9a-f]{4}")
 
 
 class ElidedLabel(QLabel):
@@ -77,6 +81,18 @@ class ElidedLabel(QLabel):
             self.setText(shown)
 
 
+def shown_name(source: str) -> str:
+    """The session model's name as the strip shows it: a file of a
+    workspace run as "run ID: FILE", another file by its name, a built-in
+    name as it is (the tooltip keeps the whole path)."""
+    if "/" not in source and "\\" not in source:
+        return source
+    path = PurePath(source)
+    if RUN_FOLDER.fullmatch(path.parent.name):
+        return f"run {path.parent.name}: {path.name}"
+    return path.name
+
+
 def model_text(info: ModelInfo, has_model: bool) -> str:
     """"Model: NAME (ARCH) · clean 91.3 %"; a clean accuracy only when one
     was measured on the session's data."""
@@ -89,7 +105,7 @@ def model_text(info: ModelInfo, has_model: bool) -> str:
         acc = "clean acc. measuring…"
     else:
         acc = "clean acc. not measured"
-    return f"Model: {info.name or 'unnamed'}{arch} · {acc}"
+    return f"Model: {shown_name(info.name) or 'unnamed'}{arch} · {acc}"
 
 
 def data_text(session: Session, compact: bool = False) -> str:
@@ -168,6 +184,8 @@ class CurrentModelStrip(QFrame):
         s = self.session
         info = s.model_info
         self.model_label.set_full_text(model_text(info, s.model is not None))
+        if s.model is not None and shown_name(info.name) != info.name:
+            self.model_label.setToolTip(f"{self.model_label.full_text()}\n{info.name}")
         self.data_label.set_full_text(data_text(s, self.compact))
         found = info.warnings if s.model is not None else ()
         self.badge.setText("⚠ " + ", ".join(found) if found else "")
