@@ -48,6 +48,9 @@ def test_the_strip_names_the_model_the_data_and_a_measured_accuracy(
     session.set_clean_accuracy(model, fmnist, 0.9123)
     assert strip.model_label.full_text() == "Model: tiny.pt (Sequential) · clean 91.2 %"
     assert strip.text() == f"Model: tiny.pt (Sequential) · clean 91.2 % · {FMNIST_TEST}"
+    # with room for the line, nothing is shortened
+    qtbot.waitUntil(lambda: strip.model_label.text() == strip.model_label.full_text())
+    assert strip.data_label.text() == strip.data_label.full_text()
     # a late result for another model labels nothing
     session.set_clean_accuracy(_tiny(), fmnist, 0.5)
     assert "clean 91.2 %" in strip.model_label.full_text()

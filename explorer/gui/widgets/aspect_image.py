@@ -123,10 +123,12 @@ class ElidedLabel(QLabel):
     """A caption that shortens each of its lines with "…" to fit its width;
     the full text is its tooltip (unless the caller sets another)."""
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, text: str = "", parent: QWidget | None = None, *,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
         super().__init__(parent)
         self._full = ""
         self._own_tip = True
+        self._mode = mode  # where the "…" goes
         self.setText(text)
 
     def setText(self, text: str) -> None:
@@ -158,7 +160,9 @@ class ElidedLabel(QLabel):
         return QSize(wide + self._padding(), super().minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:
-        wide = self._text_width(self._full.split("\n"))
+        # 2 px of slack: elidedText measures a little wider than
+        # horizontalAdvance at some sizes and would cut a text that fits
+        wide = self._text_width(self._full.split("\n")) + 2
         return QSize(wide + self._padding(), super().sizeHint().height())
 
     def _text_width(self, lines: list[str]) -> int:
@@ -180,7 +184,7 @@ class ElidedLabel(QLabel):
     def _elide(self) -> None:
         metrics = self.fontMetrics()
         room = max(0, self.width() - self._padding())
-        shown = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, room)
+        shown = "\n".join(metrics.elidedText(line, self._mode, room)
                           for line in self._full.split("\n"))
         if shown != super().text():
             super().setText(shown)

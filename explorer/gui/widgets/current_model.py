@@ -16,7 +16,7 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui.session import ModelInfo, Session
+from explorer.gui.widgets.aspect_image import ElidedLabel
 
 # The guardrail badge's look (as on the Data & Model page's model box).
 BADGE_STYLE = ("background: #fff3cd; color: #664d03; border: 1px solid #ffda6a; "
@@ -37,48 +38,6 @@ NO_MODEL = "No model loaded"
 CHANGE_TIP = "Choose another model or data set on the Data & Model page"
 # a workspace run's folder: 20261203-221424-train-bc9e (store.workspace)
 RUN_FOLDER = re.compile(r"\d{8}-\d{6}-[\w-]+-[0-9a-f]{4}")
-
-
-class ElidedLabel(QLabel):
-    """One line that shortens itself with "…" to the width it gets; the
-    tooltip holds the whole text."""
-
-    def __init__(self, mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
-        self._mode = mode
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        self.setTextFormat(Qt.TextFormat.PlainText)
-
-    def full_text(self) -> str:
-        return self._full
-
-    def set_full_text(self, text: str) -> None:
-        self._full = text
-        self.setToolTip(text)
-        self.updateGeometry()
-        self._elide()
-
-    def sizeHint(self) -> QSize:
-        margins = self.contentsMargins()
-        width = self.fontMetrics().horizontalAdvance(self._full)
-        return QSize(width + margins.left() + margins.right() + 2,
-                     super().sizeHint().height())
-
-    def minimumSizeHint(self) -> QSize:
-        height = super().minimumSizeHint().height()
-        return QSize(min(60, self.sizeHint().width()), height)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = self.contentsRect().width()
-        shown = self.fontMetrics().elidedText(self._full, self._mode, max(width, 0))
-        if shown != self.text():
-            self.setText(shown)
 
 
 def shown_name(source: str) -> str:
@@ -139,8 +98,8 @@ class CurrentModelStrip(QFrame):
         super().__init__(parent)
         self.session, self.compact = session, compact
         self.setObjectName("currentModel")
-        self.model_label = ElidedLabel(Qt.TextElideMode.ElideMiddle)
-        self.data_label = ElidedLabel(Qt.TextElideMode.ElideRight)
+        self.model_label = _line(Qt.TextElideMode.ElideMiddle)
+        self.data_label = _line(Qt.TextElideMode.ElideRight)
         self.badge = QLabel()
         self.badge.setStyleSheet(BADGE_STYLE)
         self.badge.setVisible(False)
@@ -183,14 +142,23 @@ class CurrentModelStrip(QFrame):
     def refresh(self) -> None:
         s = self.session
         info = s.model_info
-        self.model_label.set_full_text(model_text(info, s.model is not None))
-        if s.model is not None and shown_name(info.name) != info.name:
-            self.model_label.setToolTip(f"{self.model_label.full_text()}\n{info.name}")
-        self.data_label.set_full_text(data_text(s, self.compact))
+        line = model_text(info, s.model is not None)
+        self.model_label.setText(line)
+        whole = s.model is not None and shown_name(info.name) != info.name
+        self.model_label.setToolTip(f"{line}\n{info.name}" if whole else line)
+        self.data_label.setText(data_text(s, self.compact))
         found = info.warnings if s.model is not None else ()
         self.badge.setText("⚠ " + ", ".join(found) if found else "")
         self.badge.setToolTip(info.warnings_tip)
         self.badge.setVisible(bool(found))
+
+
+def _line(mode: Qt.TextElideMode) -> ElidedLabel:
+    """One line of the strip: plain text, shortened with "…" at ``mode``."""
+    label = ElidedLabel(mode=mode)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    return label
 
 
 def above(page: QWidget, ctx: Any, body: QLayout) -> CurrentModelStrip:
